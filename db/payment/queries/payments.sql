@@ -1,0 +1,63 @@
+-- name: CreatePayment :execrows
+-- Zero rows: the order has a payment already, or was cancelled before its
+-- order.created arrived (an early cancellation) and must not be charged.
+INSERT INTO payments (id, order_id, user_id, amount, currency, payment_method, status, reason, decide_at, created_at, updated_at)
+SELECT @id, @order_id, @user_id, @amount, @currency, @payment_method, @status, sqlc.narg(reason), @decide_at::timestamptz, @now::timestamptz, @now::timestamptz
+WHERE NOT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = @order_id)
+ON CONFLICT (order_id) DO NOTHING;
+
+-- name: CreateCancelledPayment :execrows
+-- The payment of an order cancelled before its order.created: recorded as
+-- CANCELLED, never charged.
+INSERT INTO payments (id, order_id, user_id, amount, currency, payment_method, status, reason, decide_at, created_at, updated_at)
+VALUES (@id, @order_id, @user_id, @amount, @currency, @payment_method, 'CANCELLED', @reason, @now::timestamptz, @now::timestamptz, @now::timestamptz)
+ON CONFLICT (order_id) DO NOTHING;
+
+-- name: GetPayment :one
+SELECT * FROM payments WHERE id = $1;
+
+-- name: GetPaymentByOrder :one
+SELECT * FROM payments WHERE order_id = $1;
+
+-- name: LockPaymentByOrder :one
+SELECT * FROM payments WHERE order_id = $1 FOR UPDATE;
+
+-- name: TransitionPayment :one
+-- The WHERE on status is the state machine's guard.
+UPDATE payments
+SET status = @to_status, reason = sqlc.narg(reason), updated_at = now()
+WHERE id = @id AND status = @from_status
+RETURNING *;
+
+-- name: ClaimDuePayments :many
+SELECT * FROM payments
+WHERE status = 'PROCESSING' AND decide_at <= @now::timestamptz
+ORDER BY decide_at
+LIMIT @row_limit
+FOR UPDATE SKIP LOCKED;
+
+-- name: NextDue :one
+SELECT decide_at FROM payments WHERE status = 'PROCESSING' ORDER BY decide_at LIMIT 1;
+
+-- name: AddEarlyCancellation :exec
+INSERT INTO early_cancellations (order_id, reason) VALUES ($1, $2)
+ON CONFLICT (order_id) DO NOTHING;
+
+-- name: GetEarlyCancellation :one
+SELECT * FROM early_cancellations WHERE order_id = $1;
+
+-- name: ListPayments :many
+SELECT * FROM payments
+WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
+ORDER BY created_at DESC, id DESC
+LIMIT @row_limit OFFSET @row_offset;
+
+-- name: CountPayments :one
+SELECT count(*) FROM payments
+WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status));
+
+-- name: PaymentStats :many
+SELECT status, count(*)::bigint AS count, coalesce(sum(amount), 0)::bigint AS total_amount
+FROM payments
+GROUP BY status
+ORDER BY status;

@@ -1,0 +1,236 @@
+// Package outbox implements the transactional outbox: a handler writes the
+// messages it emits in the same transaction as its state change, and a relay
+// publishes them with confirms after commit. A crash between commit and
+// publish therefore delays a message; it never loses one.
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+)
+
+// Add writes msgs to the outbox inside tx. A trigger notifies the relay when
+// tx commits.
+func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
+	q := messagingdb.New(tx)
+	for _, m := range msgs {
+		exchange := events.ExchangeOf(m.Type)
+		if exchange == "" {
+			return fmt.Errorf("outbox add %s: unknown message type %q", m.ID, m.Type)
+		}
+		if err := q.OutboxAdd(ctx, messagingdb.OutboxAddParams{
+			MessageID:     m.ID,
+			MessageType:   m.Type,
+			Exchange:      exchange,
+			CorrelationID: m.CorrelationID,
+			CausationID:   m.CausationID,
+			Body:          m.Body,
+			CreatedAt:     m.Timestamp,
+		}); err != nil {
+			return fmt.Errorf("outbox add %s: %w", m.Type, err)
+		}
+	}
+	return nil
+}
+
+// Sender publishes messages with confirms; *rabbit.Publisher is one.
+type Sender interface {
+	Send(ctx context.Context, outs ...rabbit.Outgoing) error
+}
+
+// Relay publishes committed outbox rows. Several relays may share one table:
+// rows are claimed with FOR UPDATE SKIP LOCKED.
+type Relay struct {
+	pool    *pgxpool.Pool
+	pub     Sender
+	appID   string
+	log     *slog.Logger
+	batch   int32
+	poll    time.Duration
+	backlog prometheus.Gauge
+	age     prometheus.Gauge
+	sent    prometheus.Counter
+}
+
+// NewRelay returns a relay that publishes rows of pool's outbox through pub,
+// stamping appID on them.
+func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, reg prometheus.Registerer) *Relay {
+	r := &Relay{
+		pool: pool, pub: pub, appID: appID, log: log.With("component", "outbox-relay"),
+		batch: 200, poll: time.Second,
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ordersaga_outbox_backlog_messages", Help: "Outbox rows not yet published.",
+		}),
+		age: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ordersaga_outbox_oldest_age_seconds", Help: "Age of the oldest unpublished outbox row.",
+		}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordersaga_outbox_published_total", Help: "Outbox rows published and confirmed.",
+		}),
+	}
+	reg.MustRegister(r.backlog, r.age, r.sent)
+	return r
+}
+
+// Run publishes until ctx ends, woken by NOTIFY and polling as a fallback.
+// On the way out it flushes once more, briefly, so a clean shutdown leaves
+// nothing committed behind.
+func (r *Relay) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	go r.listen(ctx, wake)
+	lastGauge := time.Time{}
+	for failures := 0; ; {
+		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+			failures++
+			r.log.Warn("outbox flush failed; will retry", "error", err)
+		} else {
+			failures = 0
+		}
+		if time.Since(lastGauge) > 5*time.Second {
+			r.updateGauges(ctx)
+			lastGauge = time.Now()
+		}
+		wait := r.poll
+		if failures > 0 {
+			wait = min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			_, err := r.Flush(final)
+			cancel()
+			if err != nil {
+				r.log.Warn("final outbox flush incomplete; rows stay for the next start", "error", err)
+			}
+			return nil
+		case <-wake:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Flush publishes every unpublished row, a batch at a time, and returns how
+// many it published.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.flushBatch(ctx)
+		total += n
+		if err != nil || n < int(r.batch) {
+			return total, err
+		}
+	}
+}
+
+func (r *Relay) flushBatch(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		q := messagingdb.New(tx)
+		rows, err := q.OutboxClaim(ctx, r.batch)
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		outs := make([]rabbit.Outgoing, len(rows))
+		ids := make([]int64, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+			outs[i] = rabbit.Outgoing{Exchange: row.Exchange, Key: row.MessageType, Msg: r.publishing(row)}
+		}
+		// Rows stay locked while they are published: another relay skips
+		// them, and if publishing fails the rollback leaves them unsent.
+		if err := r.pub.Send(ctx, outs...); err != nil {
+			return err
+		}
+		n = len(rows)
+		return q.OutboxMarkPublished(ctx, ids)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox flush: %w", err)
+	}
+	r.sent.Add(float64(n))
+	return n, nil
+}
+
+func (r *Relay) publishing(row messagingdb.OutboxClaimRow) amqp.Publishing {
+	headers := amqp.Table{"x-schema-version": int32(events.SchemaVersion)}
+	if row.CausationID != "" {
+		headers["x-causation-id"] = row.CausationID
+	}
+	return amqp.Publishing{
+		ContentType:   "application/json",
+		DeliveryMode:  amqp.Persistent,
+		MessageId:     row.MessageID.String(),
+		Type:          row.MessageType,
+		CorrelationId: row.CorrelationID,
+		Timestamp:     row.CreatedAt,
+		AppId:         r.appID,
+		Headers:       headers,
+		Body:          row.Body,
+	}
+}
+
+func (r *Relay) updateGauges(ctx context.Context) {
+	b, err := messagingdb.New(r.pool).OutboxBacklog(ctx)
+	if err != nil {
+		return
+	}
+	r.backlog.Set(float64(b.Rows))
+	if b.Rows == 0 {
+		r.age.Set(0)
+	} else {
+		r.age.Set(time.Since(b.Oldest).Seconds())
+	}
+}
+
+// listen turns NOTIFY outbox into wake-ups, on a connection of its own that
+// it re-opens when lost; polling covers the gaps.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		err := r.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Debug("outbox listener lost; polling meanwhile", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN outbox"); err != nil {
+		return err
+	}
+	// Rows committed before LISTEN took effect would wait for the poll.
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}

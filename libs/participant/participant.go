@@ -1,0 +1,257 @@
+// Package participant is the runtime every saga participant shares: its
+// database (pool and migrations), its broker connection and publisher, the
+// outbox relay, its consumers and background loops, its HTTP server, and the
+// order in which all of that starts and stops. A new participant (invoices,
+// inventory…) brings its handlers and queries; this brings the rest.
+package participant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ordersaga/ordersaga/db"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/inbox"
+	"github.com/ordersaga/ordersaga/libs/outbox"
+	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/web"
+)
+
+// Config is what every participant is configured with (contract §1).
+type Config struct {
+	Name           string
+	HTTPAddr       string
+	AMQPURL        string
+	DatabaseURL    string
+	StartupTimeout time.Duration
+	PublishTimeout time.Duration
+	// MaxConns sizes the database pool; 0 keeps pgx's default.
+	MaxConns int32
+}
+
+// Env reads the configuration every participant shares from getenv, with
+// the defaults of a developer machine.
+func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Config, error) {
+	c := Config{
+		Name:        name,
+		HTTPAddr:    Or(getenv("HTTP_ADDR"), defaultAddr),
+		AMQPURL:     Or(getenv("AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		DatabaseURL: Or(getenv("DATABASE_URL"), defaultDB),
+	}
+	var errs []error
+	c.StartupTimeout, errs = Duration(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
+	c.PublishTimeout, errs = Duration(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
+	if v := getenv("DB_MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("DB_MAX_CONNS %q: want a positive integer", v))
+		}
+		c.MaxConns = int32(n)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Or returns v, or def when v is empty.
+func Or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Duration parses the Go duration in variable key (def when unset),
+// appending a clear error to errs when it is malformed or negative.
+func Duration(getenv func(string) string, key string, def time.Duration, errs []error) (time.Duration, []error) {
+	v := getenv(key)
+	if v == "" {
+		return def, errs
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return def, append(errs, fmt.Errorf("%s %q: want a duration such as 500ms or 2m", key, v))
+	}
+	return d, errs
+}
+
+// Participant is a running saga participant.
+type Participant struct {
+	cfg       Config
+	Log       *slog.Logger
+	Pool      *pgxpool.Pool
+	Conn      *rabbit.Conn
+	Publisher *rabbit.Publisher
+	Inbox     *inbox.Inbox
+	Registry  *prometheus.Registry
+	relay     *outbox.Relay
+	metrics   *rabbit.Metrics
+	consumers []*rabbit.Consumer
+	loops     []loop
+}
+
+type loop struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// Start connects to the database (waiting up to StartupTimeout), applies the
+// messaging schema and schema, and connects to the broker, declaring the
+// saga's topology.
+func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migrations) (*Participant, error) {
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+	pool, err := postgres.Connect(startCtx, cfg.DatabaseURL, cfg.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(startCtx, pool, log, db.Messaging(), schema); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	conn, err := rabbit.Dial(startCtx, cfg.AMQPURL, cfg.Name, events.Saga(), log)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pub := rabbit.NewPublisher(conn, cfg.Name, cfg.PublishTimeout)
+	return &Participant{
+		cfg:       cfg,
+		Log:       log,
+		Pool:      pool,
+		Conn:      conn,
+		Publisher: pub,
+		Inbox:     inbox.New(pool, reg),
+		Registry:  reg,
+		relay:     outbox.NewRelay(pool, pub, cfg.Name, log, reg),
+		metrics:   rabbit.NewMetrics(reg),
+	}, nil
+}
+
+// CheckDatabase pings the database, for readiness and consumer pauses.
+func (p *Participant) CheckDatabase(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return p.Pool.Ping(ctx)
+}
+
+// Consume adds a consumer of queue that runs h for each delivery, with at
+// most prefetch deliveries in flight.
+func (p *Participant) Consume(queue string, prefetch int, h rabbit.Handler) {
+	p.consumers = append(p.consumers, rabbit.NewConsumer(p.Conn, p.Publisher, rabbit.ConsumerConfig{
+		Queue:    queue,
+		Prefetch: prefetch,
+		Ready:    p.CheckDatabase,
+	}, h, p.Log, p.metrics))
+}
+
+// Go adds a background loop that runs until its context ends; an error it
+// returns is logged and the loop restarted after a pause.
+func (p *Participant) Go(name string, run func(ctx context.Context) error) {
+	p.loops = append(p.loops, loop{name, run})
+}
+
+// Engine returns the participant's gin engine, with readiness checking the
+// database and the broker.
+func (p *Participant) Engine() *gin.Engine {
+	return web.NewEngine(p.Log, p.Registry, map[string]web.Check{
+		"database": p.CheckDatabase,
+		"broker":   p.Conn.Check,
+	})
+}
+
+// Run serves handler and runs the relay, consumers and loops until ctx ends,
+// then shuts down in the order that loses nothing: stop consuming and let
+// handlers in flight finish, stop the loops, flush the relay, close the
+// broker, stop HTTP, close the pool.
+func (p *Participant) Run(ctx context.Context, handler http.Handler) error {
+	// Bind before anything consumes, so a taken port fails the start.
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", p.cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	var consumers, loops sync.WaitGroup
+	for _, c := range p.consumers {
+		consumers.Go(func() { _ = c.Run(workCtx) })
+	}
+	for _, l := range p.loops {
+		loops.Go(func() { p.keepRunning(workCtx, l) })
+	}
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); _ = p.relay.Run(relayCtx) }()
+	p.Log.Info("started", "http_addr", p.cfg.HTTPAddr)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	p.Log.Info("shutting down")
+	stopWork()
+	consumers.Wait()
+	loops.Wait()
+	stopRelay() // the relay flushes once more on its way out
+	<-relayDone
+	_ = p.Publisher.Close()
+	_ = p.Conn.Close()
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("http shutdown: %w", err)
+	}
+	p.Pool.Close()
+	p.Log.Info("stopped")
+	return runErr
+}
+
+func (p *Participant) keepRunning(ctx context.Context, l loop) {
+	for ctx.Err() == nil {
+		err := l.run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		p.Log.Warn("background loop stopped; restarting", "loop", l.name, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Close releases what Start acquired, for a participant that never ran.
+func (p *Participant) Close() {
+	_ = p.Publisher.Close()
+	_ = p.Conn.Close()
+	p.Pool.Close()
+}
+
+// Fail prints err as the one line a failed start promises (contract §1) and
+// exits non-zero. Drivers' errors may span lines; they are folded.
+func Fail(name string, err error) {
+	fmt.Fprintln(os.Stderr, name+": "+strings.Join(strings.Fields(err.Error()), " "))
+	os.Exit(1)
+}

@@ -1,0 +1,350 @@
+package rabbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+)
+
+// Delivery is a received message as handlers see it, free of AMQP types.
+type Delivery struct {
+	MessageID     string
+	Type          string
+	CorrelationID string
+	CausationID   string
+	AppID         string
+	Timestamp     time.Time
+	Body          []byte
+	// Attempt counts deliveries through the retry tiers: 1 the first time.
+	Attempt int
+}
+
+// Handler processes one delivery. nil acks it. An error wrapping
+// events.ErrInvalid (or made by Permanent) dead-letters it at once; any other
+// error is transient and retried after a delay.
+type Handler func(ctx context.Context, d Delivery) error
+
+// PermanentError marks a failure that no retry can mend.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent marks err as permanent.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// IsPermanent reports whether err can never succeed on retry.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p) || errors.Is(err, events.ErrInvalid)
+}
+
+// ConsumerConfig tunes a consumer.
+type ConsumerConfig struct {
+	Queue string
+	// Prefetch bounds the deliveries in flight, each on its own goroutine.
+	Prefetch int
+	// MaxAttempts is how many times a transiently failing message is tried
+	// before it goes to the dead-letter queue.
+	MaxAttempts int
+	// HandlerTimeout bounds one handler call.
+	HandlerTimeout time.Duration
+	// DrainTimeout bounds how long shutdown waits for handlers in flight.
+	DrainTimeout time.Duration
+	// Ready, when set, tells whether the consumer's own dependencies (its
+	// database) are up. A transient failure while they are down is not the
+	// message's fault: the message is requeued without spending an attempt,
+	// once Ready passes again.
+	Ready func(context.Context) error
+}
+
+// Consumer consumes one work queue with manual acks.
+type Consumer struct {
+	conn    *Conn
+	pub     *Publisher
+	cfg     ConsumerConfig
+	handler Handler
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// NewConsumer returns a consumer of cfg.Queue. pub publishes retries and
+// dead letters.
+func NewConsumer(conn *Conn, pub *Publisher, cfg ConsumerConfig, h Handler, log *slog.Logger, m *Metrics) *Consumer {
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = 32
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.HandlerTimeout <= 0 {
+		cfg.HandlerTimeout = 30 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	return &Consumer{conn: conn, pub: pub, cfg: cfg, handler: h, log: log.With("queue", cfg.Queue), metrics: m}
+}
+
+// Run consumes until ctx ends, resubscribing whenever the channel or the
+// connection is lost. On return every handler it started has finished.
+func (c *Consumer) Run(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := c.consume(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("consumer interrupted; resubscribing", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff(min(attempt, 3))):
+		}
+	}
+}
+
+func (c *Consumer) consume(ctx context.Context) error {
+	ch, err := c.conn.Channel(ctx)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("qos: %w", err)
+	}
+	tag := c.cfg.Queue + "-" + uuid.NewString()[:8]
+	deliveries, err := ch.Consume(c.cfg.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.cfg.Queue, err)
+	}
+	c.log.Info("consuming", "prefetch", c.cfg.Prefetch)
+
+	// Handlers run on their own context: shutdown stops new deliveries
+	// but lets the ones in flight finish (within DrainTimeout).
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	var wg sync.WaitGroup
+	drain := func() {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(c.cfg.DrainTimeout):
+			c.log.Warn("handlers still running at shutdown; their messages will be redelivered")
+			cancelHandlers()
+			<-done
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// Stop the flow first; what is unacked when the channel
+			// closes goes back to the queue.
+			_ = ch.Cancel(tag, false)
+			drain()
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				drain()
+				return errors.New("delivery channel closed")
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.process(hctx, d)
+			}()
+		}
+	}
+}
+
+// process handles one delivery and settles it exactly once.
+func (c *Consumer) process(ctx context.Context, d amqp.Delivery) {
+	start := time.Now()
+	del := toDelivery(d)
+	log := c.log.With("type", d.Type, "message_id", d.MessageId, "correlation_id", d.CorrelationId, "attempt", del.Attempt)
+
+	err := c.handle(ctx, d, del)
+	outcome := "ok"
+	switch {
+	case err == nil:
+		err = d.Ack(false)
+	case IsPermanent(err):
+		outcome = "dead_lettered"
+		log.Warn("message dead-lettered", "error", err)
+		err = c.settleVia(ctx, d, c.deadLetter(d, err, "permanent", del.Attempt))
+	case c.cfg.Ready != nil && c.cfg.Ready(ctx) != nil:
+		outcome = "paused"
+		log.Warn("dependency down; message waits for it", "error", err)
+		err = c.waitReadyAndRequeue(ctx, d)
+	case del.Attempt >= c.cfg.MaxAttempts:
+		outcome = "dead_lettered"
+		log.Error("message dead-lettered after its attempts", "error", err)
+		err = c.settleVia(ctx, d, c.deadLetter(d, err, "transient", del.Attempt))
+	default:
+		outcome = "retried"
+		tier := min(del.Attempt-1, len(RetryDelays)-1)
+		log.Warn("message failed; retrying later", "error", err, "delay", RetryDelays[tier])
+		err = c.settleVia(ctx, d, c.retry(d, err, del.Attempt, tier))
+	}
+	if err != nil {
+		// The channel is gone or the broker refused the retry/dead letter:
+		// the message stays unacked and comes back on another channel.
+		log.Warn("could not settle message", "error", err)
+	}
+	c.metrics.observe(c.cfg.Queue, d.Type, outcome, time.Since(start))
+	log.Debug("message handled", "outcome", outcome, "duration", time.Since(start))
+}
+
+func (c *Consumer) handle(ctx context.Context, d amqp.Delivery, del Delivery) (err error) {
+	if d.MessageId == "" {
+		return Permanent(errors.New("missing message_id"))
+	}
+	if v, ok := d.Headers["x-schema-version"]; ok {
+		n, isInt := intValue(v)
+		if !isInt || n != events.SchemaVersion {
+			return Permanent(fmt.Errorf("unsupported x-schema-version %v", v))
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+	defer cancel()
+	return c.handler(ctx, del)
+}
+
+// settleVia acks d once out was confirmed, or nacks it back to the queue.
+func (c *Consumer) settleVia(ctx context.Context, d amqp.Delivery, out Outgoing) error {
+	if err := c.pub.Send(ctx, out); err != nil {
+		if nackErr := d.Nack(false, true); nackErr != nil {
+			return errors.Join(err, nackErr)
+		}
+		return err
+	}
+	return d.Ack(false)
+}
+
+func (c *Consumer) waitReadyAndRequeue(ctx context.Context, d amqp.Delivery) error {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for c.cfg.Ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return d.Nack(false, true)
+		case <-t.C:
+		}
+	}
+	return d.Nack(false, true)
+}
+
+// deadLetter is d as it goes to the dead-letter queue: every original
+// property kept, the reason added.
+func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempts int) Outgoing {
+	msg := republish(d)
+	msg.Headers["x-error"] = truncate(cause.Error(), 1024)
+	msg.Headers["x-error-kind"] = kind
+	msg.Headers["x-attempts"] = int32(attempts)
+	msg.Headers["x-original-queue"] = c.cfg.Queue
+	msg.Headers["x-failed-at"] = time.Now().UTC().Format(time.RFC3339Nano)
+	if msg.MessageId == "" {
+		// The publisher needs an id to recognise a return; the original had none.
+		msg.MessageId = "missing-" + uuid.NewString()
+	}
+	return Outgoing{Exchange: "", Key: events.DeadLetterQueue(c.cfg.Queue), Msg: msg}
+}
+
+func (c *Consumer) retry(d amqp.Delivery, cause error, attempts, tier int) Outgoing {
+	msg := republish(d)
+	msg.Headers["x-attempts"] = int32(attempts)
+	msg.Headers["x-last-error"] = truncate(cause.Error(), 1024)
+	return Outgoing{Exchange: "", Key: RetryQueue(c.cfg.Queue, tier), Msg: msg}
+}
+
+func republish(d amqp.Delivery) amqp.Publishing {
+	headers := amqp.Table{}
+	for k, v := range d.Headers {
+		// The broker's own dead-lettering history would only grow.
+		if k != "x-death" && k != "x-delivery-count" {
+			headers[k] = v
+		}
+	}
+	return amqp.Publishing{
+		Headers:         headers,
+		ContentType:     d.ContentType,
+		ContentEncoding: d.ContentEncoding,
+		DeliveryMode:    amqp.Persistent,
+		Priority:        d.Priority,
+		CorrelationId:   d.CorrelationId,
+		ReplyTo:         d.ReplyTo,
+		Expiration:      "",
+		MessageId:       d.MessageId,
+		Timestamp:       d.Timestamp,
+		Type:            d.Type,
+		UserId:          "",
+		AppId:           d.AppId,
+		Body:            d.Body,
+	}
+}
+
+func toDelivery(d amqp.Delivery) Delivery {
+	del := Delivery{
+		MessageID:     d.MessageId,
+		Type:          d.Type,
+		CorrelationID: d.CorrelationId,
+		AppID:         d.AppId,
+		Timestamp:     d.Timestamp,
+		Body:          d.Body,
+		Attempt:       1,
+	}
+	if n, ok := intValue(d.Headers["x-attempts"]); ok && n > 0 {
+		del.Attempt = int(n) + 1
+	}
+	if s, ok := d.Headers["x-causation-id"].(string); ok {
+		del.CausationID = s
+	}
+	return del
+}
+
+// intValue reads any AMQP integer type.
+func intValue(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case uint64:
+		return int64(n), true
+	default:
+		return 0, false
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,197 @@
+package rabbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+)
+
+// ErrNotConfirmed is returned when the broker did not take a message: it
+// nacked it, returned it as unroutable, or the confirm did not arrive in time.
+var ErrNotConfirmed = errors.New("publish not confirmed")
+
+const maxReturned = 4096
+
+// Outgoing is one message to publish, already in AMQP form.
+type Outgoing struct {
+	Exchange string
+	Key      string
+	Msg      amqp.Publishing
+}
+
+// Publisher publishes on a confirm-mode channel with mandatory set, and
+// reports success only for messages the broker confirmed and routed. It is
+// safe for concurrent use; concurrent callers pipeline on one channel.
+type Publisher struct {
+	conn    *Conn
+	appID   string
+	timeout time.Duration
+
+	mu       sync.Mutex
+	ch       *amqp.Channel
+	returns  chan amqp.Return
+	returned map[string]string // message id → why the broker returned it
+}
+
+// NewPublisher returns a publisher that stamps appID on every message and
+// waits at most timeout for a confirm.
+func NewPublisher(conn *Conn, appID string, timeout time.Duration) *Publisher {
+	return &Publisher{conn: conn, appID: appID, timeout: timeout, returned: map[string]string{}}
+}
+
+// Publish publishes msgs to their exchanges and waits for every confirm.
+func (p *Publisher) Publish(ctx context.Context, msgs ...events.Message) error {
+	outs := make([]Outgoing, len(msgs))
+	for i, m := range msgs {
+		exchange := events.ExchangeOf(m.Type)
+		if exchange == "" {
+			return fmt.Errorf("publish %s: unknown message type %q", m.ID, m.Type)
+		}
+		outs[i] = Outgoing{Exchange: exchange, Key: m.Type, Msg: p.publishing(m)}
+	}
+	return p.Send(ctx, outs...)
+}
+
+func (p *Publisher) publishing(m events.Message) amqp.Publishing {
+	headers := amqp.Table{"x-schema-version": int32(events.SchemaVersion)}
+	if m.CausationID != "" {
+		headers["x-causation-id"] = m.CausationID
+	}
+	return amqp.Publishing{
+		ContentType:   "application/json",
+		DeliveryMode:  amqp.Persistent,
+		MessageId:     m.ID.String(),
+		Type:          m.Type,
+		CorrelationId: m.CorrelationID,
+		Timestamp:     m.Timestamp,
+		AppId:         p.appID,
+		Headers:       headers,
+		Body:          m.Body,
+	}
+}
+
+// Send publishes outs and waits for every confirm. Every message must carry
+// a MessageId: it is how a returned (unroutable) message is recognised.
+func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+
+	p.mu.Lock()
+	ch, err := p.channel()
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	confirms := make([]*amqp.DeferredConfirmation, 0, len(outs))
+	for _, o := range outs {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, o.Exchange, o.Key, true, false, o.Msg)
+		if err != nil {
+			p.dropChannel(ch)
+			p.mu.Unlock()
+			return fmt.Errorf("%w: publish %s: %v", ErrUnavailable, o.Key, err)
+		}
+		confirms = append(confirms, dc)
+	}
+	p.mu.Unlock()
+
+	for i, dc := range confirms {
+		acked, err := dc.WaitContext(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %s %s: %v", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, err)
+		}
+		if !acked {
+			return fmt.Errorf("%w: %s %s: nacked by the broker", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId)
+		}
+	}
+
+	// The broker sends basic.return before the ack of the same message, and
+	// the client hands returns to p.returns before it processes that ack:
+	// once every ack is in, every return of these messages is drained here.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drainReturns()
+	var errs []error
+	for _, o := range outs {
+		if why, ok := p.returned[o.Msg.MessageId]; ok {
+			delete(p.returned, o.Msg.MessageId)
+			errs = append(errs, fmt.Errorf("%w: %s %s returned: %s", ErrNotConfirmed, o.Key, o.Msg.MessageId, why))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// channel returns the open channel, opening one if needed. Caller holds p.mu.
+func (p *Publisher) channel() (*amqp.Channel, error) {
+	if p.ch != nil && !p.ch.IsClosed() {
+		return p.ch, nil
+	}
+	conn, err := p.conn.current()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: open channel: %v", ErrUnavailable, err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("%w: confirm mode: %v", ErrUnavailable, err)
+	}
+	// Buffered so the client's reader does not wait on us; drained under
+	// p.mu after every confirmed batch, so a return is always either still
+	// in the channel or already in p.returned.
+	p.returns = ch.NotifyReturn(make(chan amqp.Return, 1024))
+	p.ch = ch
+	return ch, nil
+}
+
+func (p *Publisher) dropChannel(ch *amqp.Channel) {
+	if p.ch == ch {
+		p.drainReturns()
+		p.ch = nil
+	}
+	ch.Close()
+}
+
+// drainReturns moves pending returns into p.returned. Caller holds p.mu.
+func (p *Publisher) drainReturns() {
+	for {
+		select {
+		case r, ok := <-p.returns:
+			if !ok {
+				p.returns = nil
+				return
+			}
+			if len(p.returned) >= maxReturned {
+				// Returns of sends that gave up waiting are never looked
+				// up; forget them rather than grow without bound.
+				clear(p.returned)
+			}
+			p.returned[r.MessageId] = fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)
+		default:
+			return
+		}
+	}
+}
+
+// Close closes the publisher's channel.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ch != nil {
+		p.drainReturns()
+		err := p.ch.Close()
+		p.ch = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package rabbit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// broker dials a fresh vhost with the saga topology declared.
+func broker(t testing.TB) (testinfra.Broker, *rabbit.Conn, *rabbit.Publisher) {
+	t.Helper()
+	b := testinfra.VHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Saga(), quiet)
+	require.NoError(t, err, "dial broker")
+	pub := rabbit.NewPublisher(conn, "test", 5*time.Second)
+	t.Cleanup(func() {
+		pub.Close()
+		conn.Close()
+	})
+	return b, conn, pub
+}
+
+// get waits for one message on queue, read with a plain client.
+func get(t testing.TB, url, queue string) amqp.Delivery {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, ok, err := ch.Get(queue, true)
+		require.NoError(t, err)
+		if ok {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message on %s within 20s", queue)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func count(t testing.TB, url, queue string) int {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	require.NoError(t, err)
+	return q.Messages
+}
+
+func orderCreated(t testing.TB) events.Message {
+	t.Helper()
+	id := uuid.New()
+	m, err := events.New(events.TypeOrderCreated, id, events.OrderCreated{OrderPlaced: events.OrderPlaced{
+		OrderID: id, UserID: uuid.New(), Total: 100, Currency: "USD", PaymentMethod: "tok_visa"}})
+	require.NoError(t, err)
+	return m
+}
+
+func TestPublishCarriesContractProperties(t *testing.T) {
+	t.Parallel()
+	b, _, pub := broker(t)
+	m := orderCreated(t)
+	m = m.CausedBy("cause-1")
+	require.NoError(t, pub.Publish(context.Background(), m))
+
+	d := get(t, b.AMQPURL, events.QueuePaymentOrderEvents)
+	assert.Equal(t, "application/json", d.ContentType)
+	assert.Equal(t, amqp.Persistent, d.DeliveryMode)
+	assert.Equal(t, m.ID.String(), d.MessageId)
+	assert.Equal(t, events.TypeOrderCreated, d.Type)
+	assert.Equal(t, m.CorrelationID, d.CorrelationId)
+	assert.Equal(t, "test", d.AppId)
+	assert.WithinDuration(t, time.Now(), d.Timestamp, time.Minute)
+	assert.EqualValues(t, 1, d.Headers["x-schema-version"])
+	assert.Equal(t, "cause-1", d.Headers["x-causation-id"])
+	assert.JSONEq(t, string(m.Body), string(d.Body))
+}
+
+func TestUnroutablePublishIsAnError(t *testing.T) {
+	t.Parallel()
+	_, _, pub := broker(t)
+	err := pub.Send(context.Background(), rabbit.Outgoing{Exchange: "", Key: "no-such-queue",
+		Msg: amqp.Publishing{MessageId: uuid.NewString(), Body: []byte("{}")}})
+	require.ErrorIs(t, err, rabbit.ErrNotConfirmed)
+	assert.Contains(t, err.Error(), "NO_ROUTE")
+
+	// The channel stays usable after a return.
+	require.NoError(t, pub.Publish(context.Background(), orderCreated(t)))
+}
+
+func TestPublishWhileDisconnectedFailsFast(t *testing.T) {
+	t.Parallel()
+	_, conn, pub := broker(t)
+	require.NoError(t, conn.Close())
+	start := time.Now()
+	err := pub.Publish(context.Background(), orderCreated(t))
+	require.ErrorIs(t, err, rabbit.ErrUnavailable)
+	assert.Less(t, time.Since(start), 2*time.Second, "no waiting for a broker that is not there")
+	assert.Error(t, conn.Check(context.Background()), "readiness reports the broker down")
+}
+
+// consume runs a consumer of the payment-service queue with h until the test ends.
+func consume(t testing.TB, conn *rabbit.Conn, pub *rabbit.Publisher, maxAttempts int, h rabbit.Handler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := rabbit.NewConsumer(conn, pub, rabbit.ConsumerConfig{
+		Queue: events.QueuePaymentOrderEvents, Prefetch: 4, MaxAttempts: maxAttempts,
+	}, h, quiet, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestPoisonMessageGoesToDLQAndTheNextIsProcessed(t *testing.T) {
+	t.Parallel()
+	b, conn, pub := broker(t)
+	handled := make(chan string, 10)
+	consume(t, conn, pub, 5, func(ctx context.Context, d rabbit.Delivery) error {
+		if _, err := events.Decode(d.Type, d.Body); err != nil {
+			return err
+		}
+		handled <- d.MessageID
+		return nil
+	})
+
+	// Straight to the exchange, as a foreign or broken publisher would.
+	raw, err := amqp.Dial(b.AMQPURL)
+	require.NoError(t, err)
+	defer raw.Close()
+	ch, err := raw.Channel()
+	require.NoError(t, err)
+	poisonID := uuid.NewString()
+	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
+		MessageId: poisonID, Type: events.TypeOrderCreated, ContentType: "application/json", CorrelationId: "c-1",
+		AppId: "mallory", Body: []byte("not json"), Headers: amqp.Table{"x-schema-version": int8(1)},
+	}))
+	good := orderCreated(t)
+	require.NoError(t, pub.Publish(context.Background(), good))
+
+	select {
+	case id := <-handled:
+		assert.Equal(t, good.ID.String(), id, "the message behind the poison is processed")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the good message was not processed")
+	}
+	d := get(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents))
+	assert.Equal(t, poisonID, d.MessageId, "message_id kept")
+	assert.Equal(t, "mallory", d.AppId, "properties kept")
+	assert.Equal(t, "c-1", d.CorrelationId)
+	assert.Equal(t, []byte("not json"), d.Body, "body kept")
+	assert.Equal(t, "permanent", d.Headers["x-error-kind"])
+	assert.Contains(t, d.Headers["x-error"], "invalid message")
+	assert.EqualValues(t, 1, d.Headers["x-attempts"])
+}
+
+func TestMissingMessageIDAndUnknownSchemaAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	b, conn, pub := broker(t)
+	var calls atomic.Int32
+	consume(t, conn, pub, 5, func(ctx context.Context, d rabbit.Delivery) error {
+		calls.Add(1)
+		return nil
+	})
+	raw, err := amqp.Dial(b.AMQPURL)
+	require.NoError(t, err)
+	defer raw.Close()
+	ch, err := raw.Channel()
+	require.NoError(t, err)
+	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
+		Type: events.TypeOrderCreated, Body: []byte("{}")}))
+	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
+		MessageId: "v2", Type: events.TypeOrderCreated, Body: []byte("{}"), Headers: amqp.Table{"x-schema-version": int64(2)}}))
+
+	dlq := events.DeadLetterQueue(events.QueuePaymentOrderEvents)
+	reasons := map[string]bool{}
+	for range 2 {
+		d := get(t, b.AMQPURL, dlq)
+		assert.Equal(t, "permanent", d.Headers["x-error-kind"])
+		reasons[d.Headers["x-error"].(string)] = true
+	}
+	assert.True(t, reasons["missing message_id"], "reasons: %v", reasons)
+	assert.True(t, reasons["unsupported x-schema-version 2"], "reasons: %v", reasons)
+	assert.Zero(t, calls.Load(), "the handler never saw them")
+}
+
+func TestTransientFailureIsRetriedThenDeadLettered(t *testing.T) {
+	t.Parallel()
+	b, conn, pub := broker(t)
+	var attempts atomic.Int32
+	seen := make(chan int, 10)
+	consume(t, conn, pub, 2, func(ctx context.Context, d rabbit.Delivery) error {
+		attempts.Add(1)
+		seen <- d.Attempt
+		return errors.New("database timeout")
+	})
+	m := orderCreated(t)
+	start := time.Now()
+	require.NoError(t, pub.Publish(context.Background(), m))
+
+	d := get(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents))
+	assert.GreaterOrEqual(t, time.Since(start), rabbit.RetryDelays[0], "the retry waited in the first delay tier")
+	assert.Equal(t, m.ID.String(), d.MessageId)
+	assert.Equal(t, "transient", d.Headers["x-error-kind"])
+	assert.EqualValues(t, 2, d.Headers["x-attempts"])
+	assert.Equal(t, "database timeout", d.Headers["x-error"])
+	assert.Equal(t, int32(2), attempts.Load())
+	assert.Equal(t, 1, <-seen)
+	assert.Equal(t, 2, <-seen)
+}
+
+func TestHandlerPanicIsATransientFailure(t *testing.T) {
+	t.Parallel()
+	b, conn, pub := broker(t)
+	var calls atomic.Int32
+	consume(t, conn, pub, 2, func(ctx context.Context, d rabbit.Delivery) error {
+		if calls.Add(1) == 1 {
+			panic("boom")
+		}
+		return nil
+	})
+	require.NoError(t, pub.Publish(context.Background(), orderCreated(t)))
+	require.Eventually(t, func() bool { return calls.Load() == 2 }, 20*time.Second, 20*time.Millisecond,
+		"the message came back after the panic")
+	time.Sleep(100 * time.Millisecond) // let the ack land before counting
+	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents)))
+}

@@ -1,0 +1,70 @@
+package testinfra
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// dockerAvailable reports whether a Docker engine seems to be reachable.
+func dockerAvailable() bool {
+	if os.Getenv("DOCKER_HOST") != "" {
+		return true
+	}
+	_, err := os.Stat("/var/run/docker.sock")
+	return err == nil
+}
+
+// startContainers starts PostgreSQL and RabbitMQ (with its management API)
+// for the whole test binary; Ryuk removes them when the binary exits.
+func startContainers() (Servers, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pg, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:        "postgres:15-alpine",
+			Env:          map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
+			ExposedPorts: []string{"5432/tcp"},
+			WaitingFor:   wait.ForListeningPort("5432/tcp").WithStartupTimeout(2 * time.Minute),
+		},
+		Started: true,
+	})
+	if err != nil {
+		return Servers{}, fmt.Errorf("start postgres container: %w", err)
+	}
+	mq, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:        "rabbitmq:3.10-management-alpine",
+			ExposedPorts: []string{"5672/tcp", "15672/tcp"},
+			WaitingFor: wait.ForAll(
+				wait.ForListeningPort("5672/tcp"),
+				wait.ForHTTP("/api/overview").WithPort("15672/tcp").WithBasicAuth("guest", "guest"),
+			).WithDeadline(2 * time.Minute),
+		},
+		Started: true,
+	})
+	if err != nil {
+		return Servers{}, fmt.Errorf("start rabbitmq container: %w", err)
+	}
+	pgHost, err := pg.PortEndpoint(ctx, "5432/tcp", "")
+	if err != nil {
+		return Servers{}, err
+	}
+	amqpHost, err := mq.PortEndpoint(ctx, "5672/tcp", "")
+	if err != nil {
+		return Servers{}, err
+	}
+	mgmtHost, err := mq.PortEndpoint(ctx, "15672/tcp", "")
+	if err != nil {
+		return Servers{}, err
+	}
+	return Servers{
+		PostgresURL:   "postgres://postgres@" + pgHost + "/postgres?sslmode=disable",
+		AMQPURL:       "amqp://guest:guest@" + amqpHost + "/",
+		ManagementURL: "http://guest:guest@" + mgmtHost,
+	}, nil
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// RequestIDHeader carries the request id, taken from the client or made.
+const RequestIDHeader = "X-Request-ID"
+
+// Check tells whether one dependency is reachable.
+type Check func(ctx context.Context) error
+
+// NewEngine returns a gin engine with the shared middleware and the
+// /healthz, /readyz and /metrics endpoints. checks are the readiness checks,
+// by name.
+func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Check) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.ContextWithFallback = true
+
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordersaga_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ordersaga_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"route", "method"})
+	reg.MustRegister(requests, latency)
+
+	e.Use(func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader(RequestIDHeader)
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		c.Header(RequestIDHeader, id)
+		c.Set(RequestIDHeader, id)
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		elapsed := time.Since(start)
+		requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+		latency.WithLabelValues(route, c.Request.Method).Observe(elapsed.Seconds())
+		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			log.Log(c, level, "http request", "method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
+				"status", status, "duration", elapsed, "request_id", id, "correlation_id", c.GetString("correlation_id"))
+		}
+	})
+	e.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
+		log.Error("handler panic", "error", err, "path", c.Request.URL.Path)
+		Fail(c, http.StatusInternalServerError, "internal error")
+	}))
+
+	e.NoRoute(func(c *gin.Context) {
+		Fail(c, http.StatusNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path)
+	})
+	e.NoMethod(func(c *gin.Context) {
+		if allow := allowed(e.Routes(), c.Request.URL.Path); len(allow) > 0 {
+			c.Header("Allow", strings.Join(allow, ", "))
+		}
+		Fail(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)
+	})
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", func(c *gin.Context) {
+		status, body := Ready(c, checks)
+		c.JSON(status, body)
+	})
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	return e
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready runs checks concurrently, each within two seconds.
+func Ready(ctx context.Context, checks map[string]Check) (int, Readiness) {
+	r := Readiness{Status: "ok", Checks: make(map[string]string, len(checks))}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			result := "ok"
+			if err := check(cctx); err != nil {
+				result = err.Error()
+			}
+			mu.Lock()
+			r.Checks[name] = result
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, v := range r.Checks {
+		if v != "ok" {
+			r.Status = "unavailable"
+			return http.StatusServiceUnavailable, r
+		}
+	}
+	return http.StatusOK, r
+}
+
+var requestIDShape = regexp.MustCompile(`^[\x21-\x7e]{1,200}$`)
+
+func validRequestID(s string) bool { return requestIDShape.MatchString(s) }
+
+// allowed lists the methods that have a route matching path.
+func allowed(routes gin.RoutesInfo, path string) []string {
+	var methods []string
+	for _, r := range routes {
+		if matches(r.Path, path) && !slices.Contains(methods, r.Method) {
+			methods = append(methods, r.Method)
+		}
+	}
+	slices.Sort(methods)
+	return methods
+}
+
+func matches(pattern, path string) bool {
+	ps := strings.Split(strings.Trim(pattern, "/"), "/")
+	xs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i, p := range ps {
+		if !strings.HasPrefix(p, ":") && p != xs[i] {
+			return false
+		}
+	}
+	return true
+}
