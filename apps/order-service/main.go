@@ -1,0 +1,49 @@
+// Command order-service owns orders: it consumes order commands and payment
+// events, moves each order through its state machine, and emits order
+// events through its outbox.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ordersaga/ordersaga/db"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/logging"
+	"github.com/ordersaga/ordersaga/libs/participant"
+
+	"github.com/ordersaga/ordersaga/apps/order-service/internal/order"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		participant.Fail("order-service", err)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	p, err := participant.Start(ctx, cfg.Config, log, db.Order())
+	if err != nil {
+		return err
+	}
+	svc := order.NewService(p.Pool, p.Inbox, log, cfg.PaymentTimeout)
+	p.Consume(events.QueueOrderCommands, cfg.Prefetch, svc.HandleCommand)
+	p.Consume(events.QueueOrderPaymentEvents, cfg.Prefetch, svc.HandlePaymentEvent)
+	p.Go("payment-timeout-sweep", svc.RunTimeoutSweep)
+	engine := p.Engine()
+	order.Routes(engine, svc)
+	return p.Run(ctx, engine)
+}

@@ -1,0 +1,313 @@
+package payment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersaga/ordersaga/db/payment/paymentdb"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/inbox"
+	"github.com/ordersaga/ordersaga/libs/outbox"
+	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/timeline"
+)
+
+// ServiceName is how the payment service names itself in timelines.
+const ServiceName = "payment-service"
+
+// ReasonOrderCancelled prefixes the reason of a payment cancelled or
+// refunded because its order was cancelled; the order's reason follows.
+const ReasonOrderCancelled = "ORDER_CANCELLED"
+
+// Service runs the payment side of the saga.
+type Service struct {
+	pool    *pgxpool.Pool
+	inbox   *inbox.Inbox
+	log     *slog.Logger
+	gateway Gateway
+	// wake nudges the decider when a payment starts waiting for the gateway.
+	wake chan struct{}
+}
+
+// NewService returns the payment service over pool, charging through gateway.
+func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, gateway Gateway) *Service {
+	return &Service{pool: pool, inbox: in, log: log, gateway: gateway, wake: make(chan struct{}, 1)}
+}
+
+// HandleOrderEvent handles a delivery of the payment-service.order-events
+// queue.
+func (s *Service) HandleOrderEvent(ctx context.Context, d rabbit.Delivery) error {
+	p, err := events.Decode(d.Type, d.Body)
+	if err != nil {
+		return err
+	}
+	switch e := p.(type) {
+	case *events.OrderCreated:
+		waiting := false
+		err := s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
+			var err error
+			waiting, err = s.charge(ctx, tx, d.MessageID, e.OrderPlaced)
+			return err
+		})
+		if err == nil && waiting {
+			s.nudge()
+		}
+		return err
+	case *events.OrderCancelled:
+		return s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
+			return s.cancel(ctx, tx, d.MessageID, e)
+		})
+	case *events.OrderPaid:
+		// order.paid and order.failed only confirm what this service
+		// decided; nothing to do, and no transaction spent on it.
+		return nil
+	default:
+		return rabbit.Permanent(fmt.Errorf("%s is not an order event", d.Type))
+	}
+}
+
+// charge creates the payment of a new order. With no gateway latency it is
+// decided in the same transaction; otherwise it waits, PROCESSING, for the
+// decider, and charge reports true. An order cancelled before it was created
+// gets a CANCELLED payment: it is never charged.
+func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced) (waiting bool, err error) {
+	q := paymentdb.New(tx)
+	now := time.Now().UTC()
+	p := paymentdb.CreatePaymentParams{
+		ID: events.NewID(), OrderID: o.OrderID, UserID: o.UserID, Amount: o.Total, Currency: o.Currency,
+		PaymentMethod: o.PaymentMethod, Status: StatusProcessing, DecideAt: now.Add(s.gateway.Latency), Now: now,
+	}
+	if s.gateway.Latency == 0 {
+		status, reason := s.gateway.Decide(o.PaymentMethod, o.Total)
+		p.Status = status
+		if reason != "" {
+			p.Reason = &reason
+		}
+	}
+	n, err := q.CreatePayment(ctx, p)
+	if err != nil {
+		return false, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
+	}
+	if n == 1 {
+		if p.Status == StatusProcessing {
+			return true, nil
+		}
+		return false, emitOutcome(ctx, tx, cause, paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount,
+			Currency: p.Currency, Status: p.Status, Reason: p.Reason})
+	}
+	// Either the order has its payment already (a duplicate order.created
+	// under another message id), or it was cancelled before it was created.
+	early, err := q.GetEarlyCancellation(ctx, o.OrderID)
+	if postgres.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
+	}
+	reason := ReasonOrderCancelled + ": " + early.Reason
+	n, err = q.CreateCancelledPayment(ctx, paymentdb.CreateCancelledPaymentParams{
+		ID: p.ID, OrderID: p.OrderID, UserID: p.UserID, Amount: p.Amount, Currency: p.Currency,
+		PaymentMethod: p.PaymentMethod, Reason: &reason, Now: now,
+	})
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return false, emit(ctx, tx, cause, events.TypePaymentCancelled, paymentdb.Payment{ID: p.ID, OrderID: p.OrderID,
+		Amount: p.Amount, Currency: p.Currency})
+}
+
+// cancel undoes the payment of a cancelled order: a PROCESSING payment is
+// cancelled before it is charged, an APPROVED one refunded. With no payment
+// yet, the cancellation is remembered for the order.created still to come.
+func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events.OrderCancelled) error {
+	q := paymentdb.New(tx)
+	p, err := q.LockPaymentByOrder(ctx, e.OrderID)
+	if postgres.IsNotFound(err) {
+		return q.AddEarlyCancellation(ctx, paymentdb.AddEarlyCancellationParams{OrderID: e.OrderID, Reason: e.Reason})
+	}
+	if err != nil {
+		return fmt.Errorf("cancel payment of order %s: %w", e.OrderID, err)
+	}
+	var to, typ string
+	switch p.Status {
+	case StatusProcessing:
+		to, typ = StatusCancelled, events.TypePaymentCancelled
+	case StatusApproved:
+		to, typ = StatusRefunded, events.TypePaymentRefunded
+	default:
+		// Declined, failed, cancelled or refunded: it holds no money.
+		return nil
+	}
+	reason := ReasonOrderCancelled + ": " + e.Reason
+	p, err = q.TransitionPayment(ctx, paymentdb.TransitionPaymentParams{ID: p.ID, FromStatus: p.Status, ToStatus: to, Reason: &reason})
+	if err != nil {
+		return fmt.Errorf("cancel payment %s: %w", p.ID, err)
+	}
+	return emit(ctx, tx, cause, typ, p)
+}
+
+func emitOutcome(ctx context.Context, tx pgx.Tx, cause string, p paymentdb.Payment) error {
+	typ := map[string]string{
+		StatusApproved: events.TypePaymentApproved,
+		StatusDeclined: events.TypePaymentDeclined,
+		StatusFailed:   events.TypePaymentFailed,
+	}[p.Status]
+	return emit(ctx, tx, cause, typ, p)
+}
+
+func emit(ctx context.Context, tx pgx.Tx, cause, typ string, p paymentdb.Payment) error {
+	body := events.PaymentEvent{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency}
+	if typ == events.TypePaymentDeclined || typ == events.TypePaymentFailed {
+		body.Reason = *p.Reason
+	}
+	msg, err := events.New(typ, p.OrderID, body)
+	if err != nil {
+		return err
+	}
+	return outbox.Add(ctx, tx, msg.CausedBy(cause))
+}
+
+func (s *Service) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+const decideBatch = 200
+
+// RunDecider settles, until ctx ends, every PROCESSING payment whose gateway
+// latency has passed. No handler waits for the gateway: a payment waits as a
+// row, so the simulated delay holds no worker, connection or prefetch slot,
+// and a crash during the wait only delays the decision. Rows are claimed
+// with SKIP LOCKED, so every instance may decide.
+func (s *Service) RunDecider(ctx context.Context) error {
+	const poll = time.Second
+	for {
+		for {
+			n, err := s.DecideDue(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.log.Warn("payment decisions failed", "error", err)
+				break
+			}
+			if n < decideBatch {
+				break
+			}
+		}
+		wait := poll
+		if due, err := paymentdb.New(s.pool).NextDue(ctx); err == nil {
+			wait = min(max(time.Until(due), 0), poll)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// DecideDue decides one batch of due payments and returns its size.
+func (s *Service) DecideDue(ctx context.Context) (int, error) {
+	n := 0
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := paymentdb.New(tx)
+		due, err := q.ClaimDuePayments(ctx, paymentdb.ClaimDuePaymentsParams{Now: time.Now().UTC(), RowLimit: decideBatch})
+		if err != nil {
+			return err
+		}
+		for _, p := range due {
+			status, reason := s.gateway.Decide(p.PaymentMethod, p.Amount)
+			params := paymentdb.TransitionPaymentParams{ID: p.ID, FromStatus: StatusProcessing, ToStatus: status}
+			if reason != "" {
+				params.Reason = &reason
+			}
+			decided, err := q.TransitionPayment(ctx, params)
+			if err != nil {
+				return fmt.Errorf("decide payment %s: %w", p.ID, err)
+			}
+			if err := emitOutcome(ctx, tx, "", decided); err != nil {
+				return err
+			}
+		}
+		n = len(due)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("decide due payments: %w", err)
+	}
+	return n, nil
+}
+
+// Get returns one payment.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (Payment, error) {
+	return s.get(ctx, func(q *paymentdb.Queries) (paymentdb.Payment, error) { return q.GetPayment(ctx, id) })
+}
+
+// ByOrder returns the payment of an order.
+func (s *Service) ByOrder(ctx context.Context, orderID uuid.UUID) (Payment, error) {
+	return s.get(ctx, func(q *paymentdb.Queries) (paymentdb.Payment, error) { return q.GetPaymentByOrder(ctx, orderID) })
+}
+
+func (s *Service) get(ctx context.Context, fetch func(*paymentdb.Queries) (paymentdb.Payment, error)) (Payment, error) {
+	r, err := fetch(paymentdb.New(s.pool))
+	if postgres.IsNotFound(err) {
+		return Payment{}, ErrNotFound
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("get payment: %w", err)
+	}
+	return fromRow(r), nil
+}
+
+// List returns one page of payments, newest first, and the count of all
+// that match status (nil: all).
+func (s *Service) List(ctx context.Context, status *string, limit, offset int) ([]Payment, int64, error) {
+	q := paymentdb.New(s.pool)
+	rows, err := q.ListPayments(ctx, paymentdb.ListPaymentsParams{Status: status, RowLimit: int32(limit), RowOffset: int32(offset)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list payments: %w", err)
+	}
+	total, err := q.CountPayments(ctx, status)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count payments: %w", err)
+	}
+	out := make([]Payment, len(rows))
+	for i, r := range rows {
+		out[i] = fromRow(r)
+	}
+	return out, total, nil
+}
+
+// Stats counts and sums payments by status; every status is listed.
+func (s *Service) Stats(ctx context.Context) (Stats, error) {
+	rows, err := paymentdb.New(s.pool).PaymentStats(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("payment stats: %w", err)
+	}
+	by := map[string]paymentdb.PaymentStatsRow{}
+	for _, r := range rows {
+		by[r.Status] = r
+	}
+	st := Stats{ByStatus: make([]StatusStats, len(Statuses))}
+	for i, status := range Statuses {
+		st.ByStatus[i] = StatusStats{Status: status, Count: by[status].Count, TotalAmount: by[status].TotalAmount}
+	}
+	return st, nil
+}
+
+// Timeline returns what the payment service received and emitted for an
+// order; empty when it has seen nothing of it.
+func (s *Service) Timeline(ctx context.Context, orderID uuid.UUID) ([]timeline.Entry, error) {
+	return timeline.Read(ctx, s.pool, ServiceName, orderID.String())
+}

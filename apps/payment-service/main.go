@@ -1,0 +1,48 @@
+// Command payment-service owns payments: it charges orders when they are
+// created (through a simulated gateway), cancels or refunds them when they
+// are cancelled, and emits payment events through its outbox.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ordersaga/ordersaga/db"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/logging"
+	"github.com/ordersaga/ordersaga/libs/participant"
+
+	"github.com/ordersaga/ordersaga/apps/payment-service/internal/payment"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		participant.Fail("payment-service", err)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	p, err := participant.Start(ctx, cfg.Config, log, db.Payment())
+	if err != nil {
+		return err
+	}
+	svc := payment.NewService(p.Pool, p.Inbox, log, cfg.Gateway)
+	p.Consume(events.QueuePaymentOrderEvents, cfg.Prefetch, svc.HandleOrderEvent)
+	p.Go("payment-decider", svc.RunDecider)
+	engine := p.Engine()
+	payment.Routes(engine, svc)
+	return p.Run(ctx, engine)
+}
