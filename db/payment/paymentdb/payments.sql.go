@@ -263,6 +263,19 @@ func (q *Queries) ListPayments(ctx context.Context, arg ListPaymentsParams) ([]P
 	return items, nil
 }
 
+const lockOrderPayments = `-- name: LockOrderPayments :exec
+SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))
+`
+
+// Serialises the handlers of one order's events for the rest of the
+// transaction. Without it an order.cancelled handled concurrently with its
+// order.created could slip between the creation's early-cancellation check
+// and its insert, and the order would be charged after all.
+func (q *Queries) LockOrderPayments(ctx context.Context, orderID string) error {
+	_, err := q.db.Exec(ctx, lockOrderPayments, orderID)
+	return err
+}
+
 const lockPaymentByOrder = `-- name: LockPaymentByOrder :one
 SELECT id, order_id, user_id, amount, currency, payment_method, status, reason, decide_at, created_at, updated_at FROM payments WHERE order_id = $1 FOR UPDATE
 `

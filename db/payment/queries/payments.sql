@@ -61,3 +61,10 @@ SELECT status, count(*)::bigint AS count, coalesce(sum(amount), 0)::bigint AS to
 FROM payments
 GROUP BY status
 ORDER BY status;
+
+-- name: LockOrderPayments :exec
+-- Serialises the handlers of one order's events for the rest of the
+-- transaction. Without it an order.cancelled handled concurrently with its
+-- order.created could slip between the creation's early-cancellation check
+-- and its insert, and the order would be charged after all.
+SELECT pg_advisory_xact_lock(hashtextextended(@order_id::text, 0));

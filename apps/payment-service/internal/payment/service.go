@@ -79,6 +79,9 @@ func (s *Service) HandleOrderEvent(ctx context.Context, d rabbit.Delivery) error
 // gets a CANCELLED payment: it is never charged.
 func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced) (waiting bool, err error) {
 	q := paymentdb.New(tx)
+	if err := q.LockOrderPayments(ctx, o.OrderID.String()); err != nil {
+		return false, fmt.Errorf("lock payments of order %s: %w", o.OrderID, err)
+	}
 	now := time.Now().UTC()
 	p := paymentdb.CreatePaymentParams{
 		ID: events.NewID(), OrderID: o.OrderID, UserID: o.UserID, Amount: o.Total, Currency: o.Currency,
@@ -128,6 +131,9 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 // yet, the cancellation is remembered for the order.created still to come.
 func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events.OrderCancelled) error {
 	q := paymentdb.New(tx)
+	if err := q.LockOrderPayments(ctx, e.OrderID.String()); err != nil {
+		return fmt.Errorf("lock payments of order %s: %w", e.OrderID, err)
+	}
 	p, err := q.LockPaymentByOrder(ctx, e.OrderID)
 	if postgres.IsNotFound(err) {
 		return q.AddEarlyCancellation(ctx, paymentdb.AddEarlyCancellationParams{OrderID: e.OrderID, Reason: e.Reason})

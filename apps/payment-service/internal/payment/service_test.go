@@ -1,0 +1,182 @@
+package payment
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/db"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/inbox"
+	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+)
+
+func newService(t testing.TB, g Gateway) (*Service, *pgxpool.Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := postgres.Connect(ctx, testinfra.Database(t), 16)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Payment()))
+	return NewService(pool, inbox.New(pool, prometheus.NewRegistry()), log, g), pool
+}
+
+func delivery(t testing.TB, typ string, orderID uuid.UUID, payload any) rabbit.Delivery {
+	t.Helper()
+	m, err := events.New(typ, orderID, payload)
+	require.NoError(t, err)
+	return rabbit.Delivery{MessageID: m.ID.String(), Type: typ, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
+}
+
+func created(t testing.TB, orderID uuid.UUID, method string) rabbit.Delivery {
+	return delivery(t, events.TypeOrderCreated, orderID, events.OrderCreated{OrderPlaced: events.OrderPlaced{
+		OrderID: orderID, UserID: uuid.New(), Total: 1500, Currency: "EUR", PaymentMethod: method}})
+}
+
+func cancelled(t testing.TB, orderID uuid.UUID, previous string) rabbit.Delivery {
+	return delivery(t, events.TypeOrderCancelled, orderID, events.OrderCancelled{
+		OrderID: orderID, Reason: events.ReasonUserRequested, PreviousStatus: previous})
+}
+
+// emitted lists the types in the outbox for an order, in order.
+func emitted(t testing.TB, pool *pgxpool.Pool, orderID uuid.UUID) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), "SELECT message_type FROM outbox WHERE correlation_id = $1 ORDER BY id", orderID.String())
+	require.NoError(t, err)
+	var types []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		types = append(types, s)
+	}
+	require.NoError(t, rows.Err())
+	return types
+}
+
+func TestCancellationBeforeCreationIsNeverCharged(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, Gateway{Limit: 1_000_000})
+	ctx := context.Background()
+	id := uuid.New()
+	require.NoError(t, s.HandleOrderEvent(ctx, cancelled(t, id, "PENDING_PAYMENT")))
+	_, err := s.ByOrder(ctx, id)
+	require.ErrorIs(t, err, ErrNotFound, "nothing to cancel yet")
+
+	require.NoError(t, s.HandleOrderEvent(ctx, created(t, id, "tok_visa")))
+	p, err := s.ByOrder(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, StatusCancelled, p.Status)
+	assert.Equal(t, int64(1500), p.Amount, "the payment shows what was not charged")
+	assert.Equal(t, []string{events.TypePaymentCancelled}, emitted(t, pool, id))
+}
+
+func TestConcurrentCreateAndCancelNeverLeaveMoneyHeld(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, Gateway{Limit: 1_000_000})
+	ctx := context.Background()
+	const orders = 40
+	var wg sync.WaitGroup
+	ids := make([]uuid.UUID, orders)
+	for i := range orders {
+		ids[i] = uuid.New()
+		c, x := created(t, ids[i], "tok_visa"), cancelled(t, ids[i], "PENDING_PAYMENT")
+		wg.Go(func() { assert.NoError(t, s.HandleOrderEvent(ctx, c)) })
+		wg.Go(func() { assert.NoError(t, s.HandleOrderEvent(ctx, x)) })
+	}
+	wg.Wait()
+	for _, id := range ids {
+		p, err := s.ByOrder(ctx, id)
+		require.NoError(t, err)
+		assert.Contains(t, []string{StatusCancelled, StatusRefunded}, p.Status, "order %s holds no money", id)
+		switch p.Status {
+		case StatusRefunded:
+			assert.Equal(t, []string{events.TypePaymentApproved, events.TypePaymentRefunded}, emitted(t, pool, id))
+		case StatusCancelled:
+			assert.Equal(t, []string{events.TypePaymentCancelled}, emitted(t, pool, id))
+		}
+	}
+}
+
+func TestRedeliveredAndDuplicatedCreationChargesOnce(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, Gateway{Limit: 1_000_000})
+	ctx := context.Background()
+	id := uuid.New()
+	d := created(t, id, "tok_visa")
+	for range 3 {
+		require.NoError(t, s.HandleOrderEvent(ctx, d))
+	}
+	// The same fact under another message id (a re-published duplicate).
+	require.NoError(t, s.HandleOrderEvent(ctx, created(t, id, "tok_visa")))
+	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, id))
+	page, total, err := s.List(ctx, nil, 10, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), total)
+	assert.Len(t, page, 1)
+}
+
+func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, Gateway{Limit: 1_000_000, Latency: 200 * time.Millisecond})
+	ctx := context.Background()
+	approved, cancelledWhileWaiting := uuid.New(), uuid.New()
+	require.NoError(t, s.HandleOrderEvent(ctx, created(t, approved, "tok_visa")))
+	require.NoError(t, s.HandleOrderEvent(ctx, created(t, cancelledWhileWaiting, "tok_visa")))
+	for _, id := range []uuid.UUID{approved, cancelledWhileWaiting} {
+		p, err := s.ByOrder(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, StatusProcessing, p.Status, "waiting for the gateway")
+	}
+	n, err := s.DecideDue(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing is due before the latency has passed")
+
+	require.NoError(t, s.HandleOrderEvent(ctx, cancelled(t, cancelledWhileWaiting, "PENDING_PAYMENT")))
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.RunDecider(runCtx) }()
+	defer func() { stop(); <-done }()
+	require.Eventually(t, func() bool {
+		p, err := s.ByOrder(ctx, approved)
+		return err == nil && p.Status == StatusApproved
+	}, 10*time.Second, 10*time.Millisecond)
+	p, err := s.ByOrder(ctx, cancelledWhileWaiting)
+	require.NoError(t, err)
+	assert.Equal(t, StatusCancelled, p.Status, "a cancelled payment is never decided")
+	assert.Equal(t, []string{events.TypePaymentCancelled}, emitted(t, pool, cancelledWhileWaiting))
+	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, approved))
+
+	// The user cancels after approval: refunded.
+	require.NoError(t, s.HandleOrderEvent(ctx, cancelled(t, approved, "PAID")))
+	p, err = s.ByOrder(ctx, approved)
+	require.NoError(t, err)
+	assert.Equal(t, StatusRefunded, p.Status)
+	assert.Equal(t, []string{events.TypePaymentApproved, events.TypePaymentRefunded}, emitted(t, pool, approved))
+}
+
+func TestInvalidAndIrrelevantEvents(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, Gateway{Limit: 1_000_000})
+	ctx := context.Background()
+	err := s.HandleOrderEvent(ctx, rabbit.Delivery{MessageID: "x", Type: events.TypeOrderCreated, Body: []byte(`{"orderId":1}`)})
+	assert.True(t, rabbit.IsPermanent(err), "an invalid payload is permanent: %v", err)
+	err = s.HandleOrderEvent(ctx, rabbit.Delivery{MessageID: "y", Type: "order.shipped", Body: []byte(`{}`)})
+	assert.True(t, rabbit.IsPermanent(err), "an unknown type is permanent: %v", err)
+	id := uuid.New()
+	assert.NoError(t, s.HandleOrderEvent(ctx, delivery(t, events.TypeOrderPaid, id, events.OrderPaid{OrderID: id, PaymentID: uuid.New()})),
+		"order.paid needs nothing from the payment service")
+}
