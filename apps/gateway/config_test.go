@@ -1,0 +1,91 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig(envOf(nil))
+	require.NoError(t, err)
+	assert.Equal(t, config{
+		HTTPAddr:          ":3000",
+		AMQPURL:           "amqp://guest:guest@127.0.0.1:5672/",
+		OrderServiceURL:   "http://127.0.0.1:3001",
+		PaymentServiceURL: "http://127.0.0.1:3002",
+		LogLevel:          "info",
+		PublishTimeout:    5 * time.Second,
+		StartupTimeout:    30 * time.Second,
+		UpstreamTimeout:   5 * time.Second,
+	}, c)
+}
+
+func TestParseConfigOverrides(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig(envOf(map[string]string{
+		"HTTP_ADDR":           "127.0.0.1:8080",
+		"AMQP_URL":            "amqps://u:p@broker:5671/saga",
+		"ORDER_SERVICE_URL":   "http://orders:3001/",
+		"PAYMENT_SERVICE_URL": "https://payments",
+		"LOG_LEVEL":           "DEBUG",
+		"PUBLISH_TIMEOUT":     "250ms",
+		"STARTUP_TIMEOUT":     "1m",
+		"UPSTREAM_TIMEOUT":    "2s",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, config{
+		HTTPAddr:          "127.0.0.1:8080",
+		AMQPURL:           "amqps://u:p@broker:5671/saga",
+		OrderServiceURL:   "http://orders:3001",
+		PaymentServiceURL: "https://payments",
+		LogLevel:          "DEBUG",
+		PublishTimeout:    250 * time.Millisecond,
+		StartupTimeout:    time.Minute,
+		UpstreamTimeout:   2 * time.Second,
+	}, c)
+}
+
+func TestParseConfigRejects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		key, value, want string
+	}{
+		{"HTTP_ADDR", "3000", "HTTP_ADDR"},
+		{"AMQP_URL", "http://guest:secret@h/", "AMQP_URL"},
+		{"AMQP_URL", "amqp://", "AMQP_URL"},
+		{"ORDER_SERVICE_URL", "127.0.0.1:3001", "ORDER_SERVICE_URL"},
+		{"PAYMENT_SERVICE_URL", "ftp://h", "PAYMENT_SERVICE_URL"},
+		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"PUBLISH_TIMEOUT", "5", "PUBLISH_TIMEOUT"},
+		{"PUBLISH_TIMEOUT", "0s", "PUBLISH_TIMEOUT"},
+		{"STARTUP_TIMEOUT", "-1s", "STARTUP_TIMEOUT"},
+		{"UPSTREAM_TIMEOUT", "soon", "UPSTREAM_TIMEOUT"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseConfig(envOf(map[string]string{tc.key: tc.value}))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "secret", "passwords stay out of errors")
+			assert.NotContains(t, err.Error(), "\n", "one line")
+		})
+	}
+	t.Run("every error at once, on one line", func(t *testing.T) {
+		t.Parallel()
+		_, err := parseConfig(envOf(map[string]string{"LOG_LEVEL": "loud", "UPSTREAM_TIMEOUT": "x", "HTTP_ADDR": "x"}))
+		require.Error(t, err)
+		for _, want := range []string{"LOG_LEVEL", "UPSTREAM_TIMEOUT", "HTTP_ADDR"} {
+			assert.Contains(t, err.Error(), want)
+		}
+		assert.NotContains(t, err.Error(), "\n")
+	})
+}

@@ -1,0 +1,155 @@
+// Package gateway is the public REST API of ordersaga (contract §2): it
+// validates requests, publishes the order commands with broker confirms, and
+// answers queries by calling the service that owns the data.
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/web"
+)
+
+// Names of the upstream services, as they appear in problems and readiness.
+const (
+	OrderService   = "order-service"
+	PaymentService = "payment-service"
+)
+
+// Errors of the gateway; the HTTP edge maps each to a status.
+var (
+	// ErrNotFound is an order the order service does not know.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is a request the order's state does not allow.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable is a dependency (the broker or a service) that did not
+	// answer in time.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrBadGateway is a service that answered with an error or nonsense.
+	ErrBadGateway = errors.New("bad gateway")
+)
+
+// Options are the dependencies of a Gateway.
+type Options struct {
+	// Publisher publishes the commands; it returns only after the broker
+	// confirmed them.
+	Publisher *rabbit.Publisher
+	// BrokerCheck reports whether the broker connection is up (readiness).
+	BrokerCheck web.Check
+	// OrderServiceURL and PaymentServiceURL are the base URLs of the
+	// services the queries are forwarded to.
+	OrderServiceURL   string
+	PaymentServiceURL string
+	// Client calls the services; its timeout bounds every upstream call.
+	Client   *http.Client
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Gateway serves the public API.
+type Gateway struct {
+	pub      *rabbit.Publisher
+	orders   upstream
+	payments upstream
+	log      *slog.Logger
+	commands *prometheus.CounterVec
+	engine   *gin.Engine
+}
+
+// New returns a gateway built from o, with its routes, /healthz, /readyz
+// and /metrics.
+func New(o Options) (*Gateway, error) {
+	var errs []error
+	if o.Publisher == nil {
+		errs = append(errs, errors.New("publisher is required"))
+	}
+	if o.BrokerCheck == nil {
+		errs = append(errs, errors.New("broker check is required"))
+	}
+	if o.Client == nil {
+		errs = append(errs, errors.New("HTTP client is required"))
+	}
+	if o.Log == nil {
+		errs = append(errs, errors.New("logger is required"))
+	}
+	if o.Registry == nil {
+		errs = append(errs, errors.New("registry is required"))
+	}
+	orderURL, err := BaseURL(o.OrderServiceURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("order service URL: %w", err))
+	}
+	paymentURL, err := BaseURL(o.PaymentServiceURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("payment service URL: %w", err))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("new gateway: %w", errors.Join(errs...))
+	}
+
+	g := &Gateway{
+		pub:      o.Publisher,
+		orders:   upstream{name: OrderService, base: orderURL, client: o.Client},
+		payments: upstream{name: PaymentService, base: paymentURL, client: o.Client},
+		log:      o.Log,
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersaga_gateway_commands_total",
+			Help: "Commands the gateway published, by type and outcome (confirmed, failed).",
+		}, []string{"type", "outcome"}),
+	}
+	if err := o.Registry.Register(g.commands); err != nil {
+		return nil, fmt.Errorf("new gateway: register metrics: %w", err)
+	}
+	g.engine = web.NewEngine(o.Log, o.Registry, map[string]web.Check{
+		"broker":       o.BrokerCheck,
+		OrderService:   g.orders.check,
+		PaymentService: g.payments.check,
+	})
+	g.routes(g.engine)
+	return g, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.engine }
+
+// BaseURL validates the base URL of a service (http or https, a host, no
+// query) and returns it without a trailing slash.
+func BaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", raw, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q: want http(s)://host[:port][/path]", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// NewClient returns the HTTP client for the upstream services: every call,
+// body included, ends within timeout, and connections are reused.
+func NewClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 nil, // the services are on our network, never behind a proxy
+			DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: timeout,
+		},
+		// The services never redirect; should one, its answer is passed on
+		// rather than followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

@@ -1,0 +1,130 @@
+// Command gateway is the public REST API of ordersaga: it publishes the
+// order commands to RabbitMQ, answering only once the broker confirmed
+// them, and forwards queries to the order and payment services.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/logging"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+
+	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
+)
+
+// shutdownTimeout bounds how long requests in flight may take to finish.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		// One line, whatever the error says.
+		fmt.Fprintln(os.Stderr, "gateway:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		os.Exit(1)
+	}
+}
+
+// run serves the gateway until ctx ends, then shuts down: HTTP first, so
+// that requests in flight still get their confirms, then the broker.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stdout, "gateway", cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+
+	dialCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", events.Saga(), log)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // asked to stop while starting
+		}
+		return fmt.Errorf("broker %s unreachable after %s: %w", redact(cfg.AMQPURL), cfg.StartupTimeout, err)
+	}
+	pub := rabbit.NewPublisher(conn, "gateway", cfg.PublishTimeout)
+	closeBroker := func() {
+		_ = pub.Close()
+		_ = conn.Close()
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client := gateway.NewClient(cfg.UpstreamTimeout)
+	defer client.CloseIdleConnections()
+	g, err := gateway.New(gateway.Options{
+		Publisher:         pub,
+		BrokerCheck:       conn.Check,
+		OrderServiceURL:   cfg.OrderServiceURL,
+		PaymentServiceURL: cfg.PaymentServiceURL,
+		Client:            client,
+		Log:               log,
+		Registry:          reg,
+	})
+	if err != nil {
+		closeBroker()
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		closeBroker()
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           g.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("started", "http_addr", ln.Addr().String(),
+		"order_service", cfg.OrderServiceURL, "payment_service", cfg.PaymentServiceURL)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
+		runErr = fmt.Errorf("http shutdown: %w", err)
+	}
+	closeBroker()
+	log.Info("stopped")
+	return runErr
+}
+
+// redact hides the password of an AMQP URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable AMQP_URL)"
+	}
+	return u.Redacted()
+}
