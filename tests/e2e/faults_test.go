@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+)
+
+// checkInvariants waits for every order to reach a final status within
+// deadline and checks contract §3's invariants for each.
+func (s *System) checkInvariants(t testing.TB, ids []string, deadline time.Duration) map[string]int {
+	t.Helper()
+	outcomes := map[string]int{}
+	end := time.Now().Add(deadline)
+	for _, id := range ids {
+		o := s.waitOrder(t, id, time.Until(end), func(o order) bool {
+			return o.Status == "PAID" || o.Status == "CANCELLED" || o.Status == "FAILED"
+		})
+		var p payment
+		resp := s.Do(http.MethodGet, "/api/payments/order/"+id, nil, nil, &p)
+		// The payment side may still be compensating: wait for it too.
+		for resp.StatusCode == http.StatusOK && !settled(o.Status, p.Status) && time.Now().Before(end) {
+			time.Sleep(50 * time.Millisecond)
+			p = payment{}
+			resp = s.Do(http.MethodGet, "/api/payments/order/"+id, nil, nil, &p)
+		}
+		switch o.Status {
+		case "PAID":
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "PAID order %s has a payment", id)
+			assert.Equal(t, "APPROVED", p.Status, "PAID ⇔ payment APPROVED (order %s)", id)
+		case "CANCELLED":
+			if resp.StatusCode == http.StatusOK {
+				assert.Contains(t, []string{"CANCELLED", "DECLINED", "FAILED", "REFUNDED"}, p.Status,
+					"CANCELLED ⇒ no money held (order %s)", id)
+			} else {
+				assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+			}
+		case "FAILED":
+			assert.Equal(t, "FAILED", p.Status, "FAILED ⇒ payment FAILED (order %s)", id)
+		}
+		outcomes[o.Status+"/"+p.Status]++
+	}
+	return outcomes
+}
+
+func settled(orderStatus, paymentStatus string) bool {
+	switch orderStatus {
+	case "PAID":
+		return paymentStatus == "APPROVED"
+	case "CANCELLED":
+		return paymentStatus != "PROCESSING" && paymentStatus != "APPROVED"
+	case "FAILED":
+		return paymentStatus == "FAILED"
+	}
+	return false
+}
+
+// TestPaymentTimeout: with the payment service down, an order times out;
+// the payment approved when it comes back is refunded.
+func TestPaymentTimeout(t *testing.T) {
+	t.Parallel()
+	s := Start(t, map[string]string{"ORDER_PAYMENT_TIMEOUT": "1s"})
+	s.Stop("payment-service")
+	id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 300}, nil)
+	o := s.waitStatus(t, id, "CANCELLED")
+	require.NotNil(t, o.CancelReason)
+	assert.Equal(t, "PAYMENT_TIMEOUT", *o.CancelReason)
+
+	s.StartService("payment-service")
+	s.waitPayment(t, id, paymentIs("REFUNDED"))
+	s.checkInvariants(t, []string{id}, 30*time.Second)
+}
+
+// TestServiceKilledMidFlow SIGKILLs the payment service while payments wait
+// for the gateway and the order service while results arrive.
+func TestServiceKilledMidFlow(t *testing.T) {
+	t.Parallel()
+	s := Start(t, map[string]string{"PAYMENT_LATENCY": "300ms"})
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 100 + i}, nil))
+		if i == 10 {
+			s.Kill("payment-service")
+			s.StartService("payment-service")
+		}
+		if i == 20 {
+			s.Kill("order-service")
+			s.StartService("order-service")
+		}
+	}
+	outcomes := s.checkInvariants(t, ids, 60*time.Second)
+	assert.Equal(t, map[string]int{"PAID/APPROVED": 30}, outcomes)
+}
+
+// TestBrokerConnectionsDropped closes every connection of the vhost twice
+// while orders flow; every accepted order ends as the contract says.
+func TestBrokerConnectionsDropped(t *testing.T) {
+	t.Parallel()
+	s := Start(t, nil)
+	var (
+		mu      sync.Mutex
+		got     []string
+		refused int
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var a accepted
+			resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": uuid.NewString(), "total": 100 + i}, nil, &a)
+			mu.Lock()
+			switch resp.StatusCode {
+			case http.StatusAccepted:
+				got = append(got, a.OrderID)
+			case http.StatusServiceUnavailable:
+				refused++
+			default:
+				t.Errorf("POST during broker faults: HTTP %d", resp.StatusCode)
+			}
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	for range 2 {
+		time.Sleep(500 * time.Millisecond)
+		n := dropConnections(t, s.Broker)
+		assert.Positive(t, n, "connections dropped")
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, got)
+	outcomes := s.checkInvariants(t, got, 60*time.Second)
+	assert.Equal(t, map[string]int{"PAID/APPROVED": len(got)}, outcomes, "refused with 503: %d", refused)
+	t.Logf("broker connections dropped twice: %d accepted, %d refused with 503, all PAID", len(got), refused)
+}
+
+// dropConnections closes every client connection of the test's vhost
+// through the management API and returns how many it closed.
+func dropConnections(t testing.TB, b testinfra.Broker) int {
+	t.Helper()
+	base, err := url.Parse(b.ManagementURL)
+	require.NoError(t, err)
+	user := base.User
+	base.User = nil
+	pw, _ := user.Password()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, base.String()+"/api/vhosts/"+url.PathEscape(b.VHost)+"/connections", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth(user.Username(), pw)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var conns []struct {
+			Name string `json:"name"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&conns))
+		resp.Body.Close()
+		// The management API learns of connections with a delay.
+		if len(conns) < 3 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		for _, c := range conns {
+			require.NoError(t, testinfra.Management(b.ManagementURL, http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), ""))
+		}
+		return len(conns)
+	}
+}
+
+// TestPoisonMessagesAreDeadLettered injects messages that can never succeed
+// among real orders: they land in the dead-letter queue with a reason and
+// the orders behind them are unaffected.
+func TestPoisonMessagesAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	s := Start(t, nil)
+	conn, err := amqp.Dial(s.Broker.AMQPURL)
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+
+	poison := []amqp.Publishing{
+		{MessageId: "not-json", Type: events.TypeOrderCreateRequested, Body: []byte("{oops")},
+		{MessageId: "bad-payload", Type: events.TypeOrderCreateRequested, Body: []byte(`{"orderId":"` + uuid.NewString() + `","total":-5}`)},
+		{MessageId: "unknown-type", Type: "order.teleport.requested", Body: []byte(`{}`)},
+		{Type: events.TypeOrderCreateRequested, Body: []byte(`{}`)}, // no message_id
+	}
+	var ids []string
+	for i, p := range poison {
+		key := events.TypeOrderCreateRequested
+		require.NoError(t, ch.Publish(events.ExchangeOrderCommands, key, false, false, p), "poison %d", i)
+		ids = append(ids, s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 100}, nil))
+	}
+	outcomes := s.checkInvariants(t, ids, 30*time.Second)
+	assert.Equal(t, map[string]int{"PAID/APPROVED": len(ids)}, outcomes)
+
+	dlq := events.DeadLetterQueue(events.QueueOrderCommands)
+	reasons := map[string]string{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(reasons) < len(poison) && time.Now().Before(deadline) {
+		d, ok, err := ch.Get(dlq, true)
+		require.NoError(t, err)
+		if !ok {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		assert.Equal(t, "permanent", d.Headers["x-error-kind"], "message %q", d.MessageId)
+		reasons[d.MessageId] = fmt.Sprint(d.Headers["x-error"])
+	}
+	require.Len(t, reasons, len(poison), "every poison message dead-lettered: %v", reasons)
+	assert.Contains(t, reasons["not-json"], "invalid message")
+	assert.Contains(t, reasons["bad-payload"], "total must be a positive integer")
+	assert.Contains(t, reasons["unknown-type"], "unknown message type")
+	for id, reason := range reasons {
+		if id != "not-json" && id != "bad-payload" && id != "unknown-type" {
+			assert.Contains(t, reason, "missing message_id")
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+)
+
+// binDir holds the three service binaries, built once per test binary.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "ordersaga-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// -race: the end-to-end runs double as a race detector for the services.
+	args := []string{"build", "-race", "-o", dir + "/"}
+	for _, app := range []string{"gateway", "order-service", "payment-service"} {
+		args = append(args, "./apps/"+app)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build services:", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOWORK").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOWORK: %w", err)
+	}
+	work := strings.TrimSpace(string(out))
+	if work == "" || work == "off" {
+		return "", fmt.Errorf("not inside the go.work workspace")
+	}
+	return filepath.Dir(work), nil
+}
+
+// System is the three services running against one test's own databases
+// and vhost.
+type System struct {
+	t          testing.TB
+	Broker     testinfra.Broker
+	GatewayURL string
+	OrderURL   string
+	PaymentURL string
+	envs       map[string][]string
+	mu         sync.Mutex
+	procs      map[string]*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan struct{}
+}
+
+// Start runs the system with env added to every service's environment.
+func Start(t testing.TB, env map[string]string) *System {
+	t.Helper()
+	broker := testinfra.VHost(t)
+	orderDB := testinfra.Database(t)
+	paymentDB := testinfra.Database(t)
+	ports := freePorts(t, 3)
+	s := &System{
+		t:          t,
+		Broker:     broker,
+		GatewayURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		OrderURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		PaymentURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
+		procs:      map[string]*proc{},
+	}
+	common := []string{"AMQP_URL=" + broker.AMQPURL, "LOG_LEVEL=debug"}
+	for k, v := range env {
+		common = append(common, k+"="+v)
+	}
+	s.envs = map[string][]string{
+		"order-service":   append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[1]), "DATABASE_URL=" + orderDB}, common...),
+		"payment-service": append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[2]), "DATABASE_URL=" + paymentDB}, common...),
+		"gateway": append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[0]),
+			"ORDER_SERVICE_URL=" + s.OrderURL, "PAYMENT_SERVICE_URL=" + s.PaymentURL}, common...),
+	}
+	t.Cleanup(s.stopAll)
+	for _, name := range []string{"order-service", "payment-service", "gateway"} {
+		s.StartService(name)
+	}
+	return s
+}
+
+// StartService starts one service and waits until it is ready.
+func (s *System) StartService(name string) {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name))
+	cmd.Env = append(os.Environ(), s.envs[name]...)
+	logs := &bytes.Buffer{}
+	w := &lockedWriter{buf: logs}
+	cmd.Stdout, cmd.Stderr = w, w
+	require.NoError(s.t, cmd.Start(), "start %s", name)
+	p := &proc{cmd: cmd, log: logs, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	s.mu.Lock()
+	s.procs[name] = p
+	s.mu.Unlock()
+	url := map[string]string{"gateway": s.GatewayURL, "order-service": s.OrderURL, "payment-service": s.PaymentURL}[name]
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			s.t.Fatalf("%s exited during start-up:\n%s", name, w.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s not ready after 60s:\n%s", name, w.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop sends SIGTERM to a service and waits for it to exit.
+func (s *System) Stop(name string) { s.signal(name, syscall.SIGTERM) }
+
+// Kill SIGKILLs a service.
+func (s *System) Kill(name string) { s.signal(name, syscall.SIGKILL) }
+
+func (s *System) signal(name string, sig syscall.Signal) {
+	s.mu.Lock()
+	p := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		s.t.Errorf("%s did not stop within 30s of %v", name, sig)
+	}
+	if sig == syscall.SIGTERM && p.cmd.ProcessState.ExitCode() != 0 {
+		s.t.Errorf("%s exited %d after SIGTERM:\n%s", name, p.cmd.ProcessState.ExitCode(), tail(p))
+	}
+	if s.t.Failed() {
+		s.t.Logf("%s log:\n%s", name, tail(p))
+	}
+}
+
+func (s *System) stopAll() {
+	for _, name := range []string{"gateway", "order-service", "payment-service"} {
+		s.Stop(name)
+	}
+}
+
+func tail(p *proc) string {
+	w := p.cmd.Stdout.(*lockedWriter)
+	out := w.String()
+	if len(out) > 20000 {
+		out = "…" + out[len(out)-20000:]
+	}
+	return out
+}
+
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// Do sends a request to the gateway and decodes a successful JSON answer
+// into out.
+func (s *System) Do(method, path string, body any, headers map[string]string, out any) *http.Response {
+	s.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(s.t, err)
+		r = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.GatewayURL+path, r)
+	require.NoError(s.t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err, "%s %s", method, path)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && len(data) > 0 && resp.StatusCode < 300 {
+		require.NoError(s.t, json.Unmarshal(data, out), "decode %s %s: %s", method, path, data)
+	}
+	return resp
+}
