@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+
+	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
+)
+
+const (
+	// connectTimeout bounds the wait for the broker: an operator wants an
+	// answer, not the services' patient reconnecting.
+	connectTimeout = 10 * time.Second
+	// publishTimeout bounds the wait for the confirm of one replayed message.
+	publishTimeout = 5 * time.Second
+)
+
+// usageError is a malformed command line; run prints msg and usage.
+type usageError struct {
+	msg   string // empty for -h
+	usage string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+const usageMain = `sagactl is the operator CLI of ordersaga: dead-letter queues, replay, topology.
+
+Usage:
+  sagactl dlq list [--json]
+  sagactl dlq show QUEUE [-n N] [--json]
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+  sagactl dlq purge QUEUE --yes
+  sagactl topology [--declare] [--json]
+
+QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
+suffix: order-service.commands.dlq, order-service.payment-events.dlq,
+payment-service.order-events.dlq.
+
+Environment:
+  AMQP_URL           broker URL; its path is the vhost
+                     (default amqp://guest:guest@127.0.0.1:5672/, vhost "/")
+  RABBITMQ_MGMT_URL  management API URL, used by dlq list
+                     (default http://guest:guest@127.0.0.1:15672)
+
+Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
+"sagactl dlq show -h" and the like describe each command.
+`
+
+const usageDLQ = `Usage:
+  sagactl dlq list [--json]
+  sagactl dlq show QUEUE [-n N] [--json]
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+  sagactl dlq purge QUEUE --yes
+
+"sagactl dlq COMMAND -h" describes a command.
+`
+
+const usageList = `Usage: sagactl dlq list [--json]
+
+Lists every queue of the vhost whose name ends in .dlq, with its message
+count (exact, read over AMQP; the queues are found with the management API).
+
+Flags:
+  --json   print JSON: [{"queue": ..., "messages": ...}]
+`
+
+const usageShow = `Usage: sagactl dlq show QUEUE [-n N] [--json]
+
+Prints the first N messages of a dead-letter queue WITHOUT removing them:
+message_id, type, correlation_id, app_id, timestamp, the error headers the
+consumer added (x-error-kind, x-error, x-attempts, x-original-queue), the
+other headers, and the body (at most 2 KiB; as text when it is UTF-8, else
+base64).
+
+The messages are fetched with basic.get and returned to the queue by
+closing the channel without acknowledging them. The dead-letter queues are
+quorum queues, which count that as a redelivery: afterwards the messages
+are flagged redelivered and their x-delivery-count header grows. Nothing
+else about them changes.
+
+Flags:
+  -n N     how many messages to show (default 10)
+  --json   print JSON
+`
+
+const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+
+Moves dead-lettered messages back to their work queue (QUEUE without .dlq)
+for another try. Each message is republished through the default exchange,
+mandatory and confirmed, with every property and header it had except the
+failure record (x-error, x-error-kind, x-attempts, x-last-error,
+x-failed-at), so the consumer starts with a fresh attempt budget, and with
+a new header x-replayed-at. Only once the broker confirmed the copy is the
+message removed from the dead-letter queue: a failure in between leaves it
+in both, which the services' idempotency makes harmless.
+
+Messages not selected are returned to the dead-letter queue untouched (the
+quorum queue counts a redelivery, see "sagactl dlq show -h"). Replay looks
+at most at the messages present when it starts.
+
+Flags:
+  --id MESSAGE_ID   replay the message with this message_id (every copy of
+                    it); an error when there is none
+  --all             replay every message
+`
+
+const usagePurge = `Usage: sagactl dlq purge QUEUE --yes
+
+Deletes every message of a dead-letter queue, for good, and prints how many.
+Without --yes it refuses.
+
+Flags:
+  --yes   confirm the deletion
+`
+
+const usageTopology = `Usage: sagactl topology [--declare] [--json]
+
+Prints the saga's RabbitMQ topology (contract §4): the exchanges, and each
+work queue with its bindings, its retry (delay) queues and its dead-letter
+queue.
+
+Flags:
+  --declare   also declare it all on the broker of AMQP_URL (idempotent, as
+              every service does at start-up)
+  --json      print JSON
+`
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{msg: "missing command", usage: usageMain}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return &usageError{usage: usageMain}
+	case "dlq":
+		return dlqCommand(ctx, args[1:], getenv, stdout)
+	case "topology":
+		return topologyCommand(ctx, args[1:], getenv, stdout)
+	default:
+		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), usage: usageMain}
+	}
+}
+
+func dlqCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{msg: "missing dlq command", usage: usageDLQ}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return &usageError{usage: usageDLQ}
+	case "list":
+		return dlqList(ctx, args[1:], getenv, stdout)
+	case "show":
+		return dlqShow(ctx, args[1:], getenv, stdout)
+	case "replay":
+		return dlqReplay(ctx, args[1:], getenv, stdout)
+	case "purge":
+		return dlqPurge(ctx, args[1:], getenv, stdout)
+	default:
+		return &usageError{msg: fmt.Sprintf("unknown dlq command %q", args[0]), usage: usageDLQ}
+	}
+}
+
+func dlqList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dlq list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "")
+	if _, err := parse(fs, usageList, args, 0); err != nil {
+		return err
+	}
+	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDLQ()
+	qs, err := dlq.List(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, nonNil(qs))
+	}
+	return writeList(stdout, qs)
+}
+
+func dlqShow(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dlq show", flag.ContinueOnError)
+	n := fs.Int("n", 10, "")
+	asJSON := fs.Bool("json", false, "")
+	pos, err := parse(fs, usageShow, args, 1)
+	if err != nil {
+		return err
+	}
+	if *n < 1 {
+		return &usageError{msg: fmt.Sprintf("-n %d: want at least 1", *n), usage: usageShow}
+	}
+	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDLQ()
+	p, err := dlq.Show(ctx, pos[0], *n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, peekJSON(p))
+	}
+	return writePeek(stdout, p)
+}
+
+func dlqReplay(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)
+	var sel ops.Selection
+	idSet := false
+	fs.Func("id", "", func(v string) error {
+		if v == "" {
+			return errors.New("empty message id")
+		}
+		sel.ID, idSet = v, true
+		return nil
+	})
+	fs.BoolVar(&sel.All, "all", false, "")
+	pos, err := parse(fs, usageReplay, args, 1)
+	if err != nil {
+		return err
+	}
+	if idSet == sel.All {
+		return &usageError{msg: "give exactly one of --id MESSAGE_ID and --all", usage: usageReplay}
+	}
+	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDLQ()
+	res, err := dlq.Replay(ctx, pos[0], sel)
+	if err != nil {
+		if res.Replayed > 0 {
+			fmt.Fprintf(stdout, "replayed %s from %s to %s before the error\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+		}
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "replayed %s from %s to %s\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+	return err
+}
+
+func dlqPurge(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dlq purge", flag.ContinueOnError)
+	yes := fs.Bool("yes", false, "")
+	pos, err := parse(fs, usagePurge, args, 1)
+	if err != nil {
+		return err
+	}
+	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDLQ()
+	if !*yes {
+		qc, err := dlq.Count(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("refusing to purge %s (%s) without --yes: the messages would be deleted for good",
+			qc.Queue, messages(qc.Messages))
+	}
+	qc, err := dlq.Purge(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "purged %s from %s\n", messages(qc.Messages), qc.Queue)
+	return err
+}
+
+func topologyCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("topology", flag.ContinueOnError)
+	declare := fs.Bool("declare", false, "")
+	asJSON := fs.Bool("json", false, "")
+	if _, err := parse(fs, usageTopology, args, 0); err != nil {
+		return err
+	}
+	out := topologyJSON{Layout: ops.Describe(events.Saga())}
+	if *declare {
+		cfg, err := parseConfig(getenv)
+		if err != nil {
+			return err
+		}
+		if err := probe(cfg); err != nil {
+			return err
+		}
+		dctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		defer cancel()
+		if err := ops.Declare(dctx, cfg.AMQPURL, events.Saga()); err != nil {
+			return fmt.Errorf("declare topology in vhost %q: %w", cfg.VHost, err)
+		}
+		out.Declared, out.VHost = true, cfg.VHost
+	}
+	if *asJSON {
+		return writeJSON(stdout, out)
+	}
+	return writeTopology(stdout, out)
+}
+
+// parse parses args with fs, flags and positional arguments in any order
+// ("show QUEUE -n 3" as well as "show -n 3 QUEUE"), and returns the
+// positional arguments, of which there must be exactly want.
+func parse(fs *flag.FlagSet, usage string, args []string, want int) ([]string, error) {
+	fs.SetOutput(io.Discard) // run prints our own usage
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, &usageError{usage: usage}
+			}
+			return nil, &usageError{msg: err.Error(), usage: usage}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case len(pos) < want:
+		return nil, &usageError{msg: "missing QUEUE", usage: usage}
+	case len(pos) > want:
+		return nil, &usageError{msg: fmt.Sprintf("unexpected argument %q", pos[want]), usage: usage}
+	}
+	return pos, nil
+}
+
+// openDLQ connects to the broker of the configuration in getenv and returns
+// the operator of its dead-letter queues, and how to disconnect.
+func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(), error) {
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	mgmt, err := ops.NewManagement(cfg.ManagementURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := probe(cfg); err != nil {
+		return nil, nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	// An empty topology: the dlq commands work on what exists and never
+	// create queues, so that a wrong vhost is an error rather than new queues.
+	conn, err := rabbit.Dial(dctx, cfg.AMQPURL, "sagactl", events.Topology{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("vhost %q: %w", cfg.VHost, err)
+	}
+	pub := rabbit.NewPublisher(conn, "sagactl", publishTimeout)
+	closeAll := func() {
+		_ = pub.Close()
+		_ = conn.Close()
+	}
+	return ops.NewDLQ(conn, pub, mgmt, cfg.VHost, events.Saga()), closeAll, nil
+}
+
+// probe connects to the broker once. rabbit.Dial retries every failure
+// until its deadline, as a service should; an operator wants a refused
+// login, a missing vhost or a broker that is down reported at once.
+func probe(cfg config) error {
+	conn, err := amqp.DialConfig(cfg.AMQPURL, amqp.Config{Dial: amqp.DefaultDial(connectTimeout)})
+	if err != nil {
+		return fmt.Errorf("connect to broker, vhost %q: %w", cfg.VHost, err)
+	}
+	return conn.Close()
+}
+
+// messages is "1 message" or "n messages".
+func messages(n int) string {
+	if n == 1 {
+		return "1 message"
+	}
+	return fmt.Sprintf("%d messages", n)
+}

@@ -1,0 +1,72 @@
+package ops_test
+
+import (
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+
+	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
+)
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		in       string
+		wantDLQ  string
+		wantWork string
+		wantErr  bool
+	}{
+		{"dead-letter queue", "order-service.commands.dlq", "order-service.commands.dlq", "order-service.commands", false},
+		{"work queue name", "payment-service.order-events", "payment-service.order-events.dlq", "payment-service.order-events", false},
+		{"unknown", "billing.dlq", "", "", true},
+		{"retry queue", "order-service.commands.retry.1s", "", "", true},
+		{"empty", "", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dlq, work, err := ops.Resolve(events.Saga(), tt.in)
+			if tt.wantErr {
+				require.ErrorIs(t, err, ops.ErrInvalid)
+				assert.Contains(t, err.Error(), "order-service.commands.dlq", "the error lists the known queues")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantDLQ, dlq)
+			assert.Equal(t, tt.wantWork, work)
+		})
+	}
+}
+
+func TestReplayedKeepsPropertiesAndDropsTheFailureRecord(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.FixedZone("x", 3600))
+	d := amqp.Delivery{
+		ContentType: "application/json", ContentEncoding: "identity", DeliveryMode: amqp.Transient, Priority: 3,
+		CorrelationId: "order-1", ReplyTo: "r", Expiration: "60000", MessageId: "m-1", Timestamp: ts,
+		Type: "order.created", UserId: "someone", AppId: "order-service", Body: []byte(`{"a":1}`),
+		Headers: amqp.Table{
+			"x-schema-version": int32(1), "x-causation-id": "c-1", "x-original-queue": "q",
+			"x-error": "e", "x-error-kind": "transient", "x-attempts": int32(5), "x-last-error": "e",
+			"x-failed-at": "t", "x-death": []any{}, "x-delivery-count": int64(2),
+		},
+	}
+	p := ops.Replayed(d, at)
+	assert.Equal(t, amqp.Publishing{
+		ContentType: "application/json", ContentEncoding: "identity", DeliveryMode: amqp.Persistent, Priority: 3,
+		CorrelationId: "order-1", ReplyTo: "r", MessageId: "m-1", Timestamp: ts, Type: "order.created",
+		AppId: "order-service", Body: []byte(`{"a":1}`),
+		Headers: amqp.Table{
+			"x-schema-version": int32(1), "x-causation-id": "c-1", "x-original-queue": "q",
+			"x-replayed-at": "2026-02-03T03:05:06.000000007Z",
+		},
+	}, p)
+	assert.Contains(t, d.Headers, "x-error", "the delivery is not modified")
+}
