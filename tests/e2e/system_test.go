@@ -74,6 +74,8 @@ func repoRoot() (string, error) {
 type System struct {
 	t          testing.TB
 	Broker     testinfra.Broker
+	OrderDB    string
+	PaymentDB  string
 	GatewayURL string
 	OrderURL   string
 	PaymentURL string
@@ -98,6 +100,8 @@ func Start(t testing.TB, env map[string]string) *System {
 	s := &System{
 		t:          t,
 		Broker:     broker,
+		OrderDB:    orderDB,
+		PaymentDB:  paymentDB,
 		GatewayURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 		OrderURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		PaymentURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
@@ -123,8 +127,23 @@ func Start(t testing.TB, env map[string]string) *System {
 // StartService starts one service and waits until it is ready.
 func (s *System) StartService(name string) {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name))
-	cmd.Env = append(os.Environ(), s.envs[name]...)
+	url := map[string]string{"gateway": s.GatewayURL, "order-service": s.OrderURL, "payment-service": s.PaymentURL}[name]
+	s.startProcess(name, name, url, s.envs[name])
+}
+
+// StartInstance starts another instance of service under the name
+// instance, on a port of its own, sharing the service's database and vhost.
+func (s *System) StartInstance(service, instance string) {
+	s.t.Helper()
+	port := freePorts(s.t, 1)[0]
+	env := append(append([]string{}, s.envs[service]...), fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port))
+	s.startProcess(instance, service, fmt.Sprintf("http://127.0.0.1:%d", port), env)
+}
+
+func (s *System) startProcess(name, binary, url string, env []string) {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, binary))
+	cmd.Env = append(os.Environ(), env...)
 	logs := &bytes.Buffer{}
 	w := &lockedWriter{buf: logs}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -134,7 +153,6 @@ func (s *System) StartService(name string) {
 	s.mu.Lock()
 	s.procs[name] = p
 	s.mu.Unlock()
-	url := map[string]string{"gateway": s.GatewayURL, "order-service": s.OrderURL, "payment-service": s.PaymentURL}[name]
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(url + "/readyz")
@@ -187,7 +205,13 @@ func (s *System) signal(name string, sig syscall.Signal) {
 }
 
 func (s *System) stopAll() {
-	for _, name := range []string{"gateway", "order-service", "payment-service"} {
+	s.mu.Lock()
+	var names []string
+	for name := range s.procs {
+		names = append(names, name)
+	}
+	s.mu.Unlock()
+	for _, name := range names {
 		s.Stop(name)
 	}
 }

@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+)
+
+// chaosOrders is how many orders each fault scenario sends: a short run by
+// default, CHAOS_ORDERS=300 for `make chaos`.
+func chaosOrders() int {
+	if n, err := strconv.Atoi(os.Getenv("CHAOS_ORDERS")); err == nil && n > 0 {
+		return n
+	}
+	return 120
+}
+
+// loadResult is what a steady load through the gateway got.
+type loadResult struct {
+	accepted []string
+	refused  int // 503: the broker did not confirm; nothing was promised
+	lastPOST time.Time
+}
+
+// load POSTs n orders at rate per second and calls fault once after a
+// third of them.
+func (s *System) load(t testing.TB, n int, rate float64, fault func()) loadResult {
+	t.Helper()
+	var r loadResult
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for i := range n {
+		if i == n/3 && fault != nil {
+			fault()
+		}
+		<-tick.C
+		var a accepted
+		resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": uuid.NewString(), "total": 100 + i}, nil, &a)
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+			r.accepted = append(r.accepted, a.OrderID)
+		case http.StatusServiceUnavailable:
+			r.refused++
+		default:
+			t.Errorf("POST %d: HTTP %d", i, resp.StatusCode)
+		}
+	}
+	r.lastPOST = time.Now()
+	return r
+}
+
+// report checks every accepted order against the contract's invariants
+// within 60 s of the last POST and logs the scenario's figures.
+func (s *System) report(t testing.TB, scenario string, r loadResult) {
+	t.Helper()
+	require.NotEmpty(t, r.accepted, "some orders were accepted")
+	outcomes := s.checkInvariants(t, r.accepted, 60*time.Second-time.Since(r.lastPOST))
+	drained := time.Since(r.lastPOST)
+	stuck := len(r.accepted) - outcomes["PAID/APPROVED"]
+	assert.Equal(t, map[string]int{"PAID/APPROVED": len(r.accepted)}, outcomes, "every accepted order paid once")
+	t.Logf("CHAOS %-28s orders=%d accepted=%d refused503=%d lost=0 double-charged=0 stuck=%d settled-after-last-POST=%v",
+		scenario, len(r.accepted)+r.refused, len(r.accepted), r.refused, stuck, drained.Round(time.Millisecond))
+}
+
+func TestChaosPostgresBackendsTerminated(t *testing.T) {
+	t.Parallel()
+	s := Start(t, nil)
+	n := chaosOrders()
+	var terminations atomic.Int64
+	var rounds sync.WaitGroup
+	r := s.load(t, n, 40, func() {
+		// Three rounds, spread over the rest of the load.
+		rounds.Go(func() {
+			for range 3 {
+				terminations.Add(int64(terminateBackends(t, s.OrderDB, s.PaymentDB)))
+				time.Sleep(time.Duration(n) * 25 / 3 / 2 * time.Millisecond)
+			}
+		})
+	})
+	rounds.Wait()
+	s.report(t, "postgres backends killed", r)
+	assert.Positive(t, terminations.Load(), "backends were terminated")
+}
+
+// terminateBackends kills every connection to the given databases.
+func terminateBackends(t testing.TB, urls ...string) int {
+	s, err := testinfra.Find()
+	require.NoError(t, err)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.PostgresURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	total := 0
+	for _, u := range urls {
+		cfg, err := pgx.ParseConfig(u)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, conn.QueryRow(ctx,
+			"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+			cfg.Database).Scan(&n))
+		total += n
+	}
+	return total
+}
+
+func TestChaosTwoInstancesOneKilled(t *testing.T) {
+	t.Parallel()
+	s := Start(t, map[string]string{"PAYMENT_LATENCY": "100ms"})
+	s.StartInstance("order-service", "order-service#2")
+	s.StartInstance("payment-service", "payment-service#2")
+	// The gateway queries the first instances (no load balancer here), so
+	// the second ones die: with messages in flight on the shared queues.
+	r := s.load(t, chaosOrders(), 40, func() {
+		s.Kill("order-service#2")
+		s.Kill("payment-service#2")
+	})
+	s.report(t, "two instances, one killed", r)
+}
+
+// TestChaosDuplicateFlood publishes every event of the saga a second time,
+// with the same message id, as a misbehaving relay or network would.
+func TestChaosDuplicateFlood(t *testing.T) {
+	t.Parallel()
+	s := Start(t, nil)
+	conn, err := amqp.Dial(s.Broker.AMQPURL)
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	tap, err := ch.QueueDeclare("", false, true, true, false, nil)
+	require.NoError(t, err)
+	for _, ex := range []string{events.ExchangeOrderEvents, events.ExchangePaymentEvents} {
+		require.NoError(t, ch.QueueBind(tap.Name, "#", ex, false, nil))
+	}
+	deliveries, err := ch.Consume(tap.Name, "", true, true, false, false, nil)
+	require.NoError(t, err)
+	pubCh, err := conn.Channel()
+	require.NoError(t, err)
+	var duplicated atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for d := range deliveries {
+			if d.Headers["x-test-duplicate"] != nil {
+				continue
+			}
+			headers := amqp.Table{"x-test-duplicate": true}
+			for k, v := range d.Headers {
+				headers[k] = v
+			}
+			err := pubCh.Publish(d.Exchange, d.RoutingKey, false, false, amqp.Publishing{
+				ContentType: d.ContentType, DeliveryMode: amqp.Persistent, MessageId: d.MessageId, Type: d.Type,
+				CorrelationId: d.CorrelationId, Timestamp: d.Timestamp, AppId: d.AppId, Headers: headers, Body: d.Body,
+			})
+			if err == nil {
+				duplicated.Add(1)
+			}
+		}
+	})
+	r := s.load(t, chaosOrders(), 40, nil)
+	s.report(t, "every event published twice", r)
+	ch.Close() // ends the duplicator
+	wg.Wait()
+	assert.GreaterOrEqual(t, duplicated.Load(), int64(3*len(r.accepted)), "order.created, payment.approved and order.paid of every order duplicated")
+}
+
+// TestChaosBacklogDrain queues commands while the order service is down and
+// measures how long the saga takes to drain them.
+func TestChaosBacklogDrain(t *testing.T) {
+	t.Parallel()
+	n := 500
+	if v, err := strconv.Atoi(os.Getenv("CHAOS_BACKLOG")); err == nil && v > 0 {
+		n = v
+	}
+	s := Start(t, nil)
+	s.Stop("order-service")
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ids[i] = s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 100 + i}, nil)
+		})
+	}
+	wg.Wait()
+	start := time.Now()
+	s.StartService("order-service")
+	outcomes := s.checkInvariants(t, ids, 5*time.Minute)
+	assert.Equal(t, map[string]int{"PAID/APPROVED": n}, outcomes)
+	elapsed := time.Since(start)
+	t.Logf("CHAOS %-28s orders=%d drained-in=%v (%.0f sagas/s, race-built binaries)", "backlog drain", n,
+		elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+}
+
+// TestChaosBrokerRestart stops and starts the RabbitMQ application under
+// load. It is not parallel: the broker is shared by every test, so it runs
+// while the parallel tests wait.
+func TestChaosBrokerRestart(t *testing.T) {
+	ctl, err := exec.LookPath("rabbitmqctl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("rabbitmqctl is needed to restart the broker: %v", err)
+		}
+		t.Skip("rabbitmqctl not found")
+	}
+	s := Start(t, nil)
+	var downFrom, downTo time.Time
+	var refusedWhileDown, acceptedWhileDown int
+	run := func(args ...string) {
+		out, err := exec.Command(ctl, args...).CombinedOutput()
+		require.NoError(t, err, "rabbitmqctl %v: %s", args, out)
+	}
+	var restart sync.WaitGroup
+	r := s.load(t, chaosOrders(), 30, func() {
+		run("stop_app")
+		downFrom = time.Now()
+		// Keep POSTing for two seconds with the broker down.
+		end := time.Now().Add(2 * time.Second)
+		for time.Now().Before(end) {
+			resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": uuid.NewString(), "total": 1}, nil, nil)
+			if resp.StatusCode == http.StatusAccepted {
+				acceptedWhileDown++
+			} else {
+				assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+				refusedWhileDown++
+			}
+		}
+		downTo = time.Now()
+		restart.Go(func() {
+			run("start_app")
+			run("await_startup", "--timeout", "60")
+			// The management listener comes up a little after the
+			// broker; the tests' clean-up needs it.
+			require.Eventually(t, func() bool {
+				return testinfra.Management(s.Broker.ManagementURL, http.MethodGet, "/api/overview", "") == nil
+			}, 60*time.Second, 100*time.Millisecond, "management API back after start_app")
+		})
+	})
+	restart.Wait()
+	assert.Zero(t, acceptedWhileDown, "no 202 while the broker is down")
+	assert.Positive(t, refusedWhileDown)
+	s.report(t, "broker restarted", r)
+	t.Logf("broker down for %v: %d POSTs refused with 503, %d accepted", downTo.Sub(downFrom).Round(time.Millisecond),
+		refusedWhileDown, acceptedWhileDown)
+}
+
+// TestChaosDatabaseOutage makes the order service's database refuse every
+// connection while orders arrive: the service reports itself unready, GETs
+// answer 503, messages wait instead of spending their retry attempts, and
+// the backlog drains by itself once the database is back.
+func TestChaosDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	s := Start(t, nil)
+	setAllowConnections(t, s.OrderDB, false)
+	outage := true
+	t.Cleanup(func() {
+		if outage {
+			setAllowConnections(t, s.OrderDB, true)
+		}
+	})
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 100 + i}, nil))
+	}
+	resp, err := http.Get(s.OrderURL + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "order-service reports its database down")
+	assert.Equal(t, http.StatusServiceUnavailable, s.Do(http.MethodGet, "/api/orders/"+ids[0], nil, nil, nil).StatusCode,
+		"queries answer 503 while the database is down")
+
+	// Give the consumer time to fail on every message at least once.
+	time.Sleep(2 * time.Second)
+	conn, err := amqp.Dial(s.Broker.AMQPURL)
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	for _, q := range []string{events.QueueOrderCommands + ".retry.1s", events.DeadLetterQueue(events.QueueOrderCommands)} {
+		info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		require.NoError(t, err)
+		assert.Zero(t, info.Messages, "%s: no attempt spent on a database outage", q)
+	}
+
+	setAllowConnections(t, s.OrderDB, true)
+	outage = false
+	outcomes := s.checkInvariants(t, ids, 60*time.Second)
+	assert.Equal(t, map[string]int{"PAID/APPROVED": len(ids)}, outcomes, "the backlog drained by itself")
+}
+
+// setAllowConnections opens or closes a database to new connections and,
+// when closing, ends the ones it has.
+func setAllowConnections(t testing.TB, dbURL string, allow bool) {
+	t.Helper()
+	srv, err := testinfra.Find()
+	require.NoError(t, err)
+	cfg, err := pgx.ParseConfig(dbURL)
+	require.NoError(t, err)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, srv.PostgresURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", pgx.Identifier{cfg.Database}.Sanitize(), allow))
+	require.NoError(t, err)
+	if !allow {
+		terminateBackends(t, dbURL)
+	}
+}
