@@ -11,7 +11,6 @@ import (
 
 type config struct {
 	participant.Config
-	LogLevel       string
 	PaymentTimeout time.Duration
 	Prefetch       int
 }
@@ -20,7 +19,7 @@ func parseConfig(getenv func(string) string) (config, error) {
 	base, err := participant.Env(getenv, "order-service", ":3001",
 		"postgres://postgres@127.0.0.1:5432/orders?sslmode=disable")
 	errs := []error{err}
-	c := config{Config: base, LogLevel: participant.Or(getenv("LOG_LEVEL"), "info"), Prefetch: 64}
+	c := config{Config: base, Prefetch: 64}
 	c.PaymentTimeout, errs = participant.Duration(getenv, "ORDER_PAYMENT_TIMEOUT", 2*time.Minute, errs)
 	if c.PaymentTimeout == 0 {
 		errs = append(errs, errors.New("ORDER_PAYMENT_TIMEOUT must be positive"))

@@ -31,7 +31,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel)
+	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	svc := order.NewService(p.Pool, p.Inbox, log, cfg.PaymentTimeout)
+	svc := order.NewService(p.Pool, p.Inbox, log, cfg.PaymentTimeout, p.Registry)
 	p.Consume(events.QueueOrderCommands, cfg.Prefetch, svc.HandleCommand)
 	p.Consume(events.QueueOrderPaymentEvents, cfg.Prefetch, svc.HandlePaymentEvent)
 	p.Go("payment-timeout-sweep", svc.RunTimeoutSweep)

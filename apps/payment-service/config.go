@@ -12,7 +12,6 @@ import (
 
 type config struct {
 	participant.Config
-	LogLevel string
 	Gateway  payment.Gateway
 	Prefetch int
 }
@@ -21,7 +20,7 @@ func parseConfig(getenv func(string) string) (config, error) {
 	base, err := participant.Env(getenv, "payment-service", ":3002",
 		"postgres://postgres@127.0.0.1:5432/payments?sslmode=disable")
 	errs := []error{err}
-	c := config{Config: base, LogLevel: participant.Or(getenv("LOG_LEVEL"), "info"), Prefetch: 64,
+	c := config{Config: base, Prefetch: 64,
 		Gateway: payment.Gateway{Limit: 1_000_000}}
 	c.Gateway.Latency, errs = participant.Duration(getenv, "PAYMENT_LATENCY", 0, errs)
 	if v := getenv("PAYMENT_DECLINE_RATE"); v != "" {

@@ -31,7 +31,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel)
+	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	svc := payment.NewService(p.Pool, p.Inbox, log, cfg.Gateway)
+	svc := payment.NewService(p.Pool, p.Inbox, log, cfg.Gateway, p.Registry)
 	p.Consume(events.QueuePaymentOrderEvents, cfg.Prefetch, svc.HandleOrderEvent)
 	p.Go("payment-decider", svc.RunDecider)
 	engine := p.Engine()

@@ -1,19 +1,39 @@
 // Package logging builds the services' slog loggers: JSON lines with the
-// service name on every line.
+// service name on every line, or readable text on a terminal.
 package logging
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+
+	"github.com/mattn/go-isatty"
 )
 
-// New returns a JSON logger for service at level (debug, info, warn, error).
-func New(w io.Writer, service, level string) (*slog.Logger, error) {
+// New returns a logger for service at level (debug, info, warn, error) in
+// format json or text; "" picks text when w is a terminal, JSON otherwise.
+func New(w io.Writer, service, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	var h slog.Handler
+	switch format {
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("LOG_FORMAT %q: want json or text", format)
+	}
+	return slog.New(h).With("service", service), nil
 }

@@ -35,6 +35,8 @@ import (
 // Config is what every participant is configured with (contract §1).
 type Config struct {
 	Name           string
+	LogLevel       string
+	LogFormat      string
 	HTTPAddr       string
 	AMQPURL        string
 	DatabaseURL    string
@@ -49,6 +51,8 @@ type Config struct {
 func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Config, error) {
 	c := Config{
 		Name:        name,
+		LogLevel:    Or(getenv("LOG_LEVEL"), "info"),
+		LogFormat:   getenv("LOG_FORMAT"),
 		HTTPAddr:    Or(getenv("HTTP_ADDR"), defaultAddr),
 		AMQPURL:     Or(getenv("AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
 		DatabaseURL: Or(getenv("DATABASE_URL"), defaultDB),

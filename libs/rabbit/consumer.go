@@ -170,7 +170,9 @@ func (c *Consumer) consume(ctx context.Context) error {
 func (c *Consumer) process(ctx context.Context, d amqp.Delivery) {
 	start := time.Now()
 	del := toDelivery(d)
-	log := c.log.With("type", d.Type, "message_id", d.MessageId, "correlation_id", d.CorrelationId, "attempt", del.Attempt)
+	// The correlation id of a saga message is its order id.
+	log := c.log.With("type", d.Type, "message_id", d.MessageId, "correlation_id", d.CorrelationId,
+		"order_id", d.CorrelationId, "causation_id", del.CausationID, "attempt", del.Attempt)
 
 	err := c.handle(ctx, d, del)
 	outcome := "ok"
@@ -200,8 +202,9 @@ func (c *Consumer) process(ctx context.Context, d amqp.Delivery) {
 		// the message stays unacked and comes back on another channel.
 		log.Warn("could not settle message", "error", err)
 	}
-	c.metrics.observe(c.cfg.Queue, d.Type, outcome, time.Since(start))
-	log.Debug("message handled", "outcome", outcome, "duration", time.Since(start))
+	elapsed := time.Since(start)
+	c.metrics.observe(c.cfg.Queue, d.Type, outcome, elapsed)
+	log.Info("message handled", "outcome", outcome, "duration_ms", float64(elapsed.Microseconds())/1000)
 }
 
 func (c *Consumer) handle(ctx context.Context, d amqp.Delivery, del Delivery) (err error) {

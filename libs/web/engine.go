@@ -65,8 +65,15 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 			if status >= 500 {
 				level = slog.LevelError
 			}
-			log.Log(c, level, "http request", "method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
-				"status", status, "duration", elapsed, "request_id", id, "correlation_id", c.GetString("correlation_id"))
+			attrs := []any{"method", c.Request.Method, "route", route, "path", c.Request.URL.Path, "status", status,
+				"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", id}
+			if cid := c.GetString("correlation_id"); cid != "" {
+				attrs = append(attrs, "correlation_id", cid, "order_id", cid)
+			}
+			if len(c.Errors) > 0 {
+				attrs = append(attrs, "error", c.Errors.String())
+			}
+			log.Log(c, level, "http request", attrs...)
 		}
 	})
 	e.Use(gin.CustomRecovery(func(c *gin.Context, err any) {

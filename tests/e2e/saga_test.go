@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -382,6 +383,22 @@ func TestListsAndStats(t *testing.T) {
 	assert.Equal(t, [2]int64{3, 100 + 300 + 500}, got["APPROVED"])
 	assert.Equal(t, [2]int64{2, 200 + 400}, got["DECLINED"])
 	assert.Equal(t, [2]int64{0, 0}, got["REFUNDED"])
+
+	metrics := func(url string) string {
+		resp, err := http.Get(url + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	om := metrics(s.OrderURL)
+	assert.Contains(t, om, `ordersaga_saga_duration_seconds_count{outcome="PAID"} 3`)
+	assert.Contains(t, om, `ordersaga_saga_duration_seconds_count{outcome="CANCELLED"} 2`)
+	assert.Contains(t, om, `ordersaga_messages_consumed_total{outcome="ok",queue="order-service.commands",type="order.create.requested"} 5`)
+	pm := metrics(s.PaymentURL)
+	assert.Contains(t, pm, `ordersaga_payment_outcomes_total{reason="",status="APPROVED"} 3`)
+	assert.Contains(t, pm, `ordersaga_payment_outcomes_total{reason="CARD_DECLINED",status="DECLINED"} 2`)
 
 	var tl struct {
 		OrderID string `json:"orderId"`

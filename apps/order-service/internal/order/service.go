@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersaga/ordersaga/db/order/orderdb"
 	"github.com/ordersaga/ordersaga/libs/events"
@@ -28,12 +29,28 @@ type Service struct {
 	inbox          *inbox.Inbox
 	log            *slog.Logger
 	paymentTimeout time.Duration
+	sagaDuration   *prometheus.HistogramVec
 }
 
 // NewService returns the order service over pool. Orders still waiting for
 // payment after paymentTimeout are cancelled.
-func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, paymentTimeout time.Duration) *Service {
-	return &Service{pool: pool, inbox: in, log: log, paymentTimeout: paymentTimeout}
+func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, paymentTimeout time.Duration, reg prometheus.Registerer) *Service {
+	s := &Service{pool: pool, inbox: in, log: log, paymentTimeout: paymentTimeout,
+		sagaDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordersaga_saga_duration_seconds",
+			Help:    "Time from an order's creation to its saga's outcome, by outcome (PAID, CANCELLED, FAILED).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20),
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(s.sagaDuration)
+	return s
+}
+
+// settled records the outcomes of sagas whose transactions committed.
+func (s *Service) settled(orders []orderdb.Order) {
+	for _, o := range orders {
+		s.sagaDuration.WithLabelValues(o.Status).Observe(o.UpdatedAt.Sub(o.CreatedAt).Seconds())
+	}
 }
 
 // HandleCommand handles a delivery of the order-service.commands queue.
@@ -48,9 +65,15 @@ func (s *Service) HandleCommand(ctx context.Context, d rabbit.Delivery) error {
 			return s.create(ctx, tx, d, cmd.OrderPlaced)
 		})
 	case *events.OrderCancelRequested:
-		return s.inbox.Once(ctx, events.QueueOrderCommands, d, func(tx pgx.Tx) error {
-			return s.cancel(ctx, tx, d.MessageID, cmd.OrderID, cmd.Reason)
+		var done []orderdb.Order
+		err := s.inbox.Once(ctx, events.QueueOrderCommands, d, func(tx pgx.Tx) error {
+			done = nil
+			return s.cancel(ctx, tx, d.MessageID, cmd.OrderID, cmd.Reason, &done)
 		})
+		if err == nil {
+			s.settled(done)
+		}
+		return err
 	default:
 		return rabbit.Permanent(fmt.Errorf("%s is not a command of %s", d.Type, events.QueueOrderCommands))
 	}
@@ -67,9 +90,15 @@ func (s *Service) HandlePaymentEvent(ctx context.Context, d rabbit.Delivery) err
 	if !ok {
 		return rabbit.Permanent(fmt.Errorf("%s is not a payment event", d.Type))
 	}
-	return s.inbox.Once(ctx, events.QueueOrderPaymentEvents, d, func(tx pgx.Tx) error {
-		return s.applyPayment(ctx, tx, d, e)
+	var done []orderdb.Order
+	err = s.inbox.Once(ctx, events.QueueOrderPaymentEvents, d, func(tx pgx.Tx) error {
+		done = nil
+		return s.applyPayment(ctx, tx, d, e, &done)
 	})
+	if err == nil {
+		s.settled(done)
+	}
+	return err
 }
 
 func (s *Service) create(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, o events.OrderPlaced) error {
@@ -91,7 +120,7 @@ func (s *Service) create(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, o ev
 
 // cancel cancels an order that is waiting for payment or paid; an order
 // that is already cancelled or failed stays as it is.
-func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, id uuid.UUID, reason string) error {
+func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, id uuid.UUID, reason string, done *[]orderdb.Order) error {
 	q := orderdb.New(tx)
 	o, err := q.LockOrder(ctx, id)
 	if postgres.IsNotFound(err) {
@@ -103,10 +132,15 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, id uuid.U
 	if !CanTransition(o.Status, StatusCancelled) {
 		return nil
 	}
-	if _, err := q.TransitionOrder(ctx, orderdb.TransitionOrderParams{
+	cancelled, err := q.TransitionOrder(ctx, orderdb.TransitionOrderParams{
 		ID: id, FromStatus: o.Status, ToStatus: StatusCancelled, CancelReason: &reason,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("cancel order %s: %w", id, err)
+	}
+	if o.Status == StatusPendingPayment {
+		// A cancelled paid order had its outcome already.
+		*done = append(*done, cancelled)
 	}
 	return emit(ctx, tx, cause, events.TypeOrderCancelled, id, events.OrderCancelled{
 		OrderID: id, Reason: reason, PreviousStatus: o.Status,
@@ -117,7 +151,7 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, id uuid.U
 // order that left PENDING_PAYMENT meanwhile (cancelled by its user or by the
 // timeout) stays as it is: the payment service saw that cancellation too and
 // cancels or refunds the payment itself.
-func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, e *events.PaymentEvent) error {
+func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, e *events.PaymentEvent, done *[]orderdb.Order) error {
 	var (
 		to, reason string
 		emitType   string
@@ -144,7 +178,7 @@ func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, d rabbit.Delivery
 	if reason != "" {
 		params.CancelReason = &reason
 	}
-	_, err := q.TransitionOrder(ctx, params)
+	o, err := q.TransitionOrder(ctx, params)
 	if postgres.IsNotFound(err) {
 		// Not waiting for payment, or not there at all.
 		if _, getErr := q.GetOrder(ctx, e.OrderID); postgres.IsNotFound(getErr) {
@@ -157,6 +191,7 @@ func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, d rabbit.Delivery
 	if err != nil {
 		return fmt.Errorf("%s for order %s: %w", d.Type, e.OrderID, err)
 	}
+	*done = append(*done, o)
 	return emit(ctx, tx, d.MessageID, emitType, e.OrderID, payload)
 }
 
@@ -201,8 +236,9 @@ const sweepBatch = 100
 
 // SweepTimeouts cancels one batch of overdue orders and returns its size.
 func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
-	n := 0
+	var done []orderdb.Order
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		done = nil
 		q := orderdb.New(tx)
 		overdue, err := q.ClaimOverdueOrders(ctx, orderdb.ClaimOverdueOrdersParams{
 			Before: time.Now().Add(-s.paymentTimeout), RowLimit: sweepBatch,
@@ -211,18 +247,18 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, o := range overdue {
-			if err := s.cancel(ctx, tx, "", o.ID, events.ReasonPaymentTimeout); err != nil {
+			if err := s.cancel(ctx, tx, "", o.ID, events.ReasonPaymentTimeout, &done); err != nil {
 				return err
 			}
 			s.log.Info("order timed out waiting for payment", "order_id", o.ID, "correlation_id", o.ID)
 		}
-		n = len(overdue)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep overdue orders: %w", err)
 	}
-	return n, nil
+	s.settled(done)
+	return len(done), nil
 }
 
 // Get returns one order.

@@ -31,7 +31,8 @@ func newService(t testing.TB, timeout time.Duration) (*Service, *pgxpool.Pool) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Order()))
-	return NewService(pool, inbox.New(pool, prometheus.NewRegistry()), log, timeout), pool
+	reg := prometheus.NewRegistry()
+	return NewService(pool, inbox.New(pool, reg), log, timeout, reg), pool
 }
 
 func delivery(t testing.TB, typ string, orderID uuid.UUID, payload any) rabbit.Delivery {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersaga/ordersaga/db/payment/paymentdb"
 	"github.com/ordersaga/ordersaga/libs/events"
@@ -33,12 +34,31 @@ type Service struct {
 	log     *slog.Logger
 	gateway Gateway
 	// wake nudges the decider when a payment starts waiting for the gateway.
-	wake chan struct{}
+	wake     chan struct{}
+	outcomes *prometheus.CounterVec
 }
 
 // NewService returns the payment service over pool, charging through gateway.
-func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, gateway Gateway) *Service {
-	return &Service{pool: pool, inbox: in, log: log, gateway: gateway, wake: make(chan struct{}, 1)}
+func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, gateway Gateway, reg prometheus.Registerer) *Service {
+	s := &Service{pool: pool, inbox: in, log: log, gateway: gateway, wake: make(chan struct{}, 1),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersaga_payment_outcomes_total",
+			Help: "Payments reaching a status other than PROCESSING, by status and reason.",
+		}, []string{"status", "reason"}),
+	}
+	reg.MustRegister(s.outcomes)
+	return s
+}
+
+// record counts the outcomes of payments whose transactions committed.
+func (s *Service) record(payments []paymentdb.Payment) {
+	for _, p := range payments {
+		reason := ""
+		if p.Reason != nil {
+			reason = *p.Reason
+		}
+		s.outcomes.WithLabelValues(p.Status, reason).Inc()
+	}
 }
 
 // HandleOrderEvent handles a delivery of the payment-service.order-events
@@ -50,20 +70,31 @@ func (s *Service) HandleOrderEvent(ctx context.Context, d rabbit.Delivery) error
 	}
 	switch e := p.(type) {
 	case *events.OrderCreated:
+		var settled []paymentdb.Payment
 		waiting := false
 		err := s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
 			var err error
-			waiting, err = s.charge(ctx, tx, d.MessageID, e.OrderPlaced)
+			settled = nil
+			waiting, err = s.charge(ctx, tx, d.MessageID, e.OrderPlaced, &settled)
 			return err
 		})
-		if err == nil && waiting {
-			s.nudge()
+		if err == nil {
+			s.record(settled)
+			if waiting {
+				s.nudge()
+			}
 		}
 		return err
 	case *events.OrderCancelled:
-		return s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
-			return s.cancel(ctx, tx, d.MessageID, e)
+		var settled []paymentdb.Payment
+		err := s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
+			settled = nil
+			return s.cancel(ctx, tx, d.MessageID, e, &settled)
 		})
+		if err == nil {
+			s.record(settled)
+		}
+		return err
 	case *events.OrderPaid:
 		// order.paid and order.failed only confirm what this service
 		// decided; nothing to do, and no transaction spent on it.
@@ -77,7 +108,7 @@ func (s *Service) HandleOrderEvent(ctx context.Context, d rabbit.Delivery) error
 // decided in the same transaction; otherwise it waits, PROCESSING, for the
 // decider, and charge reports true. An order cancelled before it was created
 // gets a CANCELLED payment: it is never charged.
-func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced) (waiting bool, err error) {
+func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced, settled *[]paymentdb.Payment) (waiting bool, err error) {
 	q := paymentdb.New(tx)
 	if err := q.LockOrderPayments(ctx, o.OrderID.String()); err != nil {
 		return false, fmt.Errorf("lock payments of order %s: %w", o.OrderID, err)
@@ -102,8 +133,10 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 		if p.Status == StatusProcessing {
 			return true, nil
 		}
-		return false, emitOutcome(ctx, tx, cause, paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount,
-			Currency: p.Currency, Status: p.Status, Reason: p.Reason})
+		decided := paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount,
+			Currency: p.Currency, Status: p.Status, Reason: p.Reason}
+		*settled = append(*settled, decided)
+		return false, emitOutcome(ctx, tx, cause, decided)
 	}
 	// Either the order has its payment already (a duplicate order.created
 	// under another message id), or it was cancelled before it was created.
@@ -122,14 +155,16 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 	if err != nil || n == 0 {
 		return false, err
 	}
-	return false, emit(ctx, tx, cause, events.TypePaymentCancelled, paymentdb.Payment{ID: p.ID, OrderID: p.OrderID,
-		Amount: p.Amount, Currency: p.Currency})
+	cancelled := paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency,
+		Status: StatusCancelled, Reason: &reason}
+	*settled = append(*settled, cancelled)
+	return false, emit(ctx, tx, cause, events.TypePaymentCancelled, cancelled)
 }
 
 // cancel undoes the payment of a cancelled order: a PROCESSING payment is
 // cancelled before it is charged, an APPROVED one refunded. With no payment
 // yet, the cancellation is remembered for the order.created still to come.
-func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events.OrderCancelled) error {
+func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events.OrderCancelled, settled *[]paymentdb.Payment) error {
 	q := paymentdb.New(tx)
 	if err := q.LockOrderPayments(ctx, e.OrderID.String()); err != nil {
 		return fmt.Errorf("lock payments of order %s: %w", e.OrderID, err)
@@ -156,6 +191,7 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events
 	if err != nil {
 		return fmt.Errorf("cancel payment %s: %w", p.ID, err)
 	}
+	*settled = append(*settled, p)
 	return emit(ctx, tx, cause, typ, p)
 }
 
@@ -225,8 +261,9 @@ func (s *Service) RunDecider(ctx context.Context) error {
 
 // DecideDue decides one batch of due payments and returns its size.
 func (s *Service) DecideDue(ctx context.Context) (int, error) {
-	n := 0
+	var settled []paymentdb.Payment
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		settled = nil
 		q := paymentdb.New(tx)
 		due, err := q.ClaimDuePayments(ctx, paymentdb.ClaimDuePaymentsParams{Now: time.Now().UTC(), RowLimit: decideBatch})
 		if err != nil {
@@ -245,14 +282,15 @@ func (s *Service) DecideDue(ctx context.Context) (int, error) {
 			if err := emitOutcome(ctx, tx, "", decided); err != nil {
 				return err
 			}
+			settled = append(settled, decided)
 		}
-		n = len(due)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("decide due payments: %w", err)
 	}
-	return n, nil
+	s.record(settled)
+	return len(settled), nil
 }
 
 // Get returns one payment.

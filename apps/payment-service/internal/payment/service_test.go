@@ -31,7 +31,8 @@ func newService(t testing.TB, g Gateway) (*Service, *pgxpool.Pool) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Payment()))
-	return NewService(pool, inbox.New(pool, prometheus.NewRegistry()), log, g), pool
+	reg := prometheus.NewRegistry()
+	return NewService(pool, inbox.New(pool, reg), log, g, reg), pool
 }
 
 func delivery(t testing.TB, typ string, orderID uuid.UUID, payload any) rabbit.Delivery {
