@@ -98,6 +98,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for the handlers in flight; the order event streams
+	// would otherwise hold it until they end on their own.
+	srv.RegisterOnShutdown(g.Shutdown)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("started", "http_addr", ln.Addr().String(),

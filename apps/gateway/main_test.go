@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,41 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	assert.Contains(t, logs.String(), `"msg":"stopped"`)
 	assert.Contains(t, logs.String(), `"service":"gateway"`)
+}
+
+func TestRunEndsEventStreamsAtShutdown(t *testing.T) {
+	t.Parallel()
+	b := testinfra.VHost(t)
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"8d1c7c8e-3c4e-4a51-9d43-6c0c7b3f0a11","status":"PENDING_PAYMENT"}`)
+	}))
+	t.Cleanup(orders.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	env := envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": b.AMQPURL, "ORDER_SERVICE_URL": orders.URL})
+	go func() { done <- run(ctx, env, logs) }()
+	addr := listenAddr(t, logs, done)
+
+	resp, err := http.Get("http://" + addr + "/api/orders/8d1c7c8e-3c4e-4a51-9d43-6c0c7b3f0a11/events")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "id: 1\n", first, "the stream started")
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "the open stream did not make the shutdown fail")
+		assert.Less(t, time.Since(start), shutdownTimeout/2, "the open stream did not hold the shutdown")
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return within 20s of cancellation")
+	}
 }
 
 func TestRunFailsWithoutBroker(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -54,6 +55,8 @@ type Options struct {
 	Client   *http.Client
 	Log      *slog.Logger
 	Registry *prometheus.Registry
+	// Stream times the order event streams.
+	Stream StreamOptions
 }
 
 // Gateway serves the public API.
@@ -64,6 +67,10 @@ type Gateway struct {
 	log      *slog.Logger
 	commands *prometheus.CounterVec
 	engine   *gin.Engine
+	stream   StreamOptions
+	// closing is closed by Shutdown, ending the event streams.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a gateway built from o, with its routes, /healthz, /readyz
@@ -93,6 +100,10 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("payment service URL: %w", err))
 	}
+	stream, err := o.Stream.withDefaults()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("new gateway: %w", errors.Join(errs...))
 	}
@@ -102,6 +113,8 @@ func New(o Options) (*Gateway, error) {
 		orders:   upstream{name: OrderService, base: orderURL, client: o.Client},
 		payments: upstream{name: PaymentService, base: paymentURL, client: o.Client},
 		log:      o.Log,
+		stream:   stream,
+		closing:  make(chan struct{}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersaga_gateway_commands_total",
 			Help: "Commands the gateway published, by type and outcome (confirmed, failed).",
@@ -121,6 +134,14 @@ func New(o Options) (*Gateway, error) {
 
 // Handler is the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.engine }
+
+// Shutdown ends the order event streams in flight. An HTTP server's
+// Shutdown waits for every handler to return, and a stream returns on its
+// own only at the saga's outcome: call this when the server shuts down (see
+// http.Server.RegisterOnShutdown).
+func (g *Gateway) Shutdown() {
+	g.closeOnce.Do(func() { close(g.closing) })
+}
 
 // BaseURL validates the base URL of a service (http or https, a host, no
 // query) and returns it without a trailing slash.

@@ -31,14 +31,15 @@ var quiet = slog.New(slog.DiscardHandler)
 // harness is a gateway served over HTTP, publishing to its own vhost of the
 // real broker and calling the given services.
 type harness struct {
-	URL    string
-	Broker testinfra.Broker
-	Conn   *rabbit.Conn
+	URL     string
+	Broker  testinfra.Broker
+	Conn    *rabbit.Conn
+	Gateway *gateway.Gateway
 }
 
 // startGateway starts a gateway whose services are at orderURL and
-// paymentURL.
-func startGateway(t testing.TB, orderURL, paymentURL string) *harness {
+// paymentURL; stream, when given, times its order event streams.
+func startGateway(t testing.TB, orderURL, paymentURL string, stream ...gateway.StreamOptions) *harness {
 	t.Helper()
 	b := testinfra.VHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -47,7 +48,7 @@ func startGateway(t testing.TB, orderURL, paymentURL string) *harness {
 	require.NoError(t, err, "dial broker")
 	pub := rabbit.NewPublisher(conn, "gateway", 5*time.Second)
 	client := gateway.NewClient(2 * time.Second)
-	g, err := gateway.New(gateway.Options{
+	o := gateway.Options{
 		Publisher:         pub,
 		BrokerCheck:       conn.Check,
 		OrderServiceURL:   orderURL,
@@ -55,16 +56,21 @@ func startGateway(t testing.TB, orderURL, paymentURL string) *harness {
 		Client:            client,
 		Log:               quiet,
 		Registry:          prometheus.NewRegistry(),
-	})
+	}
+	if len(stream) > 0 {
+		o.Stream = stream[0]
+	}
+	g, err := gateway.New(o)
 	require.NoError(t, err, "new gateway")
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(func() {
+		g.Shutdown() // as the server's shutdown does: streams end
 		srv.Close()
 		client.CloseIdleConnections()
 		pub.Close()
 		conn.Close()
 	})
-	return &harness{URL: srv.URL, Broker: b, Conn: conn}
+	return &harness{URL: srv.URL, Broker: b, Conn: conn, Gateway: g}
 }
 
 // fakeService stands in for the order or payment service: it answers from

@@ -37,10 +37,16 @@ func (g *Gateway) routes(e *gin.Engine) {
 	api.PATCH("/orders/:id", g.changeOrder)
 	api.PATCH("/orders/:id/cancel", g.cancelOrder)
 	api.GET("/orders/:id/timeline", g.timeline)
+	api.GET("/orders/:id/events", g.orderEvents)
 	api.GET("/payments", g.listPayments)
 	api.GET("/payments/stats", g.paymentStats)
 	api.GET("/payments/:id", g.getPayment)
 	api.GET("/payments/order/:orderId", g.paymentOfOrder)
+	api.GET("/openapi.json", openAPI)
+
+	e.GET("/docs", docsPage)
+	e.GET("/docs/", docsPage)
+	e.GET("/docs/:file", docsFile)
 }
 
 // orderAccepted is the answer to POST /api/orders.
