@@ -8,7 +8,7 @@ APPS     := gateway order-service payment-service sagactl
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: build run demo test test-short bench generate check-generated lint fmt up down infra clean
+.PHONY: build run demo test chaos bench generate check-generated lint fmt up down infra clean
 
 build: ## Build every binary into ./bin
 	@mkdir -p bin
@@ -32,6 +32,11 @@ test: infra ## Every module's tests, with the race detector, on real Postgres an
 	  (cd $$m && go test $(GO_TEST_FLAGS) ./...); \
 	done; \
 	echo "make test: all modules passed in $$(( $$(date +%s) - start ))s"
+
+chaos: infra ## The fault scenarios at full size (300 orders each, a 10k backlog), with their figures
+	@set -o pipefail; cd tests && CHAOS_ORDERS=300 CHAOS_BACKLOG=10000 \
+	  go test -race -count=1 -timeout 40m -run 'Chaos|Fault|Killed|Dropped|Timeout|Poison' -v ./e2e/ \
+	  | grep --line-buffered -E '^(--- |PASS|FAIL|ok)|CHAOS|broker down|Error|expected|actual'
 
 bench: infra ## Benchmarks (see README: Performance)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
