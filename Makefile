@@ -36,7 +36,7 @@ test: infra ## Every module's tests, with the race detector, on real Postgres an
 chaos: infra ## The fault scenarios at full size (300 orders each, a 10k backlog), with their figures
 	@set -o pipefail; cd tests && CHAOS_ORDERS=300 CHAOS_BACKLOG=10000 \
 	  go test -race -count=1 -timeout 40m -run 'Chaos|Fault|Killed|Dropped|Timeout|Poison' -v ./e2e/ \
-	  | grep --line-buffered -E '^(--- |PASS|FAIL|ok)|CHAOS|broker down|Error|expected|actual'
+	  | grep --line-buffered -E '^(--- |PASS|FAIL|ok)|^\s+\S+_test\.go:[0-9]+:|Error:|expected|actual|Messages'
 
 bench: infra ## Benchmarks (see README: Performance)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
