@@ -5,7 +5,11 @@ package compose
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
 	"os/exec"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 func load(t *testing.T) *types.Project {
@@ -105,4 +110,93 @@ func mustRel(t *testing.T, context, dockerfile string) string {
 	rel, err := filepath.Rel(context, dockerfile)
 	require.NoError(t, err)
 	return rel
+}
+
+// TestMonitoringMatchesTheServices checks the Prometheus scrape targets
+// against the compose services and every metric the Grafana dashboard
+// queries against the metric names the code defines.
+func TestMonitoringMatchesTheServices(t *testing.T) {
+	p := load(t)
+	root := filepath.Dir(p.ComposeFiles[0])
+	for _, name := range []string{"prometheus", "grafana"} {
+		_, err := p.GetService(name)
+		require.NoError(t, err, "service %s", name)
+	}
+
+	raw, err := os.ReadFile(filepath.Join(root, "deploy/prometheus/prometheus.yml"))
+	require.NoError(t, err)
+	var prom struct {
+		ScrapeConfigs []struct {
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &prom))
+	ports := map[string]string{"gateway": "3000", "order-service": "3001", "payment-service": "3002"}
+	scraped := map[string]bool{}
+	for _, sc := range prom.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				host, port, ok := strings.Cut(target, ":")
+				require.True(t, ok, "target %s has a port", target)
+				_, err := p.GetService(host)
+				require.NoError(t, err, "scrape target %s is a compose service", target)
+				assert.Equal(t, ports[host], port, "scrape target %s uses the service's HTTP_ADDR port", target)
+				scraped[host] = true
+			}
+		}
+	}
+	for svc := range ports {
+		assert.True(t, scraped[svc], "%s is scraped", svc)
+	}
+
+	raw, err = os.ReadFile(filepath.Join(root, "deploy/grafana/dashboards/ordersaga.json"))
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &dash))
+	defined := definedMetrics(t, root)
+	used := regexp.MustCompile(`ordersaga_[a-z_]+`)
+	n := 0
+	for _, panel := range dash.Panels {
+		for _, target := range panel.Targets {
+			for _, m := range used.FindAllString(target.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+				assert.True(t, defined[base], "the dashboard queries %s, which no service defines", m)
+				n++
+			}
+		}
+	}
+	assert.Positive(t, n, "the dashboard queries ordersaga metrics")
+}
+
+// definedMetrics collects the metric names declared in the Go code.
+func definedMetrics(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	decl := regexp.MustCompile(`Name:\s+"(ordersaga_[a-z_]+)"`)
+	for _, dir := range []string{"apps", "libs"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range decl.FindAllSubmatch(src, -1) {
+				names[string(m[1])] = true
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	require.NotEmpty(t, names)
+	return names
 }
