@@ -140,11 +140,11 @@ func (c *Conn) supervise(conn *amqp.Connection) {
 	}
 }
 
-// backoff grows from 100 ms to 5 s, with jitter so that many processes do
+// backoff grows from 100 ms to 2 s, with jitter so that many processes do
 // not reconnect in lockstep.
 func backoff(attempt int) time.Duration {
 	d := 100 * time.Millisecond << min(attempt, 6)
-	d = min(d, 5*time.Second)
+	d = min(d, 2*time.Second)
 	return d/2 + rand.N(d/2+1)
 }
 
