@@ -44,6 +44,9 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxConns sizes the database pool; 0 keeps pgx's default.
 	MaxConns int32
+	// MaxAttempts is how often a transiently failing message is tried
+	// before it is dead-lettered.
+	MaxAttempts int
 }
 
 // Env reads the configuration every participant shares from getenv, with
@@ -60,6 +63,14 @@ func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Confi
 	var errs []error
 	c.StartupTimeout, errs = Duration(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
 	c.PublishTimeout, errs = Duration(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
+	c.MaxAttempts = 5
+	if v := getenv("CONSUMER_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Errorf("CONSUMER_MAX_ATTEMPTS %q: want an integer from 1 to 100", v))
+		}
+		c.MaxAttempts = n
+	}
 	if v := getenv("DB_MAX_CONNS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -158,9 +169,10 @@ func (p *Participant) CheckDatabase(ctx context.Context) error {
 // most prefetch deliveries in flight.
 func (p *Participant) Consume(queue string, prefetch int, h rabbit.Handler) {
 	p.consumers = append(p.consumers, rabbit.NewConsumer(p.Conn, p.Publisher, rabbit.ConsumerConfig{
-		Queue:    queue,
-		Prefetch: prefetch,
-		Ready:    p.CheckDatabase,
+		Queue:       queue,
+		Prefetch:    prefetch,
+		MaxAttempts: p.cfg.MaxAttempts,
+		Ready:       p.CheckDatabase,
 	}, h, p.Log, p.metrics))
 }
 

@@ -1,0 +1,36 @@
+package participant
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEnv(t *testing.T) {
+	t.Parallel()
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := Env(env(nil), "svc", ":1", "postgres://db")
+	require.NoError(t, err)
+	assert.Equal(t, Config{Name: "svc", LogLevel: "info", HTTPAddr: ":1", AMQPURL: "amqp://guest:guest@127.0.0.1:5672/",
+		DatabaseURL: "postgres://db", StartupTimeout: 30 * time.Second, PublishTimeout: 5 * time.Second, MaxAttempts: 5}, c,
+		"every variable has a working default")
+
+	c, err = Env(env(map[string]string{"HTTP_ADDR": ":9", "STARTUP_TIMEOUT": "2s", "CONSUMER_MAX_ATTEMPTS": "3", "DB_MAX_CONNS": "7"}),
+		"svc", ":1", "postgres://db")
+	require.NoError(t, err)
+	assert.Equal(t, ":9", c.HTTPAddr)
+	assert.Equal(t, 2*time.Second, c.StartupTimeout)
+	assert.Equal(t, 3, c.MaxAttempts)
+	assert.Equal(t, int32(7), c.MaxConns)
+
+	for _, bad := range []map[string]string{
+		{"STARTUP_TIMEOUT": "soon"}, {"PUBLISH_TIMEOUT": "-1s"}, {"CONSUMER_MAX_ATTEMPTS": "0"}, {"DB_MAX_CONNS": "x"},
+	} {
+		_, err := Env(env(bad), "svc", ":1", "postgres://db")
+		for k := range bad {
+			assert.ErrorContains(t, err, k, "%v is rejected, naming the variable", bad)
+		}
+	}
+}
