@@ -49,6 +49,19 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 		if !validRequestID(id) {
 			id = uuid.NewString()
 		}
+		if c.Request.Method == http.MethodHead && c.FullPath() == "" {
+			// gin routes HEAD only where it is registered, but every GET
+			// resource answers HEAD (RFC 9110 §9.3.2): serve it as a GET,
+			// whose body net/http drops because the request it serves is
+			// still a HEAD. The GET pass logs and counts the request.
+			r := c.Request.Clone(context.WithValue(c.Request.Context(), headKey{}, true))
+			r.Method = http.MethodGet
+			r.Header.Set(RequestIDHeader, id)
+			c.Writer.Header().Del("Allow") // set by gin for its 405, which this is not
+			e.ServeHTTP(c.Writer, r)
+			c.Abort()
+			return
+		}
 		c.Header(RequestIDHeader, id)
 		c.Set(RequestIDHeader, id)
 		c.Next()
@@ -56,16 +69,20 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 		if route == "" {
 			route = "unmatched"
 		}
+		method := c.Request.Method
+		if IsHead(c) {
+			method = http.MethodHead
+		}
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
-		requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
-		latency.WithLabelValues(route, c.Request.Method).Observe(elapsed.Seconds())
+		requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
 			}
-			attrs := []any{"method", c.Request.Method, "route", route, "path", c.Request.URL.Path, "status", status,
+			attrs := []any{"method", method, "route", route, "path", c.Request.URL.Path, "status", status,
 				"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", id}
 			if cid := c.GetString("correlation_id"); cid != "" {
 				attrs = append(attrs, "correlation_id", cid, "order_id", cid)
@@ -87,6 +104,11 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 	e.NoMethod(func(c *gin.Context) {
 		if allow := allowed(e.Routes(), c.Request.URL.Path); len(allow) > 0 {
 			c.Header("Allow", strings.Join(allow, ", "))
+		}
+		if c.Request.Method == http.MethodOptions {
+			// What a client may do with the resource: the Allow header.
+			c.Status(http.StatusNoContent)
+			return
 		}
 		Fail(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)
 	})
@@ -136,17 +158,40 @@ func Ready(ctx context.Context, checks map[string]Check) (int, Readiness) {
 	return http.StatusOK, r
 }
 
+// headKey marks the context of a HEAD request served as a GET.
+type headKey struct{}
+
+// IsHead reports whether ctx is the context of a HEAD request, which the
+// engine serves as a GET whose body is dropped. A handler that would keep
+// writing after its headers, such as an event stream, stops at once.
+func IsHead(ctx context.Context) bool {
+	head, _ := ctx.Value(headKey{}).(bool)
+	return head
+}
+
 var requestIDShape = regexp.MustCompile(`^[\x21-\x7e]{1,200}$`)
 
 func validRequestID(s string) bool { return requestIDShape.MatchString(s) }
 
-// allowed lists the methods that have a route matching path.
+// allowed lists the methods that have a route matching path, with HEAD
+// where there is GET and OPTIONS, which the engine answers for every route.
 func allowed(routes gin.RoutesInfo, path string) []string {
 	var methods []string
-	for _, r := range routes {
-		if matches(r.Path, path) && !slices.Contains(methods, r.Method) {
-			methods = append(methods, r.Method)
+	add := func(m string) {
+		if !slices.Contains(methods, m) {
+			methods = append(methods, m)
 		}
+	}
+	for _, r := range routes {
+		if matches(r.Path, path) {
+			add(r.Method)
+			if r.Method == http.MethodGet {
+				add(http.MethodHead)
+			}
+		}
+	}
+	if len(methods) > 0 {
+		add(http.MethodOptions)
 	}
 	slices.Sort(methods)
 	return methods

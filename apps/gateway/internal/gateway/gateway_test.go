@@ -290,19 +290,87 @@ func TestUnknownRouteAndWrongMethod(t *testing.T) {
 	}{
 		{"unknown route", http.MethodGet, "/api/nothing", http.StatusNotFound, ""},
 		{"unknown sub-resource", http.MethodGet, "/api/orders/" + newUUID() + "/nothing", http.StatusNotFound, ""},
-		{"wrong method on the collection", http.MethodDelete, "/api/orders", http.StatusMethodNotAllowed, "GET, POST"},
-		{"wrong method on an order", http.MethodPost, "/api/orders/" + newUUID(), http.StatusMethodNotAllowed, "GET, PATCH"},
-		{"wrong method on cancel", http.MethodPost, "/api/orders/" + newUUID() + "/cancel", http.StatusMethodNotAllowed, "PATCH"},
-		{"wrong method on stats", http.MethodPut, "/api/payments/stats", http.StatusMethodNotAllowed, "GET"},
+		{"wrong method on the collection", http.MethodDelete, "/api/orders", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS, POST"},
+		{"wrong method on an order", http.MethodPost, "/api/orders/" + newUUID(), http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS, PATCH"},
+		{"wrong method on cancel", http.MethodPost, "/api/orders/" + newUUID() + "/cancel", http.StatusMethodNotAllowed, "OPTIONS, PATCH"},
+		{"wrong method on stats", http.MethodPut, "/api/payments/stats", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS"},
+		{"HEAD where there is no GET", http.MethodHead, "/api/orders/" + newUUID() + "/cancel", http.StatusMethodNotAllowed, "OPTIONS, PATCH"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			resp, body := do(t, h.URL, request{method: tc.method, path: tc.path})
-			assertProblem(t, resp, body, tc.status)
+			if tc.method == http.MethodHead {
+				assert.Equal(t, tc.status, resp.StatusCode)
+				assert.Empty(t, body, "no body for a HEAD")
+				assert.Equal(t, web.ProblemContentType, resp.Header.Get("Content-Type"))
+			} else {
+				assertProblem(t, resp, body, tc.status)
+			}
 			assert.Equal(t, tc.allow, resp.Header.Get("Allow"), "Allow header")
 		})
 	}
+}
+
+// TestHeadAndOptions: every GET resource answers HEAD with the headers of
+// its GET and no body, and every route answers OPTIONS with its methods.
+func TestHeadAndOptions(t *testing.T) {
+	t.Parallel()
+	id := newUUID()
+	orders := newFakeService(t, map[string]http.HandlerFunc{
+		"GET /api/orders/" + id: answer(http.StatusOK, "application/json; charset=utf-8",
+			`{"id":"`+id+`","userId":"`+id+`","total":1,"currency":"USD","status":"PENDING_PAYMENT","cancelReason":null,"createdAt":"2025-03-01T12:00:00Z","updatedAt":"2025-03-01T12:00:00Z"}`),
+	})
+	h := startGateway(t, orders.URL, closedURL(t))
+	cases := []struct {
+		name        string
+		method      string
+		path        string
+		status      int
+		contentType string
+		allow       string
+	}{
+		{"HEAD of an order", http.MethodHead, "/api/orders/" + id, http.StatusOK, "application/json; charset=utf-8", ""},
+		{"HEAD of an unknown route", http.MethodHead, "/api/nothing", http.StatusNotFound, web.ProblemContentType, ""},
+		{"HEAD of a bad order id", http.MethodHead, "/api/orders/42", http.StatusBadRequest, web.ProblemContentType, ""},
+		{"HEAD of the OpenAPI document", http.MethodHead, "/api/openapi.json", http.StatusOK, "application/json; charset=utf-8", ""},
+		{"HEAD of the docs", http.MethodHead, "/docs", http.StatusOK, "text/html; charset=utf-8", ""},
+		{"HEAD of health", http.MethodHead, "/healthz", http.StatusOK, "application/json; charset=utf-8", ""},
+		// A stream that is still waiting for its outcome must not hold a
+		// HEAD's connection: its headers are the whole answer.
+		{"HEAD of an order's events", http.MethodHead, "/api/orders/" + id + "/events", http.StatusOK, gateway.EventStreamContentType, ""},
+		{"OPTIONS of the collection", http.MethodOptions, "/api/orders", http.StatusNoContent, "", "GET, HEAD, OPTIONS, POST"},
+		{"OPTIONS of an order", http.MethodOptions, "/api/orders/" + id, http.StatusNoContent, "", "GET, HEAD, OPTIONS, PATCH"},
+		{"OPTIONS of cancel", http.MethodOptions, "/api/orders/" + id + "/cancel", http.StatusNoContent, "", "OPTIONS, PATCH"},
+		{"OPTIONS of an unknown route", http.MethodOptions, "/api/nothing", http.StatusNotFound, web.ProblemContentType, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := do(t, h.URL, request{method: tc.method, path: tc.path})
+			assert.Equal(t, tc.status, resp.StatusCode, "status; body %s", body)
+			assert.Equal(t, tc.contentType, resp.Header.Get("Content-Type"), "Content-Type")
+			assert.Equal(t, tc.allow, resp.Header.Get("Allow"), "Allow header")
+			assert.NotEmpty(t, resp.Header.Get(web.RequestIDHeader), "request id")
+			if tc.status != http.StatusNotFound || tc.method == http.MethodHead {
+				assert.Empty(t, body, "no body")
+			}
+		})
+	}
+	t.Run("a HEAD of events does not follow the order", func(t *testing.T) {
+		// Not parallel with the cases: it counts the order service's
+		// requests after they are done.
+		other := newUUID()
+		orders := newFakeService(t, map[string]http.HandlerFunc{
+			"GET /api/orders/" + other: answer(http.StatusOK, "application/json; charset=utf-8",
+				`{"id":"`+other+`","userId":"`+other+`","total":1,"currency":"USD","status":"PENDING_PAYMENT","cancelReason":null,"createdAt":"2025-03-01T12:00:00Z","updatedAt":"2025-03-01T12:00:00Z"}`),
+		})
+		h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{PollInterval: 10 * time.Millisecond})
+		resp, _ := do(t, h.URL, request{method: http.MethodHead, path: "/api/orders/" + other + "/events"})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		time.Sleep(300 * time.Millisecond)
+		assert.Len(t, orders.requests(), 1, "the order is read once, not polled after the headers")
+	})
 }
 
 func TestReadiness(t *testing.T) {

@@ -149,6 +149,9 @@ func (g *Gateway) orderEvents(c *gin.Context) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx would buffer the stream
 	c.Status(http.StatusOK)
+	if web.IsHead(c) {
+		return // the headers are the whole answer; a stream would hold the connection
+	}
 	s := &eventStream{w: c.Writer}
 
 	if !s.event(EventStatus, current.json) || isOutcome(current.status) {
