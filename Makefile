@@ -3,8 +3,8 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-MODULES  := libs db apps/gateway apps/order-service apps/payment-service apps/sagactl tests
-APPS     := gateway order-service payment-service sagactl
+MODULES  := libs db apps/gateway apps/order-service apps/payment-service apps/sagactl apps/demo tests
+APPS     := gateway order-service payment-service sagactl demo
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
@@ -23,7 +23,39 @@ up: ## Infrastructure plus the orders and payments databases
 run: build up ## Run the whole system locally; Ctrl-C stops it
 	@scripts/run-local.sh
 
-demo: run
+# The payment latency makes the walkthrough's early cancel land while its
+# payment is being decided, and lets you watch the sagas wait.
+DEMO_PAYMENT_LATENCY ?= 1s
+
+# demo starts the services like `make run` (scripts/run-local.sh, in the
+# background, logs in .run/), runs bin/demo against them, and stops them
+# whatever happens (EXIT trap). It refuses to run beside services already on
+# ports 3000-3002: their settings are unknown (run bin/demo against them).
+demo: build up ## Start the system, walk through every saga outcome and a DLQ replay, stop it
+	@set -uo pipefail; \
+	for port in 3000 3001 3002; do \
+	  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$$port" 2>/dev/null; then \
+	    echo "make demo: port $$port is already in use; is ordersaga running? Stop it (Ctrl-C, make down), or run bin/demo against it" >&2; \
+	    exit 1; \
+	  fi; \
+	done; \
+	mkdir -p .run; \
+	echo "make demo: starting the services, payment latency $(DEMO_PAYMENT_LATENCY) (logs in .run/)"; \
+	PAYMENT_LATENCY=$(DEMO_PAYMENT_LATENCY) scripts/run-local.sh -q >.run/demo-services.log 2>&1 & services=$$!; \
+	stop() { kill -TERM $$services 2>/dev/null && wait $$services; echo "make demo: services stopped"; }; \
+	trap stop EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \
+	deadline=$$((SECONDS + 120)); \
+	until curl -sf -m 2 -o /dev/null http://127.0.0.1:3000/readyz; do \
+	  if ! kill -0 $$services 2>/dev/null; then \
+	    echo "make demo: the services did not start:" >&2; cat .run/demo-services.log >&2; exit 1; \
+	  fi; \
+	  if ((SECONDS >= deadline)); then \
+	    echo "make demo: the gateway was not ready within 120s (.run/demo-services.log, .run/*.log)" >&2; exit 1; \
+	  fi; \
+	  sleep 0.5; \
+	done; \
+	bin/demo; rc=$$?; \
+	exit $$rc
 
 test: infra ## Every module's tests, with the race detector, on real Postgres and RabbitMQ
 	@set -e; start=$$(date +%s); \
