@@ -7,3 +7,6 @@ var OpenAPIDocument = openAPIDocument
 
 // Engine is the gin engine behind Handler, for its list of routes.
 func (g *Gateway) Engine() *gin.Engine { return g.engine }
+
+// Currencies are the codes an order may be priced in.
+var Currencies = currencies

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -238,9 +239,15 @@ func readJSONBody(c *gin.Context) ([]byte, bool) {
 		web.Fail(c, http.StatusBadRequest, "the request body could not be read")
 		return nil, false
 	}
-	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	mediaType, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mediaType != "application/json" {
 		web.Fail(c, http.StatusUnsupportedMediaType, "the request body must be application/json")
+		return nil, false
+	}
+	// JSON is UTF-8 (RFC 8259 §8.1); a body said to be in another charset
+	// would be read as something other than what the client meant.
+	if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
+		web.Fail(c, http.StatusUnsupportedMediaType, "the request body must be application/json in UTF-8, not "+charset)
 		return nil, false
 	}
 	return body, true
@@ -285,7 +292,8 @@ func (g *Gateway) fail(c *gin.Context, err error) {
 		web.Fail(c, http.StatusNotFound, err.Error())
 		return
 	case errors.Is(err, ErrConflict):
-		web.Fail(c, http.StatusConflict, err.Error())
+		// "order … is already CANCELLED", without the sentinel's name.
+		web.Fail(c, http.StatusConflict, strings.TrimSuffix(err.Error(), ": "+ErrConflict.Error()))
 		return
 	case errors.As(err, &up) && up.unavailable():
 		c.Header("Retry-After", "1")

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -32,6 +33,12 @@ const (
 	DefaultCurrency      = "USD"
 	DefaultPaymentMethod = "tok_visa"
 )
+
+// MaxTotal is the largest total an order may have: 2^53 − 1, the largest
+// integer a JSON client that reads numbers as doubles (JavaScript, the
+// NestJS API's clients) reads exactly. Beyond it a client would read back
+// a total other than the one it sent, and money is never a float.
+const MaxTotal = 1<<53 - 1
 
 // idempotencyNamespace is the UUID namespace of order ids derived from an
 // Idempotency-Key. Changing it would give a client retrying across the
@@ -88,10 +95,13 @@ func (g *Gateway) CancelOrder(ctx context.Context, id uuid.UUID) error {
 		Status string `json:"status"`
 	}
 	if err := g.orders.getJSON(ctx, "/api/orders/"+id.String(), &o); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("order %s: %w", id, ErrNotFound)
+		}
 		return fmt.Errorf("cancel order %s: %w", id, err)
 	}
 	if o.Status == StatusCancelled || o.Status == StatusFailed {
-		return fmt.Errorf("cancel order %s: order is already %s: %w", id, o.Status, ErrConflict)
+		return fmt.Errorf("order %s is already %s: %w", id, o.Status, ErrConflict)
 	}
 	msg, err := events.New(events.TypeOrderCancelRequested, id,
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})
@@ -167,13 +177,16 @@ func decodeObject(body []byte) (map[string]json.RawMessage, []jsonField, error) 
 		return &invalidBody{Status: http.StatusBadRequest, Detail: "malformed JSON body: " + msg,
 			Errors: []web.FieldError{{Field: "body", Message: msg}}}
 	}
+	if !utf8.Valid(body) {
+		return nil, nil, malformed("is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) {
 		return nil, nil, malformed("must be a JSON object, not empty")
 	}
 	if err != nil {
-		return nil, nil, malformed(err.Error())
+		return nil, nil, malformed(syntaxError(err, dec))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, nil, malformed("must be a JSON object")
@@ -184,12 +197,12 @@ func decodeObject(body []byte) (map[string]json.RawMessage, []jsonField, error) 
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, nil, malformed(err.Error())
+			return nil, nil, malformed(syntaxError(err, dec))
 		}
 		name, _ := tok.(string) // the decoder only yields strings as keys
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, nil, malformed(err.Error())
+			return nil, nil, malformed(syntaxError(err, dec))
 		}
 		if _, dup := fields[name]; dup {
 			repeated.malformed = append(repeated.malformed, web.FieldError{Field: name, Message: "must be given once"})
@@ -208,6 +221,18 @@ func decodeObject(body []byte) (map[string]json.RawMessage, []jsonField, error) 
 		return nil, nil, err
 	}
 	return fields, order, nil
+}
+
+// syntaxError says what is wrong with a body dec failed to read, and where.
+func syntaxError(err error, dec *json.Decoder) string {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of JSON input"
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("%s at byte %d", syntax.Error(), syntax.Offset)
+	}
+	return fmt.Sprintf("%s at byte %d", err.Error(), dec.InputOffset())
 }
 
 // jsonKind names the JSON type of a valid raw value.
@@ -298,10 +323,10 @@ func decodeNewOrder(body []byte) (NewOrder, error) {
 	}
 
 	if s, ok := stringField(fields, &f, "currency", false, DefaultCurrency); ok {
-		if events.IsCurrencyCode(s) {
+		if IsCurrency(s) && events.IsCurrencyCode(s) {
 			o.Currency = s
 		} else {
-			f.bad("currency", "must be an ISO 4217 currency code in upper case, such as USD")
+			f.bad("currency", "must be an ISO 4217 currency code with a minor unit, in upper case, such as USD")
 		}
 	}
 
@@ -333,12 +358,13 @@ func decodeStatusChange(body []byte) error {
 }
 
 // parseTotal reads a JSON number (already known to be valid JSON) as a
-// positive int64. A number written with a fraction or an exponent is
+// total from 1 to MaxTotal. A number written with a fraction or an exponent is
 // accepted when its value is an exact integer (100.0, 1e2). It returns a
 // message for an invalid value. It works on the digits, never on a float or
 // a big number built from the exponent, so that 1e999999999 costs nothing.
 func parseTotal(s string) (int64, string) {
 	const positive = "must be greater than 0"
+	tooLarge := fmt.Sprintf("must be at most %d, the largest integer every JSON client reads exactly", MaxTotal)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	mantissa, exp := s, ""
@@ -362,7 +388,7 @@ func parseTotal(s string) (int64, string) {
 			if expNeg {
 				return 0, "must be an integer number of minor units, not a fraction"
 			}
-			return 0, "is too large"
+			return 0, tooLarge
 		}
 		n, _ := strconv.Atoi("0" + expDigits)
 		if expNeg {
@@ -377,11 +403,11 @@ func parseTotal(s string) (int64, string) {
 		return 0, "must be an integer number of minor units, not a fraction"
 	}
 	if len(digits)+e > 19 {
-		return 0, "is too large"
+		return 0, tooLarge
 	}
 	n, err := strconv.ParseInt(digits+strings.Repeat("0", e), 10, 64)
-	if err != nil {
-		return 0, "is too large"
+	if err != nil || n > MaxTotal {
+		return 0, tooLarge
 	}
 	return n, ""
 }

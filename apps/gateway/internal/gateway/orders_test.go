@@ -53,6 +53,7 @@ func TestCreateOrderRejects(t *testing.T) {
 		{"form", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, strings.NewReader(valid), 415, nil},
 		{"json suffix type", http.Header{"Content-Type": {"application/merge-patch+json"}}, strings.NewReader(valid), 415, nil},
 		{"malformed media type", http.Header{"Content-Type": {"application/json; charset"}}, strings.NewReader(valid), 415, nil},
+		{"JSON in another charset", http.Header{"Content-Type": {"application/json; charset=iso-8859-1"}}, strings.NewReader(valid), 415, nil},
 		{"media type wins over idempotency key", http.Header{"Content-Type": {"text/plain"}, "Idempotency-Key": {""}}, strings.NewReader(valid), 415, nil},
 
 		// Idempotency-Key.
@@ -74,6 +75,8 @@ func TestCreateOrderRejects(t *testing.T) {
 		{"string", jsonHeaders(), strings.NewReader(`"order"`), 400, []string{"body"}},
 		{"two objects", jsonHeaders(), strings.NewReader(valid + valid), 400, []string{"body"}},
 		{"trailing garbage", jsonHeaders(), strings.NewReader(valid + ` x`), 400, []string{"body"}},
+		{"invalid UTF-8 in a string", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"paymentMethod":"tok_` + "\xff" + `"}`), 400, []string{"body"}},
+		{"invalid UTF-8 in a name", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"` + "\xc3" + `":1}`), 400, []string{"body"}},
 
 		// Unknown and repeated fields, wrong types: 400.
 		{"unknown field", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"discount":5}`), 400, []string{"discount"}},
@@ -109,12 +112,20 @@ func TestCreateOrderRejects(t *testing.T) {
 		{"total zero as float", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":0.0}`), 422, []string{"total"}},
 		{"total negative", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":-5}`), 422, []string{"total"}},
 		{"total over int64", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":9223372036854775808}`), 422, []string{"total"}},
+		{"total of int64's largest", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":9223372036854775807}`), 422, []string{"total"}},
+		{"total over 2^53 - 1", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":9007199254740992}`), 422, []string{"total"}},
 		{"total huge by exponent", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1e30}`), 422, []string{"total"}},
 		{"total enormous by exponent", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1e999999999999}`), 422, []string{"total"}},
 		{"currency lower case", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"usd"}`), 422, []string{"currency"}},
 		{"currency unknown", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"ABC"}`), 422, []string{"currency"}},
 		{"currency empty", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":""}`), 422, []string{"currency"}},
 		{"currency too long", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"EURO"}`), 422, []string{"currency"}},
+		{"currency too short", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"US"}`), 422, []string{"currency"}},
+		{"currency: no currency", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"XXX"}`), 422, []string{"currency"}},
+		{"currency: testing code", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"XTS"}`), 422, []string{"currency"}},
+		{"currency without minor unit", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"XAU"}`), 422, []string{"currency"}},
+		{"currency withdrawn", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"DEM"}`), 422, []string{"currency"}},
+		{"currency not ISO 4217", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"currency":"CNH"}`), 422, []string{"currency"}},
 		{"paymentMethod empty", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"paymentMethod":""}`), 422, []string{"paymentMethod"}},
 		{"paymentMethod too long", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"paymentMethod":"` + strings.Repeat("t", 65) + `"}`), 422, []string{"paymentMethod"}},
 		{"paymentMethod with a space", jsonHeaders(), strings.NewReader(`{"userId":"` + user + `","total":1,"paymentMethod":"tok visa"}`), 422, []string{"paymentMethod"}},
@@ -186,8 +197,10 @@ func TestCreateOrderAccepts(t *testing.T) {
 		{"total with fraction and exponent", jsonHeaders(), `{"userId":"` + user + `","total":1.5E+2}`, placed{UserID: user, Total: 150, Currency: "USD", PaymentMethod: "tok_visa"}},
 		{"total with zero fraction", jsonHeaders(), `{"userId":"` + user + `","total":100.00}`, placed{UserID: user, Total: 100, Currency: "USD", PaymentMethod: "tok_visa"}},
 		{"total with negative exponent", jsonHeaders(), `{"userId":"` + user + `","total":2500e-2}`, placed{UserID: user, Total: 25, Currency: "USD", PaymentMethod: "tok_visa"}},
-		{"largest total", jsonHeaders(), `{"userId":"` + user + `","total":9223372036854775807}`, placed{UserID: user, Total: 9223372036854775807, Currency: "USD", PaymentMethod: "tok_visa"}},
+		{"largest total", jsonHeaders(), `{"userId":"` + user + `","total":9007199254740991}`, placed{UserID: user, Total: 9007199254740991, Currency: "USD", PaymentMethod: "tok_visa"}},
 		{"charset parameter", http.Header{"Content-Type": {"Application/JSON; charset=utf-8"}}, `{"userId":"` + user + `","total":3}`, placed{UserID: user, Total: 3, Currency: "USD", PaymentMethod: "tok_visa"}},
+		{"charset in upper case", http.Header{"Content-Type": {"application/json;charset=UTF-8"}}, `{"userId":"` + user + `","total":3}`, placed{UserID: user, Total: 3, Currency: "USD", PaymentMethod: "tok_visa"}},
+		{"currency of zero-decimal minor unit", jsonHeaders(), `{"userId":"` + user + `","total":500,"currency":"JPY"}`, placed{UserID: user, Total: 500, Currency: "JPY", PaymentMethod: "tok_visa"}},
 		{"body of exactly 64 KiB", jsonHeaders(), exactly64KiB(`{"userId":"` + user + `","total":5}`), placed{UserID: user, Total: 5, Currency: "USD", PaymentMethod: "tok_visa"}},
 		{"longest payment method", jsonHeaders(), `{"userId":"` + user + `","total":5,"paymentMethod":"` + strings.Repeat("a_-9", 16) + `"}`, placed{UserID: user, Total: 5, Currency: "USD", PaymentMethod: strings.Repeat("a_-9", 16)}},
 		{"longest idempotency key", jsonHeaders("Idempotency-Key", strings.Repeat("~", 255)), `{"userId":"` + user + `","total":6}`, placed{UserID: user, Total: 6, Currency: "USD", PaymentMethod: "tok_visa"}},
@@ -348,7 +361,10 @@ func TestCancelOrder(t *testing.T) {
 			before := time.Now().Add(-time.Second)
 			resp, body := do(t, h.URL, tc.request)
 			if tc.status != http.StatusAccepted {
-				assertProblem(t, resp, body, tc.status)
+				p := assertProblem(t, resp, body, tc.status)
+				if tc.status == http.StatusConflict {
+					assert.Regexp(t, `^order [0-9a-f-]{36} is already (CANCELLED|FAILED)$`, p.Detail, "a detail for people")
+				}
 				assert.Zero(t, queueLength(t, h.Broker, events.QueueOrderCommands), "no command for a refused cancellation")
 				return
 			}
