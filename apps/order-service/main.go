@@ -40,8 +40,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	svc := order.NewService(p.Pool, p.Inbox, log, cfg.PaymentTimeout, p.Registry)
-	p.Consume(events.QueueOrderCommands, cfg.Prefetch, svc.HandleCommand)
-	p.Consume(events.QueueOrderPaymentEvents, cfg.Prefetch, svc.HandlePaymentEvent)
+	svc.WakeRelay = p.WakeRelay
+	p.Consume(events.QueueOrderCommands, cfg.Prefetch, svc.HandleCommands)
+	p.Consume(events.QueueOrderPaymentEvents, cfg.Prefetch, svc.HandlePaymentEvents)
 	p.Go("payment-timeout-sweep", svc.RunTimeoutSweep)
 	engine := p.Engine()
 	order.Routes(engine, svc)

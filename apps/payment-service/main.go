@@ -40,7 +40,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	svc := payment.NewService(p.Pool, p.Inbox, log, cfg.Gateway, p.Registry)
-	p.Consume(events.QueuePaymentOrderEvents, cfg.Prefetch, svc.HandleOrderEvent)
+	svc.WakeRelay = p.WakeRelay
+	p.Consume(events.QueuePaymentOrderEvents, cfg.Prefetch, svc.HandleOrderEvents)
 	p.Go("payment-decider", svc.RunDecider)
 	engine := p.Engine()
 	payment.Routes(engine, svc)

@@ -4,8 +4,10 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,4 +54,97 @@ func (in *Inbox) Once(ctx context.Context, consumer string, d rabbit.Delivery, f
 		}
 		return fn(tx)
 	})
+}
+
+// Step is one message's effect inside a transaction that Batch shares
+// between several messages. after, when not nil, runs once that transaction
+// committed (metrics, wake-ups: nothing that can fail).
+type Step func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (after func(), err error)
+
+// Batch handles ds, as consumer, in one transaction: one claim for all of
+// them, step for each that is new, one commit. It returns one error per
+// delivery. When any step fails the transaction is rolled back and every
+// delivery is handled again in a transaction of its own, so one bad message
+// costs its neighbours a retry, never their success or a wrong outcome.
+//
+// Deliveries of one order keep their relative order; different orders are
+// handled in the order of their correlation ids, so that concurrent batches
+// take row and advisory locks in the same order and do not deadlock.
+func (in *Inbox) Batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) []error {
+	errs := make([]error, len(ds))
+	if len(ds) > 1 {
+		if err := in.batch(ctx, consumer, ds, step); err == nil {
+			return errs
+		}
+	}
+	for i, d := range ds {
+		var after func()
+		errs[i] = in.Once(ctx, consumer, d, func(tx pgx.Tx) error {
+			var err error
+			after, err = step(ctx, tx, d)
+			return err
+		})
+		if errs[i] == nil && after != nil {
+			after()
+		}
+	}
+	return errs
+}
+
+func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) error {
+	sorted := slices.Clone(ds)
+	slices.SortStableFunc(sorted, func(a, b rabbit.Delivery) int { return cmp.Compare(a.CorrelationID, b.CorrelationID) })
+	claim := messagingdb.InboxClaimBatchParams{Consumer: consumer}
+	seen := make(map[string]bool, len(ds))
+	byID := slices.Clone(sorted)
+	slices.SortFunc(byID, func(a, b rabbit.Delivery) int { return cmp.Compare(a.MessageID, b.MessageID) })
+	for _, d := range byID {
+		if seen[d.MessageID] {
+			continue
+		}
+		seen[d.MessageID] = true
+		claim.MessageIds = append(claim.MessageIds, d.MessageID)
+		claim.MessageTypes = append(claim.MessageTypes, d.Type)
+		claim.CorrelationIds = append(claim.CorrelationIds, d.CorrelationID)
+		claim.Details = append(claim.Details, events.Detail(d.Body))
+	}
+	var afters []func()
+	duplicates := 0
+	err := pgx.BeginFunc(ctx, in.pool, func(tx pgx.Tx) error {
+		afters, duplicates = afters[:0], 0
+		claimed, err := messagingdb.New(tx).InboxClaimBatch(ctx, claim)
+		if err != nil {
+			return fmt.Errorf("inbox claim of %d messages: %w", len(claim.MessageIds), err)
+		}
+		isNew := make(map[string]bool, len(claimed))
+		for _, id := range claimed {
+			isNew[id] = true
+		}
+		for _, d := range sorted {
+			if !isNew[d.MessageID] {
+				duplicates++
+				continue
+			}
+			// A message delivered twice in one batch takes effect once.
+			delete(isNew, d.MessageID)
+			after, err := step(ctx, tx, d)
+			if err != nil {
+				return err
+			}
+			if after != nil {
+				afters = append(afters, after)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if duplicates > 0 {
+		in.duplicates.WithLabelValues(consumer).Add(float64(duplicates))
+	}
+	for _, after := range afters {
+		after()
+	}
+	return nil
 }

@@ -62,3 +62,79 @@ func TestRedeliveryIsANoOpAndAFailureLeavesNoTrace(t *testing.T) {
 	require.NoError(t, in.Once(ctx, "consumer-b", d, effect))
 	assert.Equal(t, 2, effects(), "another consumer handles the same message on its own")
 }
+
+func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
+	_, err = pool.Exec(ctx, "CREATE TABLE effects (message_id text, txid xid8)")
+	require.NoError(t, err)
+	in := inbox.New(pool, prometheus.NewRegistry())
+
+	delivery := func(order string) rabbit.Delivery {
+		return rabbit.Delivery{MessageID: uuid.NewString(), Type: "order.created", CorrelationID: order, Body: []byte(`{}`)}
+	}
+	done := delivery("order-b")
+	require.NoError(t, in.Once(ctx, "c", done, func(pgx.Tx) error { return nil }), "handled before the batch")
+	first, second := delivery("order-b"), delivery("order-a")
+	var order []string
+	var afters int
+	step := func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
+		order = append(order, d.MessageID)
+		_, err := tx.Exec(ctx, "INSERT INTO effects VALUES ($1, pg_current_xact_id())", d.MessageID)
+		return func() { afters++ }, err
+	}
+	errs := in.Batch(ctx, "c", []rabbit.Delivery{first, done, second, first}, step)
+	assert.Equal(t, []error{nil, nil, nil, nil}, errs)
+	assert.Equal(t, []string{second.MessageID, first.MessageID}, order,
+		"new messages only, once each, ordered by correlation id")
+	assert.Equal(t, 2, afters, "after runs once per handled message, after the commit")
+	var rows, txs int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT txid) FROM effects").Scan(&rows, &txs))
+	assert.Equal(t, 2, rows)
+	assert.Equal(t, 1, txs, "one transaction for the batch")
+}
+
+func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
+	_, err = pool.Exec(ctx, "CREATE TABLE effects (message_id text)")
+	require.NoError(t, err)
+	in := inbox.New(pool, prometheus.NewRegistry())
+
+	ds := make([]rabbit.Delivery, 3)
+	for i := range ds {
+		ds[i] = rabbit.Delivery{MessageID: uuid.NewString(), Type: "order.created", CorrelationID: uuid.NewString(), Body: []byte(`{}`)}
+	}
+	boom := errors.New("boom")
+	step := func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
+		if _, err := tx.Exec(ctx, "INSERT INTO effects VALUES ($1)", d.MessageID); err != nil {
+			return nil, err
+		}
+		if d.MessageID == ds[1].MessageID {
+			return nil, boom
+		}
+		return nil, nil
+	}
+	errs := in.Batch(ctx, "c", ds, step)
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], boom, "the failing message reports its own error")
+	assert.NoError(t, errs[2])
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM effects").Scan(&n))
+	assert.Equal(t, 2, n, "its neighbours took effect once; it left no trace")
+
+	errs = in.Batch(ctx, "c", ds, func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) { return nil, nil })
+	assert.Equal(t, []error{nil, nil, nil}, errs)
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM effects").Scan(&n))
+	assert.Equal(t, 2, n, "a retry of the whole batch repeats nothing")
+}

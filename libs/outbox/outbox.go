@@ -20,8 +20,8 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 )
 
-// Add writes msgs to the outbox inside tx. A trigger notifies the relay when
-// tx commits.
+// Add writes msgs to the outbox inside tx. Whoever commits tx wakes the
+// relay (Relay.Wake); if nobody does, the relay's poll finds the rows.
 func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	q := messagingdb.New(tx)
 	for _, m := range msgs {
@@ -58,6 +58,7 @@ type Relay struct {
 	log     *slog.Logger
 	batch   int32
 	poll    time.Duration
+	wake    chan struct{}
 	backlog prometheus.Gauge
 	age     prometheus.Gauge
 	sent    prometheus.Counter
@@ -68,7 +69,7 @@ type Relay struct {
 func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, reg prometheus.Registerer) *Relay {
 	r := &Relay{
 		pool: pool, pub: pub, appID: appID, log: log.With("component", "outbox-relay"),
-		batch: 200, poll: time.Second,
+		batch: 200, poll: time.Second, wake: make(chan struct{}, 1),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordersaga_outbox_backlog_messages", Help: "Outbox rows not yet published.",
 		}),
@@ -83,12 +84,24 @@ func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, re
 	return r
 }
 
-// Run publishes until ctx ends, woken by NOTIFY and polling as a fallback.
-// On the way out it flushes once more, briefly, so a clean shutdown leaves
-// nothing committed behind.
+// Wake makes the relay publish now: call it after committing a transaction
+// that added rows. It never blocks.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes until ctx ends, woken by Wake and polling as a fallback for
+// rows that another instance committed and could not publish (it crashed,
+// or lost the broker). On the way out it flushes once more, briefly, so a
+// clean shutdown leaves nothing committed behind.
+//
+// The relay is not woken by LISTEN/NOTIFY: a notifying commit holds a
+// database-wide lock until it is durable, which serialises all the commits
+// of the handlers that write the outbox. In-process wake-ups cost nothing.
 func (r *Relay) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
-	go r.listen(ctx, wake)
 	lastGauge := time.Time{}
 	for failures := 0; ; {
 		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
@@ -105,8 +118,16 @@ func (r *Relay) Run(ctx context.Context) error {
 		if failures > 0 {
 			wait = min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)
 		}
+		// After a failure a wake-up does not cut the back-off short: the
+		// broker or the database failed a moment ago.
+		wake := r.wake
+		if failures > 0 {
+			wake = nil
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 			_, err := r.Flush(final)
 			cancel()
@@ -115,8 +136,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-wake:
-		case <-time.After(wait):
+		case <-timer.C:
 		}
+		timer.Stop()
 	}
 }
 
@@ -133,18 +155,20 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	}
 }
 
+// markTx begins the relay's transactions. Marking rows published need not
+// wait for the disk: if a crash loses the mark, the rows are published once
+// more and the consumers' inboxes drop the copies.
+var markTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"}
+
 func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 	n := 0
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		q := messagingdb.New(tx)
-		rows, err := q.OutboxClaim(ctx, r.batch)
+	err := pgx.BeginTxFunc(ctx, r.pool, markTx, func(tx pgx.Tx) error {
+		rows, err := messagingdb.New(tx).OutboxClaim(ctx, r.batch)
 		if err != nil || len(rows) == 0 {
 			return err
 		}
 		outs := make([]rabbit.Outgoing, len(rows))
-		ids := make([]int64, len(rows))
 		for i, row := range rows {
-			ids[i] = row.ID
 			outs[i] = rabbit.Outgoing{Exchange: row.Exchange, Key: row.MessageType, Msg: r.publishing(row)}
 		}
 		// Rows stay locked while they are published: another relay skips
@@ -153,7 +177,7 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(rows)
-		return q.OutboxMarkPublished(ctx, ids)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("outbox flush: %w", err)
@@ -190,47 +214,5 @@ func (r *Relay) updateGauges(ctx context.Context) {
 		r.age.Set(0)
 	} else {
 		r.age.Set(time.Since(b.Oldest).Seconds())
-	}
-}
-
-// listen turns NOTIFY outbox into wake-ups, on a connection of its own that
-// it re-opens when lost; polling covers the gaps.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := r.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			return
-		}
-		r.log.Debug("outbox listener lost; polling meanwhile", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
-		}
-	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN outbox"); err != nil {
-		return err
-	}
-	// Rows committed before LISTEN took effect would wait for the poll.
-	select {
-	case wake <- struct{}{}:
-	default:
-	}
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
-		}
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,11 @@ type Config struct {
 	// MaxAttempts is how often a transiently failing message is tried
 	// before it is dead-lettered.
 	MaxAttempts int
+	// Workers is how many batches each consumer handles at once, and
+	// MaxBatch how many deliveries one batch (one transaction) takes.
+	Workers, MaxBatch int
+	// Pprof serves /debug/pprof/ (PPROF=true), for finding where time goes.
+	Pprof bool
 }
 
 // Env reads the configuration every participant shares from getenv, with
@@ -64,6 +70,9 @@ func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Confi
 	c.StartupTimeout, errs = Duration(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
 	c.PublishTimeout, errs = Duration(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
 	c.MaxAttempts = 5
+	c.Workers, errs = Int(getenv, "CONSUMER_WORKERS", 4, 1, 256, errs)
+	c.MaxBatch, errs = Int(getenv, "CONSUMER_MAX_BATCH", 32, 1, 1000, errs)
+	c.Pprof, errs = Bool(getenv, "PPROF", errs)
 	if v := getenv("CONSUMER_MAX_ATTEMPTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
@@ -87,6 +96,34 @@ func Or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// Int parses the integer in variable key (def when unset), appending a
+// clear error to errs when it is malformed or outside lo..hi.
+func Int(getenv func(string) string, key string, def, lo, hi int, errs []error) (int, []error) {
+	v := getenv(key)
+	if v == "" {
+		return def, errs
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return def, append(errs, fmt.Errorf("%s %q: want an integer from %d to %d", key, v, lo, hi))
+	}
+	return n, errs
+}
+
+// Bool parses the boolean in variable key (false when unset), appending a
+// clear error to errs when it is malformed.
+func Bool(getenv func(string) string, key string, errs []error) (bool, []error) {
+	v := getenv(key)
+	if v == "" {
+		return false, errs
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, append(errs, fmt.Errorf("%s %q: want true or false", key, v))
+	}
+	return b, errs
 }
 
 // Duration parses the Go duration in variable key (def when unset),
@@ -165,16 +202,29 @@ func (p *Participant) CheckDatabase(ctx context.Context) error {
 	return p.Pool.Ping(ctx)
 }
 
-// Consume adds a consumer of queue that runs h for each delivery, with at
-// most prefetch deliveries in flight.
-func (p *Participant) Consume(queue string, prefetch int, h rabbit.Handler) {
+// Consume adds a consumer of queue that runs h on batches of deliveries,
+// with at most prefetch deliveries in flight. Once h succeeded for any of
+// them, the relay is woken to publish what h added to the outbox.
+func (p *Participant) Consume(queue string, prefetch int, h rabbit.BatchHandler) {
 	p.consumers = append(p.consumers, rabbit.NewConsumer(p.Conn, p.Publisher, rabbit.ConsumerConfig{
 		Queue:       queue,
 		Prefetch:    prefetch,
+		Workers:     p.cfg.Workers,
+		MaxBatch:    p.cfg.MaxBatch,
 		MaxAttempts: p.cfg.MaxAttempts,
 		Ready:       p.CheckDatabase,
-	}, h, p.Log, p.metrics))
+	}, func(ctx context.Context, ds []rabbit.Delivery) []error {
+		errs := h(ctx, ds)
+		if slices.Contains(errs, nil) {
+			p.relay.Wake()
+		}
+		return errs
+	}, p.Log, p.metrics))
 }
+
+// WakeRelay makes the outbox relay publish now. Call it after committing a
+// transaction that added outbox rows outside a consumer (a background loop).
+func (p *Participant) WakeRelay() { p.relay.Wake() }
 
 // Go adds a background loop that runs until its context ends; an error it
 // returns is logged and the loop restarted after a pause.
@@ -185,10 +235,14 @@ func (p *Participant) Go(name string, run func(ctx context.Context) error) {
 // Engine returns the participant's gin engine, with readiness checking the
 // database and the broker.
 func (p *Participant) Engine() *gin.Engine {
-	return web.NewEngine(p.Log, p.Registry, map[string]web.Check{
+	e := web.NewEngine(p.Log, p.Registry, map[string]web.Check{
 		"database": p.CheckDatabase,
 		"broker":   p.Conn.Check,
 	})
+	if p.cfg.Pprof {
+		web.Pprof(e)
+	}
+	return e
 }
 
 // Run serves handler and runs the relay, consumers and loops until ctx ends,

@@ -14,19 +14,25 @@ func TestEnv(t *testing.T) {
 	c, err := Env(env(nil), "svc", ":1", "postgres://db")
 	require.NoError(t, err)
 	assert.Equal(t, Config{Name: "svc", LogLevel: "info", HTTPAddr: ":1", AMQPURL: "amqp://guest:guest@127.0.0.1:5672/",
-		DatabaseURL: "postgres://db", StartupTimeout: 30 * time.Second, PublishTimeout: 5 * time.Second, MaxAttempts: 5}, c,
+		DatabaseURL: "postgres://db", StartupTimeout: 30 * time.Second, PublishTimeout: 5 * time.Second, MaxAttempts: 5,
+		Workers: 4, MaxBatch: 32}, c,
 		"every variable has a working default")
 
-	c, err = Env(env(map[string]string{"HTTP_ADDR": ":9", "STARTUP_TIMEOUT": "2s", "CONSUMER_MAX_ATTEMPTS": "3", "DB_MAX_CONNS": "7"}),
+	c, err = Env(env(map[string]string{"HTTP_ADDR": ":9", "STARTUP_TIMEOUT": "2s", "CONSUMER_MAX_ATTEMPTS": "3", "DB_MAX_CONNS": "7",
+		"CONSUMER_WORKERS": "2", "CONSUMER_MAX_BATCH": "1", "PPROF": "true"}),
 		"svc", ":1", "postgres://db")
 	require.NoError(t, err)
 	assert.Equal(t, ":9", c.HTTPAddr)
 	assert.Equal(t, 2*time.Second, c.StartupTimeout)
 	assert.Equal(t, 3, c.MaxAttempts)
 	assert.Equal(t, int32(7), c.MaxConns)
+	assert.Equal(t, 2, c.Workers)
+	assert.Equal(t, 1, c.MaxBatch)
+	assert.True(t, c.Pprof)
 
 	for _, bad := range []map[string]string{
 		{"STARTUP_TIMEOUT": "soon"}, {"PUBLISH_TIMEOUT": "-1s"}, {"CONSUMER_MAX_ATTEMPTS": "0"}, {"DB_MAX_CONNS": "x"},
+		{"CONSUMER_WORKERS": "0"}, {"CONSUMER_MAX_BATCH": "many"}, {"PPROF": "maybe"},
 	} {
 		_, err := Env(env(bad), "svc", ":1", "postgres://db")
 		for k := range bad {

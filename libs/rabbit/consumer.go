@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -33,6 +34,22 @@ type Delivery struct {
 // error is transient and retried after a delay.
 type Handler func(ctx context.Context, d Delivery) error
 
+// BatchHandler processes several deliveries at once, typically in one
+// database transaction, and returns one error per delivery, in order, each
+// meaning what Handler's error means.
+type BatchHandler func(ctx context.Context, ds []Delivery) []error
+
+// Each adapts h to a BatchHandler that handles the deliveries one by one.
+func Each(h Handler) BatchHandler {
+	return func(ctx context.Context, ds []Delivery) []error {
+		errs := make([]error, len(ds))
+		for i, d := range ds {
+			errs[i] = h(ctx, d)
+		}
+		return errs
+	}
+}
+
 // PermanentError marks a failure that no retry can mend.
 type PermanentError struct{ Err error }
 
@@ -51,8 +68,14 @@ func IsPermanent(err error) bool {
 // ConsumerConfig tunes a consumer.
 type ConsumerConfig struct {
 	Queue string
-	// Prefetch bounds the deliveries in flight, each on its own goroutine.
+	// Prefetch bounds the deliveries in flight (delivered, not yet acked).
 	Prefetch int
+	// Workers is how many batches are handled at once.
+	Workers int
+	// MaxBatch bounds the deliveries one worker takes at once: whatever is
+	// waiting, up to MaxBatch, so a busy queue is handled in few
+	// transactions and a quiet one without any delay.
+	MaxBatch int
 	// MaxAttempts is how many times a transiently failing message is tried
 	// before it goes to the dead-letter queue.
 	MaxAttempts int
@@ -72,16 +95,22 @@ type Consumer struct {
 	conn    *Conn
 	pub     *Publisher
 	cfg     ConsumerConfig
-	handler Handler
+	handler BatchHandler
 	log     *slog.Logger
 	metrics *Metrics
 }
 
 // NewConsumer returns a consumer of cfg.Queue. pub publishes retries and
 // dead letters.
-func NewConsumer(conn *Conn, pub *Publisher, cfg ConsumerConfig, h Handler, log *slog.Logger, m *Metrics) *Consumer {
+func NewConsumer(conn *Conn, pub *Publisher, cfg ConsumerConfig, h BatchHandler, log *slog.Logger, m *Metrics) *Consumer {
 	if cfg.Prefetch <= 0 {
 		cfg.Prefetch = 32
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
@@ -132,49 +161,115 @@ func (c *Consumer) consume(ctx context.Context) error {
 	// but lets the ones in flight finish (within DrainTimeout).
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	// Workers take what has arrived, up to MaxBatch, and handle it as one
+	// batch; while they are busy the client buffers what the prefetch lets
+	// in, so batches grow with the load. What is not taken when the channel
+	// closes was never acked and goes back to the queue.
+	closed := make(chan struct{})
+	var closeOnce sync.Once
 	var wg sync.WaitGroup
-	drain := func() {
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(c.cfg.DrainTimeout):
-			c.log.Warn("handlers still running at shutdown; their messages will be redelivered")
-			cancelHandlers()
-			<-done
+	for range c.cfg.Workers {
+		wg.Go(func() {
+			for {
+				batch, ok := c.take(ctx, deliveries)
+				if len(batch) > 0 {
+					c.process(hctx, batch)
+				}
+				if !ok {
+					closeOnce.Do(func() { close(closed) })
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+		// Stop the flow first; the workers finish their batches.
+		_ = ch.Cancel(tag, false)
+	case <-closed:
+		if ctx.Err() == nil {
+			runErr = errors.New("delivery channel closed")
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			// Stop the flow first; what is unacked when the channel
-			// closes goes back to the queue.
-			_ = ch.Cancel(tag, false)
-			drain()
-			return nil
-		case d, ok := <-deliveries:
-			if !ok {
-				drain()
-				return errors.New("delivery channel closed")
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.process(hctx, d)
-			}()
+	select {
+	case <-done:
+	case <-time.After(c.cfg.DrainTimeout):
+		c.log.Warn("handlers still running at shutdown; their messages will be redelivered")
+		cancelHandlers()
+		<-done
+	}
+	return runErr
+}
+
+// take waits for a delivery and adds whatever else is already waiting, up
+// to MaxBatch. ok is false once ctx ended or the channel closed.
+func (c *Consumer) take(ctx context.Context, deliveries <-chan amqp.Delivery) (batch []amqp.Delivery, ok bool) {
+	select {
+	case <-ctx.Done():
+		return nil, false
+	case d, open := <-deliveries:
+		if !open {
+			return nil, false
 		}
+		batch = append(make([]amqp.Delivery, 0, c.cfg.MaxBatch), d)
+	}
+	// The client hands over its buffered deliveries from a goroutine of
+	// its own, which needs to run between two of them: yield to it once
+	// before deciding that nothing more is waiting.
+	yielded := false
+	for len(batch) < c.cfg.MaxBatch {
+		select {
+		case d, open := <-deliveries:
+			if !open {
+				return batch, false
+			}
+			batch = append(batch, d)
+			yielded = false
+		default:
+			if yielded {
+				return batch, true
+			}
+			runtime.Gosched()
+			yielded = true
+		}
+	}
+	return batch, true
+}
+
+// process handles a batch and settles every delivery of it exactly once.
+func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery) {
+	start := time.Now()
+	dels := make([]Delivery, len(batch))
+	errs := make([]error, len(batch))
+	var valid []Delivery
+	var at []int
+	for i, d := range batch {
+		dels[i] = toDelivery(d)
+		if errs[i] = check(d); errs[i] == nil {
+			valid = append(valid, dels[i])
+			at = append(at, i)
+		}
+	}
+	c.metrics.observeBatch(c.cfg.Queue, len(batch))
+	if len(valid) > 0 {
+		for j, err := range c.handle(ctx, valid) {
+			errs[at[j]] = err
+		}
+	}
+	elapsed := time.Since(start)
+	for i, d := range batch {
+		c.settle(ctx, d, dels[i], errs[i], elapsed)
 	}
 }
 
-// process handles one delivery and settles it exactly once.
-func (c *Consumer) process(ctx context.Context, d amqp.Delivery) {
-	start := time.Now()
-	del := toDelivery(d)
+// settle acks, retries or dead-letters d after its handling ended with err.
+func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, err error, elapsed time.Duration) {
 	// The correlation id of a saga message is its order id.
 	log := c.log.With("type", d.Type, "message_id", d.MessageId, "correlation_id", d.CorrelationId,
 		"order_id", d.CorrelationId, "causation_id", del.CausationID, "attempt", del.Attempt)
-
-	err := c.handle(ctx, d, del)
 	outcome := "ok"
 	switch {
 	case err == nil:
@@ -202,12 +297,12 @@ func (c *Consumer) process(ctx context.Context, d amqp.Delivery) {
 		// the message stays unacked and comes back on another channel.
 		log.Warn("could not settle message", "error", err)
 	}
-	elapsed := time.Since(start)
 	c.metrics.observe(c.cfg.Queue, d.Type, outcome, elapsed)
 	log.Info("message handled", "outcome", outcome, "duration_ms", float64(elapsed.Microseconds())/1000)
 }
 
-func (c *Consumer) handle(ctx context.Context, d amqp.Delivery, del Delivery) (err error) {
+// check refuses what no handler can process.
+func check(d amqp.Delivery) error {
 	if d.MessageId == "" {
 		return Permanent(errors.New("missing message_id"))
 	}
@@ -217,14 +312,28 @@ func (c *Consumer) handle(ctx context.Context, d amqp.Delivery, del Delivery) (e
 			return Permanent(fmt.Errorf("unsupported x-schema-version %v", v))
 		}
 	}
+	return nil
+}
+
+// handle runs the handler on ds; a panic fails every delivery of the batch
+// (transiently), never the process.
+func (c *Consumer) handle(ctx context.Context, ds []Delivery) (errs []error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+			err := fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+			errs = make([]error, len(ds))
+			for i := range errs {
+				errs[i] = err
+			}
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
 	defer cancel()
-	return c.handler(ctx, del)
+	errs = c.handler(ctx, ds)
+	if len(errs) != len(ds) {
+		panic(fmt.Sprintf("batch handler returned %d results for %d deliveries", len(errs), len(ds)))
+	}
+	return errs
 }
 
 // settleVia acks d once out was confirmed, or nacks it back to the queue.

@@ -10,6 +10,7 @@ import (
 type Metrics struct {
 	handled  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	batch    *prometheus.HistogramVec
 }
 
 // NewMetrics registers the consumer metrics with reg.
@@ -24,8 +25,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to handle and settle one message, by queue and type.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"queue", "type"}),
+		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordersaga_consumer_batch_messages",
+			Help:    "Deliveries handled together (in one transaction), by queue.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}, []string{"queue"}),
 	}
-	reg.MustRegister(m.handled, m.duration)
+	reg.MustRegister(m.handled, m.duration, m.batch)
 	return m
 }
 
@@ -35,4 +41,11 @@ func (m *Metrics) observe(queue, typ, outcome string, d time.Duration) {
 	}
 	m.handled.WithLabelValues(queue, typ, outcome).Inc()
 	m.duration.WithLabelValues(queue, typ).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeBatch(queue string, n int) {
+	if m == nil {
+		return
+	}
+	m.batch.WithLabelValues(queue).Observe(float64(n))
 }

@@ -129,7 +129,7 @@ func consume(t testing.TB, conn *rabbit.Conn, pub *rabbit.Publisher, maxAttempts
 	ctx, cancel := context.WithCancel(context.Background())
 	c := rabbit.NewConsumer(conn, pub, rabbit.ConsumerConfig{
 		Queue: events.QueuePaymentOrderEvents, Prefetch: 4, MaxAttempts: maxAttempts,
-	}, h, quiet, nil)
+	}, rabbit.Each(h), quiet, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })

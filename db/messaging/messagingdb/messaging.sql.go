@@ -41,6 +41,51 @@ func (q *Queries) InboxClaim(ctx context.Context, arg InboxClaimParams) (int64, 
 	return result.RowsAffected(), nil
 }
 
+const inboxClaimBatch = `-- name: InboxClaimBatch :many
+INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
+SELECT $1::text, unnest($2::text[]), unnest($3::text[]),
+    unnest($4::text[]), unnest($5::text[])
+ON CONFLICT (consumer, message_id) DO NOTHING
+RETURNING message_id
+`
+
+type InboxClaimBatchParams struct {
+	Consumer       string
+	MessageIds     []string
+	MessageTypes   []string
+	CorrelationIds []string
+	Details        []string
+}
+
+// Claims several messages in one round trip and returns those new to this
+// consumer. The caller passes distinct ids, sorted, so that two batches
+// sharing messages lock them in the same order and cannot deadlock.
+func (q *Queries) InboxClaimBatch(ctx context.Context, arg InboxClaimBatchParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, inboxClaimBatch,
+		arg.Consumer,
+		arg.MessageIds,
+		arg.MessageTypes,
+		arg.CorrelationIds,
+		arg.Details,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var message_id string
+		if err := rows.Scan(&message_id); err != nil {
+			return nil, err
+		}
+		items = append(items, message_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const outboxAdd = `-- name: OutboxAdd :exec
 INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -89,12 +134,15 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 }
 
 const outboxClaim = `-- name: OutboxClaim :many
-SELECT id, message_id, message_type, exchange, correlation_id, causation_id, body, created_at
-FROM outbox
-WHERE published_at IS NULL
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+UPDATE outbox SET published_at = now()
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE published_at IS NULL
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, message_id, message_type, exchange, correlation_id, causation_id, body, created_at
 `
 
 type OutboxClaimRow struct {
@@ -108,7 +156,10 @@ type OutboxClaimRow struct {
 	CreatedAt     time.Time
 }
 
-// SKIP LOCKED lets several relays share the table without blocking each other.
+// Claims and marks a batch in one statement. The relay publishes the rows
+// before it commits and rolls back if that fails, so "published" is only
+// ever true of confirmed rows; meanwhile the row locks make other relays
+// skip them (SKIP LOCKED), so several relays share the table.
 func (q *Queries) OutboxClaim(ctx context.Context, limit int32) ([]OutboxClaimRow, error) {
 	rows, err := q.db.Query(ctx, outboxClaim, limit)
 	if err != nil {
@@ -136,15 +187,6 @@ func (q *Queries) OutboxClaim(ctx context.Context, limit int32) ([]OutboxClaimRo
 		return nil, err
 	}
 	return items, nil
-}
-
-const outboxMarkPublished = `-- name: OutboxMarkPublished :exec
-UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])
-`
-
-func (q *Queries) OutboxMarkPublished(ctx context.Context, ids []int64) error {
-	_, err := q.db.Exec(ctx, outboxMarkPublished, ids)
-	return err
 }
 
 const outboxPrunePublished = `-- name: OutboxPrunePublished :execrows

@@ -4,22 +4,35 @@ INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (consumer, message_id) DO NOTHING;
 
+-- name: InboxClaimBatch :many
+-- Claims several messages in one round trip and returns those new to this
+-- consumer. The caller passes distinct ids, sorted, so that two batches
+-- sharing messages lock them in the same order and cannot deadlock.
+INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
+SELECT @consumer::text, unnest(@message_ids::text[]), unnest(@message_types::text[]),
+    unnest(@correlation_ids::text[]), unnest(@details::text[])
+ON CONFLICT (consumer, message_id) DO NOTHING
+RETURNING message_id;
+
 -- name: OutboxAdd :exec
 INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (message_id) DO NOTHING;
 
 -- name: OutboxClaim :many
--- SKIP LOCKED lets several relays share the table without blocking each other.
-SELECT id, message_id, message_type, exchange, correlation_id, causation_id, body, created_at
-FROM outbox
-WHERE published_at IS NULL
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED;
-
--- name: OutboxMarkPublished :exec
-UPDATE outbox SET published_at = now() WHERE id = ANY(@ids::bigint[]);
+-- Claims and marks a batch in one statement. The relay publishes the rows
+-- before it commits and rolls back if that fails, so "published" is only
+-- ever true of confirmed rows; meanwhile the row locks make other relays
+-- skip them (SKIP LOCKED), so several relays share the table.
+UPDATE outbox SET published_at = now()
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE published_at IS NULL
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, message_id, message_type, exchange, correlation_id, causation_id, body, created_at;
 
 -- name: OutboxBacklog :one
 SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest

@@ -30,6 +30,9 @@ type Service struct {
 	log            *slog.Logger
 	paymentTimeout time.Duration
 	sagaDuration   *prometheus.HistogramVec
+	// WakeRelay, when set, is called after the timeout sweep committed
+	// events to the outbox, so that the relay publishes them at once.
+	WakeRelay func()
 }
 
 // NewService returns the order service over pool. Orders still waiting for
@@ -53,52 +56,62 @@ func (s *Service) settled(orders []orderdb.Order) {
 	}
 }
 
-// HandleCommand handles a delivery of the order-service.commands queue.
+// HandleCommands handles deliveries of the order-service.commands queue,
+// in one transaction when it can (inbox.Batch).
+func (s *Service) HandleCommands(ctx context.Context, ds []rabbit.Delivery) []error {
+	return s.inbox.Batch(ctx, events.QueueOrderCommands, ds, s.command)
+}
+
+// HandleCommand handles one delivery of the order-service.commands queue.
 func (s *Service) HandleCommand(ctx context.Context, d rabbit.Delivery) error {
+	return s.HandleCommands(ctx, []rabbit.Delivery{d})[0]
+}
+
+func (s *Service) command(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
 	p, err := events.Decode(d.Type, d.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch cmd := p.(type) {
 	case *events.OrderCreateRequested:
-		return s.inbox.Once(ctx, events.QueueOrderCommands, d, func(tx pgx.Tx) error {
-			return s.create(ctx, tx, d, cmd.OrderPlaced)
-		})
+		return nil, s.create(ctx, tx, d, cmd.OrderPlaced)
 	case *events.OrderCancelRequested:
 		var done []orderdb.Order
-		err := s.inbox.Once(ctx, events.QueueOrderCommands, d, func(tx pgx.Tx) error {
-			done = nil
-			return s.cancel(ctx, tx, d.MessageID, cmd.OrderID, cmd.Reason, &done)
-		})
-		if err == nil {
-			s.settled(done)
+		if err := s.cancel(ctx, tx, d.MessageID, cmd.OrderID, cmd.Reason, &done); err != nil {
+			return nil, err
 		}
-		return err
+		return func() { s.settled(done) }, nil
 	default:
-		return rabbit.Permanent(fmt.Errorf("%s is not a command of %s", d.Type, events.QueueOrderCommands))
+		return nil, rabbit.Permanent(fmt.Errorf("%s is not a command of %s", d.Type, events.QueueOrderCommands))
 	}
 }
 
-// HandlePaymentEvent handles a delivery of the order-service.payment-events
-// queue.
+// HandlePaymentEvents handles deliveries of the
+// order-service.payment-events queue, in one transaction when it can.
+func (s *Service) HandlePaymentEvents(ctx context.Context, ds []rabbit.Delivery) []error {
+	return s.inbox.Batch(ctx, events.QueueOrderPaymentEvents, ds, s.paymentEvent)
+}
+
+// HandlePaymentEvent handles one delivery of the
+// order-service.payment-events queue.
 func (s *Service) HandlePaymentEvent(ctx context.Context, d rabbit.Delivery) error {
+	return s.HandlePaymentEvents(ctx, []rabbit.Delivery{d})[0]
+}
+
+func (s *Service) paymentEvent(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
 	p, err := events.Decode(d.Type, d.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e, ok := p.(*events.PaymentEvent)
 	if !ok {
-		return rabbit.Permanent(fmt.Errorf("%s is not a payment event", d.Type))
+		return nil, rabbit.Permanent(fmt.Errorf("%s is not a payment event", d.Type))
 	}
 	var done []orderdb.Order
-	err = s.inbox.Once(ctx, events.QueueOrderPaymentEvents, d, func(tx pgx.Tx) error {
-		done = nil
-		return s.applyPayment(ctx, tx, d, e, &done)
-	})
-	if err == nil {
-		s.settled(done)
+	if err := s.applyPayment(ctx, tx, d, e, &done); err != nil {
+		return nil, err
 	}
-	return err
+	return func() { s.settled(done) }, nil
 }
 
 func (s *Service) create(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, o events.OrderPlaced) error {
@@ -256,6 +269,9 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep overdue orders: %w", err)
+	}
+	if len(done) > 0 && s.WakeRelay != nil {
+		s.WakeRelay()
 	}
 	s.settled(done)
 	return len(done), nil

@@ -36,6 +36,9 @@ type Service struct {
 	// wake nudges the decider when a payment starts waiting for the gateway.
 	wake     chan struct{}
 	outcomes *prometheus.CounterVec
+	// WakeRelay, when set, is called after the decider committed events
+	// to the outbox, so that the relay publishes them at once.
+	WakeRelay func()
 }
 
 // NewService returns the payment service over pool, charging through gateway.
@@ -61,46 +64,48 @@ func (s *Service) record(payments []paymentdb.Payment) {
 	}
 }
 
-// HandleOrderEvent handles a delivery of the payment-service.order-events
+// HandleOrderEvents handles deliveries of the
+// payment-service.order-events queue, in one transaction when it can
+// (inbox.Batch).
+func (s *Service) HandleOrderEvents(ctx context.Context, ds []rabbit.Delivery) []error {
+	return s.inbox.Batch(ctx, events.QueuePaymentOrderEvents, ds, s.orderEvent)
+}
+
+// HandleOrderEvent handles one delivery of the payment-service.order-events
 // queue.
 func (s *Service) HandleOrderEvent(ctx context.Context, d rabbit.Delivery) error {
+	return s.HandleOrderEvents(ctx, []rabbit.Delivery{d})[0]
+}
+
+func (s *Service) orderEvent(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
 	p, err := events.Decode(d.Type, d.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var settled []paymentdb.Payment
 	switch e := p.(type) {
 	case *events.OrderCreated:
-		var settled []paymentdb.Payment
-		waiting := false
-		err := s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
-			var err error
-			settled = nil
-			waiting, err = s.charge(ctx, tx, d.MessageID, e.OrderPlaced, &settled)
-			return err
-		})
-		if err == nil {
+		waiting, err := s.charge(ctx, tx, d.MessageID, e.OrderPlaced, &settled)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
 			s.record(settled)
 			if waiting {
 				s.nudge()
 			}
-		}
-		return err
+		}, nil
 	case *events.OrderCancelled:
-		var settled []paymentdb.Payment
-		err := s.inbox.Once(ctx, events.QueuePaymentOrderEvents, d, func(tx pgx.Tx) error {
-			settled = nil
-			return s.cancel(ctx, tx, d.MessageID, e, &settled)
-		})
-		if err == nil {
-			s.record(settled)
+		if err := s.cancel(ctx, tx, d.MessageID, e, &settled); err != nil {
+			return nil, err
 		}
-		return err
+		return func() { s.record(settled) }, nil
 	case *events.OrderPaid:
 		// order.paid and order.failed only confirm what this service
-		// decided; nothing to do, and no transaction spent on it.
-		return nil
+		// decided: nothing to do but remember them for the timeline.
+		return nil, nil
 	default:
-		return rabbit.Permanent(fmt.Errorf("%s is not an order event", d.Type))
+		return nil, rabbit.Permanent(fmt.Errorf("%s is not an order event", d.Type))
 	}
 }
 
@@ -288,6 +293,9 @@ func (s *Service) DecideDue(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("decide due payments: %w", err)
+	}
+	if len(settled) > 0 && s.WakeRelay != nil {
+		s.WakeRelay()
 	}
 	s.record(settled)
 	return len(settled), nil
