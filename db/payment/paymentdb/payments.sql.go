@@ -311,7 +311,8 @@ func (q *Queries) NextDue(ctx context.Context) (time.Time, error) {
 }
 
 const paymentStats = `-- name: PaymentStats :many
-SELECT status, count(*)::bigint AS count, coalesce(sum(amount), 0)::bigint AS total_amount
+SELECT status, count(*)::bigint AS count,
+       least(coalesce(sum(amount), 0), 9223372036854775807)::bigint AS total_amount
 FROM payments
 GROUP BY status
 ORDER BY status
@@ -323,6 +324,8 @@ type PaymentStatsRow struct {
 	TotalAmount int64
 }
 
+// The sum is numeric and may exceed bigint: it saturates rather than fail
+// the whole answer.
 func (q *Queries) PaymentStats(ctx context.Context) ([]PaymentStatsRow, error) {
 	rows, err := q.db.Query(ctx, paymentStats)
 	if err != nil {

@@ -57,7 +57,10 @@ SELECT count(*) FROM payments
 WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status));
 
 -- name: PaymentStats :many
-SELECT status, count(*)::bigint AS count, coalesce(sum(amount), 0)::bigint AS total_amount
+-- The sum is numeric and may exceed bigint: it saturates rather than fail
+-- the whole answer.
+SELECT status, count(*)::bigint AS count,
+       least(coalesce(sum(amount), 0), 9223372036854775807)::bigint AS total_amount
 FROM payments
 GROUP BY status
 ORDER BY status;
