@@ -25,7 +25,7 @@ func parseConfig(getenv func(string) string) (config, error) {
 	c.Gateway.Latency, errs = participant.Duration(getenv, "PAYMENT_LATENCY", 0, errs)
 	if v := getenv("PAYMENT_DECLINE_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || r > 1 {
+		if err != nil || !(r >= 0 && r <= 1) { // NaN is neither
 			errs = append(errs, fmt.Errorf("PAYMENT_DECLINE_RATE %q: want a number from 0 to 1", v))
 		}
 		c.Gateway.DeclineRate = r
