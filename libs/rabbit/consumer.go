@@ -260,13 +260,27 @@ func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery) {
 		}
 	}
 	elapsed := time.Since(start)
+	// A transient failure while the consumer's own dependency is down is
+	// not the messages' fault: every such message of the batch waits for
+	// it, once, and goes back to the queue without spending an attempt.
+	paused := false
+	for _, err := range errs {
+		if err != nil && !IsPermanent(err) {
+			paused = c.cfg.Ready != nil && c.cfg.Ready(ctx) != nil
+			break
+		}
+	}
+	if paused {
+		c.log.Warn("dependency down; messages wait for it", "messages", len(batch))
+		c.waitReady(ctx)
+	}
 	for i, d := range batch {
-		c.settle(ctx, d, dels[i], errs[i], elapsed)
+		c.settle(ctx, d, dels[i], errs[i], paused, elapsed)
 	}
 }
 
 // settle acks, retries or dead-letters d after its handling ended with err.
-func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, err error, elapsed time.Duration) {
+func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, err error, paused bool, elapsed time.Duration) {
 	// The correlation id of a saga message is its order id.
 	log := c.log.With("type", d.Type, "message_id", d.MessageId, "correlation_id", d.CorrelationId,
 		"order_id", d.CorrelationId, "causation_id", del.CausationID, "attempt", del.Attempt)
@@ -278,10 +292,10 @@ func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, er
 		outcome = "dead_lettered"
 		log.Warn("message dead-lettered", "error", err)
 		err = c.settleVia(ctx, d, c.deadLetter(d, err, "permanent", del.Attempt))
-	case c.cfg.Ready != nil && c.cfg.Ready(ctx) != nil:
+	case paused:
 		outcome = "paused"
-		log.Warn("dependency down; message waits for it", "error", err)
-		err = c.waitReadyAndRequeue(ctx, d)
+		log.Warn("dependency was down; message requeued", "error", err)
+		err = d.Nack(false, true)
 	case del.Attempt >= c.cfg.MaxAttempts:
 		outcome = "dead_lettered"
 		log.Error("message dead-lettered after its attempts", "error", err)
@@ -347,17 +361,17 @@ func (c *Consumer) settleVia(ctx context.Context, d amqp.Delivery, out Outgoing)
 	return d.Ack(false)
 }
 
-func (c *Consumer) waitReadyAndRequeue(ctx context.Context, d amqp.Delivery) error {
+// waitReady returns once Ready passes or ctx ends.
+func (c *Consumer) waitReady(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for c.cfg.Ready(ctx) != nil {
 		select {
 		case <-ctx.Done():
-			return d.Nack(false, true)
+			return
 		case <-t.C:
 		}
 	}
-	return d.Nack(false, true)
 }
 
 // deadLetter is d as it goes to the dead-letter queue: every original

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,4 +248,65 @@ func TestHandlerPanicIsATransientFailure(t *testing.T) {
 		"the message came back after the panic")
 	time.Sleep(100 * time.Millisecond) // let the ack land before counting
 	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents)))
+}
+
+func TestFailuresWhileTheDatabaseIsDownSpendNoAttempt(t *testing.T) {
+	t.Parallel()
+	b, conn, pub := broker(t)
+	var down atomic.Bool
+	down.Store(true)
+	var readyCalls atomic.Int32
+	const n = 6
+	// Queued before the consumer starts, so that they arrive as one batch.
+	for range n {
+		require.NoError(t, pub.Publish(context.Background(), orderCreated(t)))
+	}
+	var mu sync.Mutex
+	attempts := map[string][]int{}
+	succeeded := map[string]bool{}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := rabbit.NewConsumer(conn, pub, rabbit.ConsumerConfig{
+		Queue: events.QueuePaymentOrderEvents, Prefetch: n, Workers: 1, MaxBatch: n, MaxAttempts: 2,
+		Ready: func(context.Context) error {
+			readyCalls.Add(1)
+			if down.Load() {
+				return errors.New("database down")
+			}
+			return nil
+		},
+	}, func(ctx context.Context, ds []rabbit.Delivery) []error {
+		errs := make([]error, len(ds))
+		mu.Lock()
+		defer mu.Unlock()
+		for i, d := range ds {
+			attempts[d.MessageID] = append(attempts[d.MessageID], d.Attempt)
+			if down.Load() {
+				errs[i] = errors.New("connection refused")
+			} else {
+				succeeded[d.MessageID] = true
+			}
+		}
+		return errs
+	}, quiet, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// Twice: the consumer found the database down and is waiting for it.
+	require.Eventually(t, func() bool { return readyCalls.Load() >= 2 }, 20*time.Second, 5*time.Millisecond)
+	down.Store(false)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(succeeded) == n
+	}, 20*time.Second, 20*time.Millisecond, "every message was handled after the outage")
+	mu.Lock()
+	for id, as := range attempts {
+		for _, a := range as {
+			assert.Equal(t, 1, a, "message %s spent no attempt on the outage: %v", id, as)
+		}
+	}
+	mu.Unlock()
+	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents)))
+	assert.Zero(t, count(t, b.AMQPURL, rabbit.RetryQueue(events.QueuePaymentOrderEvents, 0)), "nothing waits in a retry tier")
 }
