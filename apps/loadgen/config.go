@@ -1,0 +1,274 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/apps/loadgen/internal/bench"
+)
+
+// allSteps are the step kinds -steps selects from, in the order they run.
+var allSteps = []string{bench.KindFloor, bench.KindClosed, bench.KindOpen, bench.KindLatency, bench.KindBacklog, bench.KindSoak}
+
+// config is a parsed command line.
+type config struct {
+	bench.Options
+	JSONFile string
+}
+
+// errHelp is returned for -h: usage was printed, nothing else to do.
+var errHelp = errors.New("help requested")
+
+// listFlag is a repeatable KEY=VAL flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*l = append(*l, v)
+	return nil
+}
+
+// parseConfig reads the command line; servers default to the environment
+// the tests use (AMQP_URL, RABBITMQ_MGMT_URL, TEST_DATABASE_URL), then to
+// a developer machine's.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	or := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprint(usage, `usage: loadgen [flags]
+
+Measures ordersaga end to end and prints a table (and -json FILE). By
+default it starts bin/gateway, bin/order-service and bin/payment-service on
+ports 3100-3102 with PAYMENT_LATENCY=0, on a vhost and databases of its own
+that it recreates (their names must start with "bench"), and removes them
+at the end. Benchmarks never assert on time: the figures are reported, not
+judged.
+
+`)
+		fs.PrintDefaults()
+	}
+	var c config
+	o := &c.Options
+	var pids, steps, conc, rates, floorConc string
+	var extra listFlag
+	var floor bool
+	fs.StringVar(&o.BinDir, "bin", "./bin", "directory of the service binaries (with -start)")
+	fs.BoolVar(&o.Start, "start", true, "start the services as child processes; false: target running ones at -gateway etc.")
+	fs.StringVar(&o.Endpoints.Gateway, "gateway", "http://127.0.0.1:3100", "gateway base URL (with -start: where it is started)")
+	fs.StringVar(&o.Endpoints.Order, "order-url", "http://127.0.0.1:3101", "order service base URL (for /readyz, /metrics)")
+	fs.StringVar(&o.Endpoints.Payment, "payment-url", "http://127.0.0.1:3102", "payment service base URL")
+	fs.StringVar(&pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID for /proc accounting")
+	fs.StringVar(&o.Infra.AMQPURL, "amqp", or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"), "broker URL; its vhost is replaced by -vhost")
+	fs.StringVar(&o.Infra.VHost, "vhost", "bench", "vhost of the system (with -start: recreated, and deleted at the end)")
+	fs.StringVar(&o.Infra.MgmtURL, "mgmt", or("RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"), "RabbitMQ management API, credentials included")
+	fs.StringVar(&o.Infra.PGAdminURL, "pg-admin", or("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres connection allowed to create databases")
+	fs.StringVar(&o.Infra.OrderDB, "order-db", "bench_orders", "order service database (with -start: recreated)")
+	fs.StringVar(&o.Infra.PaymentDB, "payment-db", "bench_payments", "payment service database (with -start: recreated)")
+	fs.StringVar(&o.Infra.FloorDB, "floor-db", "bench_floor", "scratch database of the Postgres floor")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the vhost and databases after the run, for inspection")
+	fs.StringVar(&o.LogDir, "log-dir", ".run/bench", "where the started services' logs go")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the started services (info: as deployed)")
+	fs.Var(&extra, "service-env", "KEY=VALUE added to every started service's environment (repeatable), e.g. DB_MAX_CONNS=8")
+	fs.StringVar(&steps, "steps", strings.Join(allSteps, ","), "steps to run: "+strings.Join(allSteps, ","))
+	fs.StringVar(&conc, "concurrency", "1,16,64", "closed-loop concurrencies")
+	fs.StringVar(&rates, "rates", "200,400,600", "open-loop rates, orders per second")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time of each closed- and open-loop step")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "load before each step's measured window, excluded from its figures")
+	fs.DurationVar(&o.Pause, "pause", time.Second, "idle time between steps")
+	fs.DurationVar(&o.PostTimeout, "post-timeout", 10*time.Second, "timeout of one POST")
+	fs.DurationVar(&o.SagaTimeout, "saga-timeout", 30*time.Second, "how long a step waits for its orders' final events after its load ends")
+	fs.IntVar(&o.MaxInflight, "max-inflight", 4096, "open loop: POSTs waiting at once before sends are counted as client_overload")
+	fs.IntVar(&o.Backlog, "backlog", 10000, "backlog step: orders queued while the order service is stopped (0: skip)")
+	fs.IntVar(&o.BacklogConc, "backlog-concurrency", 64, "backlog step: concurrent POSTs")
+	fs.DurationVar(&o.LatencyValue, "latency-step", 1500*time.Millisecond, "latency step: PAYMENT_LATENCY of the restarted payment service (0: skip)")
+	fs.Float64Var(&o.LatencyRate, "latency-rate", 400, "latency step: open-loop rate")
+	fs.DurationVar(&o.LatencyDur, "latency-duration", 10*time.Second, "latency step: measured time")
+	fs.DurationVar(&o.Soak, "soak", 0, "soak step: duration of a steady open loop watched for goroutine and memory growth (0: skip)")
+	fs.Float64Var(&o.SoakRate, "soak-rate", 200, "soak step: open-loop rate")
+	fs.DurationVar(&o.SoakEvery, "soak-interval", 10*time.Second, "soak step: sampling interval")
+	fs.BoolVar(&floor, "floor", true, "measure the machine's floor (raw broker confirms, Postgres commits)")
+	fs.StringVar(&floorConc, "floor-concurrency", "", "floor concurrencies (default: -concurrency)")
+	fs.DurationVar(&o.FloorDur, "floor-duration", 3*time.Second, "measured time of each floor measurement")
+	fs.StringVar(&c.JSONFile, "json", "", "also write the report as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.Extra = extra
+	o.Settings = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { o.Settings[f.Name] = f.Value.String() })
+	o.Settings["amqp"] = redact(o.Infra.AMQPURL)
+	o.Settings["mgmt"] = redact(o.Infra.MgmtURL)
+	o.Settings["pg-admin"] = redact(o.Infra.PGAdminURL)
+
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var err error
+	if o.Concurrency, err = intList(conc); err != nil {
+		bad("-concurrency: %v", err)
+	}
+	if o.Rates, err = floatList(rates); err != nil {
+		bad("-rates: %v", err)
+	}
+	if floorConc == "" {
+		o.FloorConc = o.Concurrency
+	} else if o.FloorConc, err = intList(floorConc); err != nil {
+		bad("-floor-concurrency: %v", err)
+	}
+	o.Steps = map[string]bool{}
+	for s := range strings.SplitSeq(steps, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !contains(allSteps, s) {
+			bad("-steps: unknown step %q (want some of %s)", s, strings.Join(allSteps, ","))
+		}
+		o.Steps[s] = true
+	}
+	if !floor {
+		delete(o.Steps, bench.KindFloor)
+	}
+	if o.LatencyValue == 0 {
+		delete(o.Steps, bench.KindLatency)
+	}
+	for name, d := range map[string]time.Duration{"-duration": o.Duration, "-post-timeout": o.PostTimeout,
+		"-saga-timeout": o.SagaTimeout, "-latency-duration": o.LatencyDur, "-soak-interval": o.SoakEvery, "-floor-duration": o.FloorDur} {
+		if d <= 0 {
+			bad("%s must be positive", name)
+		}
+	}
+	for name, d := range map[string]time.Duration{"-warmup": o.Warmup, "-pause": o.Pause, "-soak": o.Soak, "-latency-step": o.LatencyValue} {
+		if d < 0 {
+			bad("%s must not be negative", name)
+		}
+	}
+	if o.LatencyRate <= 0 || o.SoakRate <= 0 {
+		bad("-latency-rate and -soak-rate must be positive")
+	}
+	if o.MaxInflight < 1 || o.BacklogConc < 1 || o.Backlog < 0 {
+		bad("-max-inflight and -backlog-concurrency must be positive, -backlog not negative")
+	}
+	for _, u := range []struct{ flag, v string }{{"-gateway", o.Endpoints.Gateway}, {"-order-url", o.Endpoints.Order}, {"-payment-url", o.Endpoints.Payment}, {"-mgmt", o.Infra.MgmtURL}} {
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad("%s: want an http URL such as http://127.0.0.1:3100, got %q", u.flag, u.v)
+		}
+	}
+	o.Endpoints.Gateway = strings.TrimSuffix(o.Endpoints.Gateway, "/")
+	o.Endpoints.Order = strings.TrimSuffix(o.Endpoints.Order, "/")
+	o.Endpoints.Payment = strings.TrimSuffix(o.Endpoints.Payment, "/")
+	if _, err := amqp.ParseURI(o.Infra.AMQPURL); err != nil {
+		bad("-amqp: %v", err)
+	}
+	if u, err := url.Parse(o.Infra.PGAdminURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("-pg-admin: want a postgres:// URL")
+	}
+	scratch := []struct{ kind, name string }{{"-floor-db", o.Infra.FloorDB}}
+	if o.Start {
+		scratch = append(scratch, struct{ kind, name string }{"-vhost", o.Infra.VHost},
+			struct{ kind, name string }{"-order-db", o.Infra.OrderDB}, struct{ kind, name string }{"-payment-db", o.Infra.PaymentDB})
+	}
+	for _, s := range scratch {
+		if err := bench.Scratch(s.kind, s.name); err != nil {
+			bad("%v", err)
+		}
+	}
+	if pids != "" {
+		if o.Start {
+			bad("-pids is for -start=false: with -start the tool knows its children")
+		}
+		if o.PIDs, err = pidList(pids); err != nil {
+			bad("-pids: %v", err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func floatList(s string) ([]float64, error) {
+	var out []float64
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func pidList(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for f := range strings.SplitSeq(s, ",") {
+		name, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok || !contains(bench.Services, name) {
+			return nil, fmt.Errorf("%q: want SERVICE=PID with SERVICE one of %s", f, strings.Join(bench.Services, ", "))
+		}
+		pid, err := strconv.Atoi(v)
+		if err != nil || pid < 1 {
+			return nil, fmt.Errorf("%q: bad pid", f)
+		}
+		out[name] = pid
+	}
+	return out, nil
+}
+
+// redact hides a URL's password in the report.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxx")
+	}
+	return u.String()
+}

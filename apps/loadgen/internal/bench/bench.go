@@ -1,0 +1,463 @@
+// Package bench measures ordersaga end to end: it starts (or targets) the
+// three services, drives the gateway in closed and open loops, learns each
+// saga's outcome from the broker instead of polling, accounts CPU and
+// memory from /proc, and measures the machine's own floor (raw broker
+// confirms and Postgres commits) in the same run, so that results carry a
+// ratio that survives a noisy or different machine.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options are every knob of a run.
+type Options struct {
+	// Start: start the services as child processes on Endpoints, on a
+	// fresh vhost and fresh databases. Otherwise target running ones.
+	Start     bool
+	BinDir    string
+	LogDir    string
+	LogLevel  string
+	Extra     []string       // KEY=VAL for every started service
+	Endpoints Endpoints      // where the services answer
+	PIDs      map[string]int // without Start: the services' pids, for /proc accounting
+	Infra     Infra
+	Keep      bool // leave the vhost and databases for inspection
+
+	Steps        map[string]bool // kinds to run
+	Concurrency  []int
+	Rates        []float64
+	Duration     time.Duration
+	Warmup       time.Duration
+	Pause        time.Duration // idle time between steps
+	PostTimeout  time.Duration
+	SagaTimeout  time.Duration // how long a step waits for its last finals
+	MaxInflight  int
+	Backlog      int
+	BacklogConc  int
+	LatencyValue time.Duration // PAYMENT_LATENCY of the latency step
+	LatencyRate  float64
+	LatencyDur   time.Duration
+	Soak         time.Duration
+	SoakRate     float64
+	SoakEvery    time.Duration
+	FloorConc    []int
+	FloorDur     time.Duration
+	Settings     map[string]string // the command line, for the report
+}
+
+type bencher struct {
+	o       Options
+	out     io.Writer
+	sys     *System // nil without Start
+	acct    *Accountant
+	tracker *Tracker
+	load    *load
+	floors  []Floor
+}
+
+func (b *bencher) say(format string, args ...any) {
+	fmt.Fprintf(b.out, "loadgen: "+format+"\n", args...)
+}
+
+// Run runs the selected steps and returns the report; progress goes to
+// out. Started services are stopped and scratch resources removed on every
+// return path, including a cancelled ctx.
+func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error) {
+	rep = &Report{Started: time.Now(), Settings: o.Settings, Notes: []string{}}
+	defer func() {
+		if rep != nil {
+			rep.Finished = time.Now()
+		}
+	}()
+	b := &bencher{o: o, out: out, tracker: NewTracker()}
+	proc := NewProc()
+	b.acct = &Accountant{Proc: proc, BenchDBs: []string{o.Infra.OrderDB, o.Infra.PaymentDB}}
+	vhostURL, err := o.Infra.VHostURL()
+	if err != nil {
+		return nil, err
+	}
+	rep.Machine = Describe(ctx, proc.Root, o.Infra)
+	// Cleanup must run even when ctx was cancelled (Ctrl-C).
+	cleanupCtx := context.WithoutCancel(ctx)
+
+	if o.Start {
+		sys, err := NewSystem(SystemConfig{
+			BinDir: o.BinDir, LogDir: o.LogDir, Endpoints: o.Endpoints, AMQPURL: vhostURL,
+			OrderDB: mustDB(o.Infra, o.Infra.OrderDB), PaymentDB: mustDB(o.Infra, o.Infra.PaymentDB),
+			LogLevel: o.LogLevel, Extra: o.Extra,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := sys.CheckPorts(); err != nil {
+			return nil, err
+		}
+		b.sys = sys
+		b.acct.PIDs = sys.PIDs
+		b.say("recreating vhost %s and databases %s, %s", o.Infra.VHost, o.Infra.OrderDB, o.Infra.PaymentDB)
+		if err := o.Infra.RecreateVHost(ctx); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if stopErr := sys.StopAll(); stopErr != nil {
+				rep.Notes = append(rep.Notes, "stopping the services: "+stopErr.Error())
+			}
+			if o.Keep {
+				return
+			}
+			err = errors.Join(err, o.Infra.DeleteVHost(cleanupCtx),
+				o.Infra.DropDatabase(cleanupCtx, o.Infra.OrderDB), o.Infra.DropDatabase(cleanupCtx, o.Infra.PaymentDB))
+		}()
+		for _, db := range []string{o.Infra.OrderDB, o.Infra.PaymentDB} {
+			if err := o.Infra.RecreateDatabase(ctx, db); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		pids := o.PIDs
+		b.acct.PIDs = func() map[string]int { return pids }
+	}
+
+	if o.Steps[KindFloor] {
+		if err := b.measureFloors(ctx, vhostURL); err != nil {
+			return nil, err
+		}
+		rep.Floors = b.floors
+	}
+
+	if b.sys != nil {
+		b.say("starting the services from %s (logs in %s)", o.BinDir, o.LogDir)
+		if err := b.sys.StartAll(ctx); err != nil {
+			return nil, err
+		}
+	}
+	listener, err := Listen(vhostURL, b.tracker)
+	if err != nil {
+		return nil, err
+	}
+	defer listener.Close()
+	maxConc := 1
+	for _, c := range append(append([]int{}, o.Concurrency...), o.BacklogConc) {
+		maxConc = max(maxConc, c)
+	}
+	poster := NewPoster(o.Endpoints.Gateway, max(maxConc, 256), o.PostTimeout)
+	defer poster.Close()
+	b.load = &load{poster: poster, tracker: b.tracker, errs: &errorLog{}}
+
+	add := func(s Step) {
+		if ctx.Err() != nil {
+			rep.Notes = append(rep.Notes, "interrupted during "+s.Name+": its partial figures are left out")
+			return
+		}
+		rep.Steps = append(rep.Steps, b.withFloor(s))
+		b.say("%s done: %s sagas/s, final p50 %s ms p99 %s ms, errors %s", s.Name, num(s.SagasPerSec), num(s.Final.P50), num(s.Final.P99), FormatErrors(s.Counts.Errors))
+	}
+	if o.Steps[KindClosed] {
+		for _, c := range o.Concurrency {
+			add(b.measure(ctx, fmt.Sprintf("closed-%d", c), KindClosed, "0s", o.Warmup, o.Duration, func(rec *Recorder, start, end time.Time) {
+				b.load.closedLoop(ctx, rec, c, end, o.SagaTimeout)
+			}, func(s *Step) { s.Concurrency = c }))
+			if err := b.between(ctx); err != nil {
+				return rep, err
+			}
+		}
+	}
+	if o.Steps[KindOpen] {
+		for _, rate := range o.Rates {
+			add(b.openStep(ctx, "open-"+strconv.FormatFloat(rate, 'f', -1, 64), KindOpen, "0s", rate, o.Warmup, o.Duration))
+			if err := b.between(ctx); err != nil {
+				return rep, err
+			}
+		}
+	}
+	if o.Steps[KindLatency] {
+		if b.sys == nil {
+			rep.Notes = append(rep.Notes, "latency step skipped: it restarts the payment service, which needs -start")
+		} else {
+			s, err := b.latencyStep(ctx)
+			if err != nil {
+				return rep, err
+			}
+			add(s)
+			if err := b.between(ctx); err != nil {
+				return rep, err
+			}
+		}
+	}
+	if o.Steps[KindBacklog] && o.Backlog > 0 {
+		if b.sys == nil {
+			rep.Notes = append(rep.Notes, "backlog step skipped: it stops the order service, which needs -start")
+		} else {
+			s, err := b.backlogStep(ctx)
+			if err != nil {
+				return rep, err
+			}
+			add(s)
+			if err := b.between(ctx); err != nil {
+				return rep, err
+			}
+		}
+	}
+	if o.Steps[KindSoak] && o.Soak > 0 {
+		s, soak := b.soakStep(ctx)
+		add(s)
+		if ctx.Err() == nil {
+			rep.Soak = soak
+		}
+	}
+
+	rep.UnattributedFinals, rep.DuplicateFinals = b.tracker.Strays()
+	if why := listener.Lost(); why != "" {
+		rep.Notes = append(rep.Notes, "the final-event subscription was lost ("+why+"): later sagas were not seen")
+	}
+	if b.sys != nil {
+		for _, dead := range b.sys.Exited() {
+			rep.Notes = append(rep.Notes, "service died during the run: "+dead)
+		}
+	}
+	return rep, ctx.Err()
+}
+
+func mustDB(in Infra, db string) string {
+	u, err := in.DatabaseURL(db)
+	if err != nil {
+		return ""
+	}
+	return u
+}
+
+// between lets the system settle, and stops the run when a service died.
+func (b *bencher) between(ctx context.Context) error {
+	if b.sys != nil {
+		if dead := b.sys.Exited(); len(dead) > 0 {
+			return fmt.Errorf("service died: %v", dead)
+		}
+	}
+	sleepCtx(ctx, b.o.Pause)
+	return ctx.Err()
+}
+
+// measure runs one step: drive sends the load from start until end (the
+// window's end), then the step waits for the last finals. CPU is sampled
+// at the window's edges, RSS throughout.
+func (b *bencher) measure(ctx context.Context, name, kind, payLatency string, warmup, d time.Duration,
+	drive func(rec *Recorder, start, end time.Time), decorate func(*Step)) Step {
+	b.say("%s: %s warm-up, %s measured", name, warmup, d)
+	start := time.Now()
+	ws, we := start.Add(warmup), start.Add(warmup+d)
+	rec := NewRecorder(ws, we)
+	rss := b.acct.SampleRSS(250 * time.Millisecond)
+	var before, after Sample
+	var haveCPU atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sleepCtx(ctx, time.Until(ws))
+		before = b.acct.Sample()
+		sleepCtx(ctx, time.Until(we))
+		after = b.acct.Sample()
+		haveCPU.Store(ctx.Err() == nil)
+	})
+	drive(rec, start, we)
+	wg.Wait()
+	rec.WaitFinal(ctx, time.Now().Add(b.o.SagaTimeout))
+	rec.Close()
+	mem := rss.Stop()
+	counts, post, final, lag := rec.Snapshot()
+	s := Step{
+		Name: name, Kind: kind, PaymentLatency: payLatency, WindowSec: d.Seconds(), Counts: counts,
+		SagasPerSec: float64(counts.WindowFinals) / d.Seconds(), AcceptedPerSec: float64(counts.WindowAccepted) / d.Seconds(),
+		Post: post, Final: final, SendLag: lag, Memory: mem, FirstErrors: b.load.errs.list(),
+	}
+	if haveCPU.Load() {
+		s.CPU = b.acct.Between(before, after, counts.WindowFinals)
+	}
+	b.load.errs = &errorLog{}
+	if decorate != nil {
+		decorate(&s)
+	}
+	return s
+}
+
+func (b *bencher) openStep(ctx context.Context, name, kind, payLatency string, rate float64, warmup, d time.Duration) Step {
+	return b.measure(ctx, name, kind, payLatency, warmup, d, func(rec *Recorder, start, end time.Time) {
+		b.load.openLoop(ctx, rec, rate, start, end, b.o.MaxInflight)
+	}, func(s *Step) {
+		s.Rate = rate
+		if s.SendLag.P99 > 5 {
+			s.Notes = append(s.Notes, fmt.Sprintf("the generator sent late: send lag p99 %s ms, max %s ms (counted in the latencies)", num(s.SendLag.P99), num(s.SendLag.Max)))
+		}
+	})
+}
+
+// latencyStep restarts the payment service with a simulated gateway delay
+// and runs an open loop, then restores the delay of 0.
+func (b *bencher) latencyStep(ctx context.Context) (Step, error) {
+	lat := b.o.LatencyValue.String()
+	b.say("restarting payment-service with PAYMENT_LATENCY=%s", lat)
+	if err := b.sys.Stop(PaymentService); err != nil {
+		return Step{}, err
+	}
+	if err := b.sys.Start(ctx, PaymentService, "PAYMENT_LATENCY="+lat); err != nil {
+		return Step{}, err
+	}
+	// The warm-up must cover the delay, or the window's first finals would
+	// be missing and the rate understated.
+	warmup := max(b.o.Warmup, b.o.LatencyValue+time.Second)
+	s := b.openStep(ctx, fmt.Sprintf("latency-%s", lat), KindLatency, lat, b.o.LatencyRate, warmup, b.o.LatencyDur)
+	b.say("restarting payment-service with PAYMENT_LATENCY=0s")
+	if err := b.sys.Stop(PaymentService); err != nil {
+		return s, err
+	}
+	return s, b.sys.Start(ctx, PaymentService)
+}
+
+// backlogStep queues commands while the order service is stopped, then
+// starts it and times the drain.
+func (b *bencher) backlogStep(ctx context.Context) (Step, error) {
+	n := b.o.Backlog
+	name := fmt.Sprintf("backlog-%d", n)
+	b.say("%s: stopping order-service, POSTing %d orders", name, n)
+	if err := b.sys.Stop(OrderService); err != nil {
+		return Step{}, err
+	}
+	start := time.Now()
+	// Everything of this step is in its window.
+	rec := NewRecorder(start, start.Add(24*time.Hour))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(b.o.BacklogConc, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil && next.Add(1) <= int64(n) {
+				b.load.one(ctx, rec, time.Now())
+			}
+		})
+	}
+	wg.Wait()
+	posted := time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return Step{}, err
+	}
+	rss := b.acct.SampleRSS(250 * time.Millisecond)
+	before := b.acct.Sample()
+	t0 := time.Now()
+	b.say("%s: %d POSTed in %.1fs; starting order-service", name, n, posted.Seconds())
+	if err := b.sys.Start(ctx, OrderService); err != nil {
+		rss.Stop()
+		return Step{}, err
+	}
+	readyAfter := time.Since(t0)
+	rec.WaitFinal(ctx, time.Now().Add(max(b.o.SagaTimeout, 10*time.Minute)))
+	after := b.acct.Sample()
+	rec.Close()
+	counts, post, final, _ := rec.Snapshot()
+	drain := rec.LastFinal().Sub(t0)
+	s := Step{
+		Name: name, Kind: KindBacklog, PaymentLatency: "0s", WindowSec: drain.Seconds(), Counts: counts,
+		Post: post, Final: final, Memory: rss.Stop(), FirstErrors: b.load.errs.list(),
+		CPU: b.acct.Between(before, after, counts.Finals),
+		Backlog: &Backlog{
+			Orders: counts.Accepted, PostSeconds: posted.Seconds(), PostPerSec: float64(counts.Accepted) / posted.Seconds(),
+			ReadySeconds: readyAfter.Seconds(), DrainSeconds: drain.Seconds(),
+		},
+	}
+	if drain > 0 {
+		s.SagasPerSec = float64(counts.Finals) / drain.Seconds()
+		s.Backlog.DrainPerSec = s.SagasPerSec
+	}
+	b.load.errs = &errorLog{}
+	return s, nil
+}
+
+// soakStep runs a long open loop, sampling goroutines, heap and RSS.
+func (b *bencher) soakStep(ctx context.Context) (Step, *Soak) {
+	soak := &Soak{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now().Add(b.o.Warmup)
+		t := time.NewTicker(b.o.SoakEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				soak.Samples = append(soak.Samples, b.soakSample(ctx, time.Since(start)))
+			}
+		}
+	})
+	s := b.openStep(ctx, "soak", KindSoak, "0s", b.o.SoakRate, b.o.Warmup, b.o.Soak)
+	close(done)
+	wg.Wait()
+	soak.Trend = Trends(soak.Samples)
+	return s, soak
+}
+
+// measureFloors measures the raw broker and Postgres rates at each floor
+// concurrency, before the services start, so that nothing else of ours
+// competes.
+func (b *bencher) measureFloors(ctx context.Context, vhostURL string) error {
+	in := b.o.Infra
+	if err := in.RecreateDatabase(ctx, in.FloorDB); err != nil {
+		return err
+	}
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		_ = in.DropDatabase(cctx, in.FloorDB)
+		_ = DeleteFloorQueue(vhostURL)
+	}()
+	dbURL, err := in.DatabaseURL(in.FloorDB)
+	if err != nil {
+		return err
+	}
+	warmup := min(b.o.FloorDur/4, time.Second)
+	for _, c := range b.o.FloorConc {
+		b.say("floor at concurrency %d: publish+confirm and 3-insert transactions, %s each", c, b.o.FloorDur)
+		f := Floor{Concurrency: c}
+		if f.PublishPerSec, f.PublishLatency, err = PublishFloor(ctx, vhostURL, c, warmup, b.o.FloorDur); err != nil {
+			return err
+		}
+		if f.TxPerSec, f.TxLatency, err = TxFloor(ctx, dbURL, c, warmup, b.o.FloorDur); err != nil {
+			return err
+		}
+		f.SagasPerSec = SagaFloor(f.PublishPerSec, f.TxPerSec)
+		b.floors = append(b.floors, f)
+	}
+	return nil
+}
+
+// withFloor sets a step's ratio to the floor: a closed loop against the
+// floor at the nearest concurrency, any other step against the highest
+// floor measured (the machine's best).
+func (b *bencher) withFloor(s Step) Step {
+	var best *Floor
+	for i := range b.floors {
+		f := &b.floors[i]
+		switch {
+		case best == nil:
+			best = f
+		case s.Kind == KindClosed:
+			if math.Abs(float64(f.Concurrency-s.Concurrency)) < math.Abs(float64(best.Concurrency-s.Concurrency)) {
+				best = f
+			}
+		case f.SagasPerSec > best.SagasPerSec:
+			best = f
+		}
+	}
+	if best != nil && best.SagasPerSec > 0 {
+		s.FloorRatio = s.SagasPerSec / best.SagasPerSec
+		s.FloorConcurrency = best.Concurrency
+	}
+	return s
+}

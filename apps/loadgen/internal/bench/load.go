@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Poster sends POST /api/orders to the gateway.
+type Poster struct {
+	client  *http.Client
+	url     string
+	timeout time.Duration
+}
+
+// NewPoster returns a poster whose client keeps up to idle connections to
+// the gateway open, so that a run measures requests, not TCP handshakes.
+func NewPoster(gatewayURL string, idle int, timeout time.Duration) *Poster {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = idle
+	tr.MaxIdleConnsPerHost = idle
+	tr.MaxConnsPerHost = 0
+	return &Poster{client: &http.Client{Transport: tr}, url: gatewayURL + "/api/orders", timeout: timeout}
+}
+
+// Close closes idle connections.
+func (p *Poster) Close() { p.client.CloseIdleConnections() }
+
+// postResult is one POST's outcome: an order id, or an error kind.
+type postResult struct {
+	orderID  string
+	answered time.Time
+	errKind  string
+	err      error
+}
+
+// Post creates one order of a fresh user, paid with the default test card.
+func (p *Poster) Post(ctx context.Context) postResult {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	body := fmt.Appendf(nil, `{"userId":%q,"total":4200,"currency":"USD"}`, uuid.NewString())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return postResult{errKind: ErrTransport, err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			return postResult{errKind: ErrPostTimeout, err: err}
+		}
+		return postResult{errKind: ErrTransport, err: err}
+	}
+	// Reading to EOF lets the connection be reused.
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	answered := time.Now()
+	if err != nil {
+		return postResult{errKind: ErrTransport, err: err}
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return postResult{errKind: ErrNon202 + "_" + strconv.Itoa(resp.StatusCode), err: fmt.Errorf("POST /api/orders: %s: %.200s", resp.Status, data)}
+	}
+	var accepted struct {
+		OrderID string `json:"orderId"`
+	}
+	if err := json.Unmarshal(data, &accepted); err != nil || accepted.OrderID == "" {
+		return postResult{errKind: ErrBadBody, err: fmt.Errorf("POST /api/orders: 202 body %.200q", data)}
+	}
+	return postResult{orderID: accepted.OrderID, answered: answered}
+}
+
+// errorLog keeps the first few POST errors of a run, for the report.
+type errorLog struct {
+	mu    sync.Mutex
+	first []string
+}
+
+func (l *errorLog) add(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.first) < 5 {
+		l.first = append(l.first, err.Error())
+	}
+}
+
+func (l *errorLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.first...)
+}
+
+// load drives the gateway and feeds the tracker.
+type load struct {
+	poster  *Poster
+	tracker *Tracker
+	errs    *errorLog
+}
+
+// one sends one POST whose latency counts from origin, and registers the
+// accepted order; it returns the channel closed at the order's final
+// event, or nil.
+func (l *load) one(ctx context.Context, rec *Recorder, origin time.Time) <-chan struct{} {
+	res := l.poster.Post(ctx)
+	if res.errKind != "" {
+		if ctx.Err() != nil {
+			// Cut off by the end of the run, not the system's fault; still
+			// counted so that the sums hold.
+			rec.PostFailed("cancelled")
+			return nil
+		}
+		rec.PostFailed(res.errKind)
+		l.errs.add(res.err)
+		return nil
+	}
+	return l.tracker.Accepted(res.orderID, rec, origin, res.answered)
+}
+
+// closedLoop runs workers that each POST an order, wait for its final
+// event (at most sagaTimeout), and repeat until end.
+func (l *load) closedLoop(ctx context.Context, rec *Recorder, workers int, end time.Time, sagaTimeout time.Duration) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(end) {
+				origin := time.Now()
+				done := l.one(ctx, rec, origin)
+				if done == nil {
+					// Do not spin on a failing gateway.
+					sleepCtx(ctx, 10*time.Millisecond)
+					continue
+				}
+				t := time.NewTimer(sagaTimeout)
+				select {
+				case <-done:
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// openLoop sends POSTs at a fixed rate from start until end, each on its
+// own goroutine, never waiting for earlier ones: the schedule, not the
+// system, decides when a request goes out. Latency counts from the
+// intended send time, so a stall of the system or of the generator shows
+// as latency instead of being left out (coordinated omission). At most
+// maxInflight POSTs wait at once; beyond that a send is counted as
+// ErrOverload.
+func (l *load) openLoop(ctx context.Context, rec *Recorder, rate float64, start, end time.Time, maxInflight int) {
+	interval := time.Duration(float64(time.Second) / rate)
+	sem := make(chan struct{}, maxInflight)
+	var wg sync.WaitGroup
+	for i := 0; ctx.Err() == nil; i++ {
+		origin := start.Add(time.Duration(i) * interval)
+		if !origin.Before(end) {
+			break
+		}
+		if d := time.Until(origin); d > 0 {
+			sleepCtx(ctx, d)
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			rec.PostFailed(ErrOverload)
+			continue
+		}
+		rec.Lag(origin, time.Since(origin))
+		wg.Go(func() {
+			defer func() { <-sem }()
+			l.one(ctx, rec, origin)
+		})
+	}
+	wg.Wait()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
