@@ -67,8 +67,8 @@ func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Confi
 		DatabaseURL: Or(getenv("DATABASE_URL"), defaultDB),
 	}
 	var errs []error
-	c.StartupTimeout, errs = Duration(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
-	c.PublishTimeout, errs = Duration(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
+	c.StartupTimeout, errs = Positive(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
+	c.PublishTimeout, errs = Positive(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
 	c.MaxAttempts = 5
 	c.Workers, errs = Int(getenv, "CONSUMER_WORKERS", 4, 1, 256, errs)
 	c.MaxBatch, errs = Int(getenv, "CONSUMER_MAX_BATCH", 32, 1, 1000, errs)
@@ -136,6 +136,17 @@ func Duration(getenv func(string) string, key string, def time.Duration, errs []
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return def, append(errs, fmt.Errorf("%s %q: want a duration such as 500ms or 2m", key, v))
+	}
+	return d, errs
+}
+
+// Positive is Duration for a variable that cannot be zero: a timeout of 0
+// would fail every start-up or every publish.
+func Positive(getenv func(string) string, key string, def time.Duration, errs []error) (time.Duration, []error) {
+	d, errs := Duration(getenv, key, def, errs)
+	if d == 0 {
+		errs = append(errs, fmt.Errorf("%s %q: want a positive duration such as 500ms or 2m", key, getenv(key)))
+		return def, errs
 	}
 	return d, errs
 }

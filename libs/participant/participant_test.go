@@ -33,6 +33,7 @@ func TestEnv(t *testing.T) {
 	for _, bad := range []map[string]string{
 		{"STARTUP_TIMEOUT": "soon"}, {"PUBLISH_TIMEOUT": "-1s"}, {"CONSUMER_MAX_ATTEMPTS": "0"}, {"DB_MAX_CONNS": "x"},
 		{"CONSUMER_WORKERS": "0"}, {"CONSUMER_MAX_BATCH": "many"}, {"PPROF": "maybe"},
+		{"STARTUP_TIMEOUT": "0s"}, {"PUBLISH_TIMEOUT": "0"}, // every start-up or every publish would fail
 	} {
 		_, err := Env(env(bad), "svc", ":1", "postgres://db")
 		for k := range bad {
