@@ -183,9 +183,11 @@ func TestRefusesBusyPort(t *testing.T) {
 	defer l.Close()
 	bin := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"-bin", bin, "-gateway", "http://" + l.Addr().String(),
+	logs := filepath.Join(t.TempDir(), "logs")
+	code := run(context.Background(), []string{"-bin", bin, "-log-dir", logs, "-gateway", "http://" + l.Addr().String(),
 		"-amqp", servers.AMQPURL, "-mgmt", servers.ManagementURL, "-pg-admin", servers.PostgresURL,
 		"-vhost", "bench-unused", "-steps", "closed"}, func(string) string { return "" }, &stdout, &stderr)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr.String(), "already in use")
+	assert.NoDirExists(t, logs, "a refused run leaves the logs of the run holding the ports alone")
 }

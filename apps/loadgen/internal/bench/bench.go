@@ -98,7 +98,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 		if err != nil {
 			return nil, err
 		}
-		if err := sys.CheckPorts(); err != nil {
+		if err := sys.Prepare(); err != nil {
 			return nil, err
 		}
 		b.sys = sys

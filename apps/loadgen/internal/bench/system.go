@@ -262,21 +262,14 @@ func NewSystem(c SystemConfig) (*System, error) {
 		}
 		env[name] = e
 	}
-	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
-		return nil, fmt.Errorf("log dir: %w", err)
-	}
-	for _, name := range Services {
-		// A fresh log per run; restarts within the run append.
-		if err := os.WriteFile(filepath.Join(c.LogDir, name+".log"), nil, 0o644); err != nil {
-			return nil, fmt.Errorf("log dir: %w", err)
-		}
-	}
 	return &System{bin: c.BinDir, logDir: c.LogDir, end: c.Endpoints, env: env, extra: c.Extra, procs: map[string]*child{}}, nil
 }
 
-// CheckPorts fails when something already listens on a service's port: an
-// old copy would answer our readiness checks and be measured instead.
-func (s *System) CheckPorts() error {
+// Prepare fails when something already listens on a service's port (an
+// old copy would answer our readiness checks and be measured instead) or a
+// binary is missing; then it starts fresh logs. Restarts within the run
+// append to them.
+func (s *System) Prepare() error {
 	for _, name := range Services {
 		u, _ := url.Parse(s.end.URL(name))
 		c, err := net.DialTimeout("tcp", u.Host, time.Second)
@@ -288,6 +281,14 @@ func (s *System) CheckPorts() error {
 	for _, name := range Services {
 		if _, err := os.Stat(filepath.Join(s.bin, name)); err != nil {
 			return fmt.Errorf("%s binary: %w (run make build, or set -bin)", name, err)
+		}
+	}
+	if err := os.MkdirAll(s.logDir, 0o755); err != nil {
+		return fmt.Errorf("log dir: %w", err)
+	}
+	for _, name := range Services {
+		if err := os.WriteFile(filepath.Join(s.logDir, name+".log"), nil, 0o644); err != nil {
+			return fmt.Errorf("log dir: %w", err)
 		}
 	}
 	return nil
