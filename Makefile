@@ -3,12 +3,12 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-MODULES  := libs db apps/gateway apps/order-service apps/payment-service apps/sagactl apps/demo tests
-APPS     := gateway order-service payment-service sagactl demo
+MODULES  := libs db apps/gateway apps/order-service apps/payment-service apps/sagactl apps/demo apps/loadgen tests
+APPS     := gateway order-service payment-service sagactl demo loadgen
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: build run demo test chaos bench generate check-generated lint fmt up down infra clean
+.PHONY: build run demo test chaos bench bench-micro generate check-generated lint fmt up down infra clean
 
 build: ## Build every binary into ./bin
 	@mkdir -p bin
@@ -70,7 +70,14 @@ chaos: infra ## The fault scenarios at full size (300 orders each, a 10k backlog
 	  go test -race -count=1 -timeout 40m -run 'Chaos|Fault|Killed|Dropped|Timeout|Poison' -v ./e2e/ \
 	  | grep --line-buffered -E '^(--- |PASS|FAIL|ok)|^\s+\S+_test\.go:[0-9]+:|Error:|expected|actual|Messages'
 
-bench: infra ## Benchmarks (see README: Performance)
+# BENCH_FLAGS passes loadgen flags, e.g. BENCH_FLAGS='-soak 5m' or
+# BENCH_FLAGS='-steps closed -concurrency 64'; bin/loadgen -h lists them all.
+BENCH_FLAGS ?=
+bench: build infra ## End-to-end benchmark: bin/loadgen on its own services, vhost and databases (README: Performance)
+	@mkdir -p .run
+	bin/loadgen -json .run/bench.json $(BENCH_FLAGS)
+
+bench-micro: infra ## Go micro-benchmarks of every module
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
 generate: ## Regenerate sqlc code from db/*/queries
