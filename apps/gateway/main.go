@@ -54,7 +54,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
-	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", events.Saga(), log)
+	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", events.GatewayTopology(), log)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

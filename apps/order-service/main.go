@@ -35,7 +35,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	p, err := participant.Start(ctx, cfg.Config, log, db.Order())
+	p, err := participant.Start(ctx, cfg.Config, log, db.Order(), events.OrderServiceTopology())
 	if err != nil {
 		return err
 	}

@@ -172,9 +172,9 @@ type loop struct {
 }
 
 // Start connects to the database (waiting up to StartupTimeout), applies the
-// messaging schema and schema, and connects to the broker, declaring the
-// saga's topology.
-func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migrations) (*Participant, error) {
+// messaging schema and schema, and connects to the broker, declaring
+// topology: the participant's own part of the saga's (events.Saga).
+func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migrations, topology events.Topology) (*Participant, error) {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 	pool, err := postgres.Connect(startCtx, cfg.DatabaseURL, cfg.MaxConns)
@@ -185,7 +185,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 		pool.Close()
 		return nil, err
 	}
-	conn, err := rabbit.Dial(startCtx, cfg.AMQPURL, cfg.Name, events.Saga(), log)
+	conn, err := rabbit.Dial(startCtx, cfg.AMQPURL, cfg.Name, topology, log)
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -72,13 +72,7 @@ func (c *Conn) connect() (*amqp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := conn.Channel()
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	defer ch.Close()
-	if err := Declare(ch, c.topology); err != nil {
+	if err := Ensure(conn, c.topology); err != nil {
 		conn.Close()
 		return nil, err
 	}

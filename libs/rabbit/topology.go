@@ -1,6 +1,7 @@
 package rabbit
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,43 +24,125 @@ func RetryQueue(q string, i int) string {
 	return fmt.Sprintf("%s.retry.%s", q, RetryDelays[i])
 }
 
-// Declare declares the exchanges, work queues, retry queues, dead-letter
-// queues and bindings of t. It is idempotent.
+// Declare declares every exchange and queue of t on ch, IfMissing or not:
+// the work queues with their retry queues, dead-letter queues and bindings.
+// It is idempotent. It is for a caller with every right on t (an operator);
+// a service declares its part with Ensure.
 func Declare(ch *amqp.Channel, t events.Topology) error {
 	for _, e := range t.Exchanges {
-		if err := ch.ExchangeDeclare(e.Name, e.Kind, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare exchange %s: %w", e.Name, err)
+		if err := declareExchange(ch, e); err != nil {
+			return err
 		}
 	}
 	for _, q := range t.Queues {
-		dlq := events.DeadLetterQueue(q.Name)
-		if _, err := ch.QueueDeclare(dlq, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-			return fmt.Errorf("declare queue %s: %w", dlq, err)
+		if err := declareQueue(ch, q); err != nil {
+			return err
 		}
-		if _, err := ch.QueueDeclare(q.Name, true, false, false, false, amqp.Table{
-			"x-queue-type":              "quorum",
-			"x-delivery-limit":          deliveryLimit,
+	}
+	return nil
+}
+
+// Ensure declares t on conn like Declare, except that what t marks
+// IfMissing is first looked up with a passive declare, which needs no
+// permission, and declared only where it does not exist: a service's broker
+// user then needs no rights on what another service owns, once that exists.
+// Exchanges come first, so that bindings find them.
+func Ensure(conn *amqp.Connection, t events.Topology) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ch.Close() }()
+	for _, e := range t.Exchanges {
+		if e.IfMissing {
+			missing, err := lookUp(conn, func(c *amqp.Channel) error {
+				return c.ExchangeDeclarePassive(e.Name, e.Kind, true, false, false, false, nil)
+			})
+			if err != nil {
+				return fmt.Errorf("look up exchange %s: %w", e.Name, err)
+			}
+			if !missing {
+				continue
+			}
+		}
+		if err := declareExchange(ch, e); err != nil {
+			return err
+		}
+	}
+	for _, q := range t.Queues {
+		if q.IfMissing {
+			missing, err := lookUp(conn, func(c *amqp.Channel) error {
+				_, err := c.QueueDeclarePassive(q.Name, true, false, false, false, nil)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("look up queue %s: %w", q.Name, err)
+			}
+			if !missing {
+				continue
+			}
+		}
+		if err := declareQueue(ch, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookUp runs a passive declare on a channel of its own, since a declare
+// that finds nothing closes its channel, and reports whether it found
+// nothing.
+func lookUp(conn *amqp.Connection, passive func(*amqp.Channel) error) (missing bool, err error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return false, err
+	}
+	err = passive(ch)
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound {
+		return true, nil // the broker closed ch
+	}
+	_ = ch.Close()
+	return false, err
+}
+
+func declareExchange(ch *amqp.Channel, e events.Exchange) error {
+	if err := ch.ExchangeDeclare(e.Name, e.Kind, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", e.Name, err)
+	}
+	return nil
+}
+
+// declareQueue declares work queue q, its dead-letter queue, its retry
+// queues and its bindings.
+func declareQueue(ch *amqp.Channel, q events.Queue) error {
+	dlq := events.DeadLetterQueue(q.Name)
+	if _, err := ch.QueueDeclare(dlq, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		return fmt.Errorf("declare queue %s: %w", dlq, err)
+	}
+	if _, err := ch.QueueDeclare(q.Name, true, false, false, false, amqp.Table{
+		"x-queue-type":              "quorum",
+		"x-delivery-limit":          deliveryLimit,
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": dlq,
+	}); err != nil {
+		return fmt.Errorf("declare queue %s: %w", q.Name, err)
+	}
+	for i, d := range RetryDelays {
+		// A delay queue has no consumer: its messages expire and are
+		// dead-lettered back to the work queue through the default exchange.
+		name := RetryQueue(q.Name, i)
+		if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{
+			"x-message-ttl":             d.Milliseconds(),
 			"x-dead-letter-exchange":    "",
-			"x-dead-letter-routing-key": dlq,
+			"x-dead-letter-routing-key": q.Name,
 		}); err != nil {
-			return fmt.Errorf("declare queue %s: %w", q.Name, err)
+			return fmt.Errorf("declare queue %s: %w", name, err)
 		}
-		for i, d := range RetryDelays {
-			// A delay queue has no consumer: its messages expire and are
-			// dead-lettered back to the work queue through the default exchange.
-			name := RetryQueue(q.Name, i)
-			if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{
-				"x-message-ttl":             d.Milliseconds(),
-				"x-dead-letter-exchange":    "",
-				"x-dead-letter-routing-key": q.Name,
-			}); err != nil {
-				return fmt.Errorf("declare queue %s: %w", name, err)
-			}
-		}
-		for _, b := range q.Bindings {
-			if err := ch.QueueBind(q.Name, b.Key, b.Exchange, false, nil); err != nil {
-				return fmt.Errorf("bind %s to %s/%s: %w", q.Name, b.Exchange, b.Key, err)
-			}
+	}
+	for _, b := range q.Bindings {
+		if err := ch.QueueBind(q.Name, b.Key, b.Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind %s to %s/%s: %w", q.Name, b.Exchange, b.Key, err)
 		}
 	}
 	return nil

@@ -1,0 +1,56 @@
+package rabbit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+)
+
+// TestEnsureDeclaresWhatIsMissingOnly checks that what a topology marks
+// IfMissing is declared in full where it is missing and left alone where it
+// exists: a service's broker user then needs no rights on it (tests/compose
+// checks that with the real users).
+func TestEnsureDeclaresWhatIsMissingOnly(t *testing.T) {
+	t.Parallel()
+	b := testinfra.VHost(t)
+	conn, err := amqp.Dial(b.AMQPURL)
+	require.NoError(t, err)
+	defer conn.Close()
+
+	// Missing: the gateway's part declares the command queue, with its
+	// retry and dead-letter queues and bindings.
+	require.NoError(t, rabbit.Ensure(conn, events.GatewayTopology()))
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	defer ch.Close()
+	for _, q := range []string{events.QueueOrderCommands, events.DeadLetterQueue(events.QueueOrderCommands),
+		rabbit.RetryQueue(events.QueueOrderCommands, 0)} {
+		_, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		require.NoError(t, err, "%s was declared", q)
+	}
+	require.NoError(t, ch.Confirm(false))
+	dc, err := ch.PublishWithDeferredConfirm(events.ExchangeOrderCommands, events.TypeOrderCreateRequested, true, false,
+		amqp.Publishing{MessageId: "m1", Body: []byte("{}")})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	acked, err := dc.WaitContext(ctx)
+	require.NoError(t, err)
+	assert.True(t, acked, "a command is routed to the declared queue")
+
+	// Present: a payment events exchange of another kind is only looked
+	// up, not redeclared (which the broker would refuse as inequivalent).
+	require.NoError(t, ch.ExchangeDeclare(events.ExchangePaymentEvents, "fanout", true, false, false, false, nil))
+	assert.NoError(t, rabbit.Ensure(conn, events.OrderServiceTopology()),
+		"an existing exchange marked IfMissing is left as it is")
+	assert.Error(t, rabbit.Ensure(conn, events.PaymentServiceTopology()),
+		"while its owner, which declares it, is refused the inequivalent exchange")
+}
