@@ -1,16 +1,19 @@
 // Package compose checks docker-compose.yml, which cannot be run here (no
 // Docker engine), against the contract: it must parse as the Compose
-// specification and configure every service as contract.md §1 says.
+// specification and configure every service as contract.md §1 says. The
+// credentials it gives the services (deploy/rabbitmq, deploy/postgres) are
+// applied to the local servers, under throwaway names, and exercised.
 package compose
 
 import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -71,9 +74,20 @@ func TestComposeMatchesTheContract(t *testing.T) {
 				}
 			}
 			assert.True(t, strings.HasPrefix(*s.Environment["AMQP_URL"], "amqp://"), "AMQP_URL is an AMQP URL")
+			amqpURL, err := url.Parse(*s.Environment["AMQP_URL"])
+			require.NoError(t, err)
+			assert.Equal(t, tc.service, amqpURL.User.Username(), "%s connects to the broker as its own user", tc.service)
+			assert.Equal(t, "rabbitmq:5672", amqpURL.Host)
 			if tc.db != "" {
 				assert.Contains(t, *s.Environment["DATABASE_URL"], "@postgres:5432"+tc.db, "its own database")
+				dbURL, err := url.Parse(*s.Environment["DATABASE_URL"])
+				require.NoError(t, err)
+				assert.Equal(t, strings.ReplaceAll(tc.service, "-", "_"), dbURL.User.Username(),
+					"%s connects to its database as its own role", tc.service)
 			}
+			require.NotNil(t, s.HealthCheck, "%s has a healthcheck", tc.service)
+			assert.Equal(t, []string{"CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:" + tc.port + "/readyz"},
+				[]string(s.HealthCheck.Test), "%s is healthy when its /readyz answers 200", tc.service)
 			require.NotNil(t, s.Build, "%s is built from the repository", tc.service)
 			assert.Equal(t, "deploy/Dockerfile", filepath.ToSlash(mustRel(t, s.Build.Context, s.Build.Dockerfile)))
 			require.NotNil(t, s.Build.Args["SERVICE"])
@@ -90,6 +104,9 @@ func TestComposeMatchesTheContract(t *testing.T) {
 		assert.NotNil(t, s.HealthCheck, "%s has a healthcheck", name)
 	}
 	gw, _ := p.GetService("gateway")
+	for _, name := range []string{"order-service", "payment-service"} {
+		assert.Equal(t, name, dependsOnHealthy(gw, name), "the gateway waits for a healthy %s", name)
+	}
 	require.NotEmpty(t, gw.Ports)
 	assert.Equal(t, uint32(3000), gw.Ports[0].Target)
 	assert.Equal(t, "3000", gw.Ports[0].Published)
@@ -133,7 +150,8 @@ func TestMonitoringMatchesTheServices(t *testing.T) {
 		} `yaml:"scrape_configs"`
 	}
 	require.NoError(t, yaml.Unmarshal(raw, &prom))
-	ports := map[string]string{"gateway": "3000", "order-service": "3001", "payment-service": "3002"}
+	// The services' HTTP_ADDR ports, and the broker's prometheus plugin.
+	ports := map[string]string{"gateway": "3000", "order-service": "3001", "payment-service": "3002", "rabbitmq": "15692"}
 	scraped := map[string]bool{}
 	for _, sc := range prom.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
@@ -142,7 +160,7 @@ func TestMonitoringMatchesTheServices(t *testing.T) {
 				require.True(t, ok, "target %s has a port", target)
 				_, err := p.GetService(host)
 				require.NoError(t, err, "scrape target %s is a compose service", target)
-				assert.Equal(t, ports[host], port, "scrape target %s uses the service's HTTP_ADDR port", target)
+				assert.Equal(t, ports[host], port, "scrape target %s uses the service's metrics port", target)
 				scraped[host] = true
 			}
 		}
