@@ -24,7 +24,8 @@ import (
 // relay (Relay.Wake); if nobody does, the relay's poll finds the rows.
 func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	q := messagingdb.New(tx)
-	for _, m := range msgs {
+	if len(msgs) == 1 {
+		m := msgs[0]
 		exchange := events.ExchangeOf(m.Type)
 		if exchange == "" {
 			return fmt.Errorf("outbox add %s: unknown message type %q", m.ID, m.Type)
@@ -39,6 +40,27 @@ func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 			CreatedAt:     m.Timestamp,
 		}); err != nil {
 			return fmt.Errorf("outbox add %s: %w", m.Type, err)
+		}
+		return nil
+	}
+	// Several messages go in one statement: one round trip, not one each.
+	var p messagingdb.OutboxAddBatchParams
+	for _, m := range msgs {
+		exchange := events.ExchangeOf(m.Type)
+		if exchange == "" {
+			return fmt.Errorf("outbox add %s: unknown message type %q", m.ID, m.Type)
+		}
+		p.MessageIds = append(p.MessageIds, m.ID)
+		p.MessageTypes = append(p.MessageTypes, m.Type)
+		p.Exchanges = append(p.Exchanges, exchange)
+		p.CorrelationIds = append(p.CorrelationIds, m.CorrelationID)
+		p.CausationIds = append(p.CausationIds, m.CausationID)
+		p.Bodies = append(p.Bodies, m.Body)
+		p.CreatedAts = append(p.CreatedAts, m.Timestamp)
+	}
+	if len(msgs) > 0 {
+		if err := q.OutboxAddBatch(ctx, p); err != nil {
+			return fmt.Errorf("outbox add %d messages: %w", len(msgs), err)
 		}
 	}
 	return nil
@@ -56,8 +78,9 @@ type Relay struct {
 	pub     Sender
 	appID   string
 	log     *slog.Logger
-	batch   int32
-	poll    time.Duration
+	batch int32
+	// Poll is how often the relay looks for rows nobody woke it for.
+	Poll    time.Duration
 	wake    chan struct{}
 	backlog prometheus.Gauge
 	age     prometheus.Gauge
@@ -69,7 +92,7 @@ type Relay struct {
 func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, reg prometheus.Registerer) *Relay {
 	r := &Relay{
 		pool: pool, pub: pub, appID: appID, log: log.With("component", "outbox-relay"),
-		batch: 200, poll: time.Second, wake: make(chan struct{}, 1),
+		batch: 200, Poll: time.Second, wake: make(chan struct{}, 1),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordersaga_outbox_backlog_messages", Help: "Outbox rows not yet published.",
 		}),
@@ -114,7 +137,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.updateGauges(ctx)
 			lastGauge = time.Now()
 		}
-		wait := r.poll
+		wait := r.Poll
 		if failures > 0 {
 			wait = min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)
 		}

@@ -115,6 +115,38 @@ func (q *Queries) OutboxAdd(ctx context.Context, arg OutboxAddParams) error {
 	return err
 }
 
+const outboxAddBatch = `-- name: OutboxAddBatch :exec
+INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
+SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]),
+    unnest($4::text[]), unnest($5::text[]), unnest($6::bytea[]),
+    unnest($7::timestamptz[])
+ON CONFLICT (message_id) DO NOTHING
+`
+
+type OutboxAddBatchParams struct {
+	MessageIds     []uuid.UUID
+	MessageTypes   []string
+	Exchanges      []string
+	CorrelationIds []string
+	CausationIds   []string
+	Bodies         [][]byte
+	CreatedAts     []time.Time
+}
+
+// OutboxAdd for several messages in one round trip.
+func (q *Queries) OutboxAddBatch(ctx context.Context, arg OutboxAddBatchParams) error {
+	_, err := q.db.Exec(ctx, outboxAddBatch,
+		arg.MessageIds,
+		arg.MessageTypes,
+		arg.Exchanges,
+		arg.CorrelationIds,
+		arg.CausationIds,
+		arg.Bodies,
+		arg.CreatedAts,
+	)
+	return err
+}
+
 const outboxBacklog = `-- name: OutboxBacklog :one
 SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest
 FROM outbox

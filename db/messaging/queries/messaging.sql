@@ -19,6 +19,14 @@ INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causatio
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (message_id) DO NOTHING;
 
+-- name: OutboxAddBatch :exec
+-- OutboxAdd for several messages in one round trip.
+INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
+SELECT unnest(@message_ids::uuid[]), unnest(@message_types::text[]), unnest(@exchanges::text[]),
+    unnest(@correlation_ids::text[]), unnest(@causation_ids::text[]), unnest(@bodies::bytea[]),
+    unnest(@created_ats::timestamptz[])
+ON CONFLICT (message_id) DO NOTHING;
+
 -- name: OutboxClaim :many
 -- Claims and marks a batch in one statement. The relay publishes the rows
 -- before it commits and rolls back if that fails, so "published" is only

@@ -161,6 +161,56 @@ func (q *Queries) CreatePayment(ctx context.Context, arg CreatePaymentParams) (i
 	return result.RowsAffected(), nil
 }
 
+const decidePayments = `-- name: DecidePayments :many
+UPDATE payments p
+SET status = d.status, reason = nullif(d.reason, ''), updated_at = now()
+FROM (
+    SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS status, unnest($3::text[]) AS reason
+) d
+WHERE p.id = d.id AND p.status = 'PROCESSING'
+RETURNING p.id, p.order_id, p.user_id, p.amount, p.currency, p.payment_method, p.status, p.reason, p.decide_at, p.created_at, p.updated_at
+`
+
+type DecidePaymentsParams struct {
+	Ids      []uuid.UUID
+	Statuses []string
+	Reasons  []string
+}
+
+// Settles several PROCESSING payments in one round trip; an empty reason
+// is none. The status guard is the state machine's, as in TransitionPayment.
+func (q *Queries) DecidePayments(ctx context.Context, arg DecidePaymentsParams) ([]Payment, error) {
+	rows, err := q.db.Query(ctx, decidePayments, arg.Ids, arg.Statuses, arg.Reasons)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Payment
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.UserID,
+			&i.Amount,
+			&i.Currency,
+			&i.PaymentMethod,
+			&i.Status,
+			&i.Reason,
+			&i.DecideAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEarlyCancellation = `-- name: GetEarlyCancellation :one
 SELECT order_id, reason, cancelled_at FROM early_cancellations WHERE order_id = $1
 `

@@ -36,6 +36,17 @@ ORDER BY decide_at
 LIMIT @row_limit
 FOR UPDATE SKIP LOCKED;
 
+-- name: DecidePayments :many
+-- Settles several PROCESSING payments in one round trip; an empty reason
+-- is none. The status guard is the state machine's, as in TransitionPayment.
+UPDATE payments p
+SET status = d.status, reason = nullif(d.reason, ''), updated_at = now()
+FROM (
+    SELECT unnest(@ids::uuid[]) AS id, unnest(@statuses::text[]) AS status, unnest(@reasons::text[]) AS reason
+) d
+WHERE p.id = d.id AND p.status = 'PROCESSING'
+RETURNING p.*;
+
 -- name: NextDue :one
 SELECT decide_at FROM payments WHERE status = 'PROCESSING' ORDER BY decide_at LIMIT 1;
 

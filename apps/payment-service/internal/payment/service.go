@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,7 +36,9 @@ type Service struct {
 	log     *slog.Logger
 	gateway Gateway
 	// wake nudges the decider when a payment starts waiting for the gateway.
-	wake     chan struct{}
+	wake chan struct{}
+	// wakeAt is when the sleeping decider wakes by itself (Unix ns).
+	wakeAt   atomic.Int64
 	outcomes *prometheus.CounterVec
 	// WakeRelay, when set, is called after the decider committed events
 	// to the outbox, so that the relay publishes them at once.
@@ -85,14 +89,14 @@ func (s *Service) orderEvent(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) 
 	var settled []paymentdb.Payment
 	switch e := p.(type) {
 	case *events.OrderCreated:
-		waiting, err := s.charge(ctx, tx, d.MessageID, e.OrderPlaced, &settled)
+		decideAt, err := s.charge(ctx, tx, d.MessageID, e.OrderPlaced, &settled)
 		if err != nil {
 			return nil, err
 		}
 		return func() {
 			s.record(settled)
-			if waiting {
-				s.nudge()
+			if !decideAt.IsZero() {
+				s.nudge(decideAt)
 			}
 		}, nil
 	case *events.OrderCancelled:
@@ -111,12 +115,12 @@ func (s *Service) orderEvent(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) 
 
 // charge creates the payment of a new order. With no gateway latency it is
 // decided in the same transaction; otherwise it waits, PROCESSING, for the
-// decider, and charge reports true. An order cancelled before it was created
-// gets a CANCELLED payment: it is never charged.
-func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced, settled *[]paymentdb.Payment) (waiting bool, err error) {
+// decider, and charge returns when it is due. An order cancelled before it
+// was created gets a CANCELLED payment: it is never charged.
+func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced, settled *[]paymentdb.Payment) (decideAt time.Time, err error) {
 	q := paymentdb.New(tx)
 	if err := q.LockOrderPayments(ctx, o.OrderID.String()); err != nil {
-		return false, fmt.Errorf("lock payments of order %s: %w", o.OrderID, err)
+		return time.Time{}, fmt.Errorf("lock payments of order %s: %w", o.OrderID, err)
 	}
 	now := time.Now().UTC()
 	p := paymentdb.CreatePaymentParams{
@@ -132,25 +136,25 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 	}
 	n, err := q.CreatePayment(ctx, p)
 	if err != nil {
-		return false, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
+		return time.Time{}, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
 	}
 	if n == 1 {
 		if p.Status == StatusProcessing {
-			return true, nil
+			return p.DecideAt, nil
 		}
 		decided := paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount,
 			Currency: p.Currency, Status: p.Status, Reason: p.Reason}
 		*settled = append(*settled, decided)
-		return false, emitOutcome(ctx, tx, cause, decided)
+		return time.Time{}, emitOutcome(ctx, tx, cause, decided)
 	}
 	// Either the order has its payment already (a duplicate order.created
 	// under another message id), or it was cancelled before it was created.
 	early, err := q.GetEarlyCancellation(ctx, o.OrderID)
 	if postgres.IsNotFound(err) {
-		return false, nil
+		return time.Time{}, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
+		return time.Time{}, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
 	}
 	reason := ReasonOrderCancelled + ": " + early.Reason
 	n, err = q.CreateCancelledPayment(ctx, paymentdb.CreateCancelledPaymentParams{
@@ -158,12 +162,12 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 		PaymentMethod: p.PaymentMethod, Reason: &reason, Now: now,
 	})
 	if err != nil || n == 0 {
-		return false, err
+		return time.Time{}, err
 	}
 	cancelled := paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency,
 		Status: StatusCancelled, Reason: &reason}
 	*settled = append(*settled, cancelled)
-	return false, emit(ctx, tx, cause, events.TypePaymentCancelled, cancelled)
+	return time.Time{}, emit(ctx, tx, cause, events.TypePaymentCancelled, cancelled)
 }
 
 // cancel undoes the payment of a cancelled order: a PROCESSING payment is
@@ -201,27 +205,41 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events
 }
 
 func emitOutcome(ctx context.Context, tx pgx.Tx, cause string, p paymentdb.Payment) error {
-	typ := map[string]string{
+	return emit(ctx, tx, cause, outcomeType(p.Status), p)
+}
+
+func outcomeType(status string) string {
+	return map[string]string{
 		StatusApproved: events.TypePaymentApproved,
 		StatusDeclined: events.TypePaymentDeclined,
 		StatusFailed:   events.TypePaymentFailed,
-	}[p.Status]
-	return emit(ctx, tx, cause, typ, p)
+	}[status]
 }
 
 func emit(ctx context.Context, tx pgx.Tx, cause, typ string, p paymentdb.Payment) error {
-	body := events.PaymentEvent{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency}
-	if typ == events.TypePaymentDeclined || typ == events.TypePaymentFailed {
-		body.Reason = *p.Reason
-	}
-	msg, err := events.New(typ, p.OrderID, body)
+	msg, err := message(typ, p)
 	if err != nil {
 		return err
 	}
 	return outbox.Add(ctx, tx, msg.CausedBy(cause))
 }
 
-func (s *Service) nudge() {
+func message(typ string, p paymentdb.Payment) (events.Message, error) {
+	body := events.PaymentEvent{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency}
+	if typ == events.TypePaymentDeclined || typ == events.TypePaymentFailed {
+		body.Reason = *p.Reason
+	}
+	return events.New(typ, p.OrderID, body)
+}
+
+// nudge wakes the decider if a payment due at decideAt would otherwise wait
+// past it. With a constant gateway latency a new payment is due after every
+// waiting one, so the decider, already sleeping until the first of those,
+// is rarely disturbed.
+func (s *Service) nudge(decideAt time.Time) {
+	if decideAt.UnixNano() >= s.wakeAt.Load() {
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -238,6 +256,8 @@ const decideBatch = 200
 func (s *Service) RunDecider(ctx context.Context) error {
 	const poll = time.Second
 	for {
+		// While it works any new payment may be the next due: be nudged.
+		s.wakeAt.Store(math.MaxInt64)
 		for {
 			n, err := s.DecideDue(ctx)
 			if err != nil {
@@ -255,12 +275,16 @@ func (s *Service) RunDecider(ctx context.Context) error {
 		if due, err := paymentdb.New(s.pool).NextDue(ctx); err == nil {
 			wait = min(max(time.Until(due), 0), poll)
 		}
+		s.wakeAt.Store(time.Now().Add(wait).UnixNano())
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
 		case <-s.wake:
-		case <-time.After(wait):
+		case <-timer.C:
 		}
+		timer.Stop()
 	}
 }
 
@@ -274,21 +298,31 @@ func (s *Service) DecideDue(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
+		if len(due) == 0 {
+			return nil
+		}
+		// One statement decides the batch, one writes its events.
+		var d paymentdb.DecidePaymentsParams
 		for _, p := range due {
 			status, reason := s.gateway.Decide(p.PaymentMethod, p.Amount)
-			params := paymentdb.TransitionPaymentParams{ID: p.ID, FromStatus: StatusProcessing, ToStatus: status}
-			if reason != "" {
-				params.Reason = &reason
-			}
-			decided, err := q.TransitionPayment(ctx, params)
-			if err != nil {
-				return fmt.Errorf("decide payment %s: %w", p.ID, err)
-			}
-			if err := emitOutcome(ctx, tx, "", decided); err != nil {
+			d.Ids = append(d.Ids, p.ID)
+			d.Statuses = append(d.Statuses, status)
+			d.Reasons = append(d.Reasons, reason)
+		}
+		decided, err := q.DecidePayments(ctx, d)
+		if err != nil {
+			return fmt.Errorf("decide %d payments: %w", len(due), err)
+		}
+		msgs := make([]events.Message, len(decided))
+		for i, p := range decided {
+			if msgs[i], err = message(outcomeType(p.Status), p); err != nil {
 				return err
 			}
-			settled = append(settled, decided)
 		}
+		if err := outbox.Add(ctx, tx, msgs...); err != nil {
+			return err
+		}
+		settled = decided
 		return nil
 	})
 	if err != nil {

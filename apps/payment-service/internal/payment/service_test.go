@@ -181,3 +181,42 @@ func TestInvalidAndIrrelevantEvents(t *testing.T) {
 	assert.NoError(t, s.HandleOrderEvent(ctx, delivery(t, events.TypeOrderPaid, id, events.OrderPaid{OrderID: id, PaymentID: uuid.New()})),
 		"order.paid needs nothing from the payment service")
 }
+
+func TestDueDecisionsOfOneBatchKeepTheirOwnOutcome(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, Gateway{Limit: 1_000_000, Latency: 50 * time.Millisecond})
+	ctx := context.Background()
+	cases := []struct {
+		method, status, reason, event string
+	}{
+		{"tok_visa", StatusApproved, "", events.TypePaymentApproved},
+		{"tok_decline", StatusDeclined, "CARD_DECLINED", events.TypePaymentDeclined},
+		{"tok_fail", StatusFailed, "GATEWAY_ERROR", events.TypePaymentFailed},
+		{"tok_insufficient_funds", StatusDeclined, "INSUFFICIENT_FUNDS", events.TypePaymentDeclined},
+	}
+	ids := make([]uuid.UUID, len(cases))
+	var ds []rabbit.Delivery
+	for i, c := range cases {
+		ids[i] = uuid.New()
+		ds = append(ds, created(t, ids[i], c.method))
+	}
+	assert.Equal(t, make([]error, len(ds)), s.HandleOrderEvents(ctx, ds), "created in one batch")
+	decided := 0
+	require.Eventually(t, func() bool {
+		n, err := s.DecideDue(ctx)
+		require.NoError(t, err)
+		decided += n
+		return decided == len(cases)
+	}, 10*time.Second, 10*time.Millisecond, "all due payments decided")
+	for i, c := range cases {
+		p, err := s.ByOrder(ctx, ids[i])
+		require.NoError(t, err)
+		assert.Equal(t, c.status, p.Status, c.method)
+		if c.reason == "" {
+			assert.Nil(t, p.Reason, "%s: no reason", c.method)
+		} else if assert.NotNil(t, p.Reason, c.method) {
+			assert.Equal(t, c.reason, *p.Reason, c.method)
+		}
+		assert.Equal(t, []string{c.event}, emitted(t, pool, ids[i]), c.method)
+	}
+}
