@@ -74,10 +74,10 @@ type Sender interface {
 // Relay publishes committed outbox rows. Several relays may share one table:
 // rows are claimed with FOR UPDATE SKIP LOCKED.
 type Relay struct {
-	pool    *pgxpool.Pool
-	pub     Sender
-	appID   string
-	log     *slog.Logger
+	pool  *pgxpool.Pool
+	pub   Sender
+	appID string
+	log   *slog.Logger
 	batch int32
 	// Poll is how often the relay looks for rows nobody woke it for.
 	Poll    time.Duration
