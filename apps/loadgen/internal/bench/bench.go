@@ -293,7 +293,7 @@ func (b *bencher) openStep(ctx context.Context, name, kind, payLatency string, r
 	}, func(s *Step) {
 		s.Rate = rate
 		if s.SendLag.P99 > 5 {
-			s.Notes = append(s.Notes, fmt.Sprintf("the generator sent late: send lag p99 %s ms, max %s ms (counted in the latencies)", num(s.SendLag.P99), num(s.SendLag.Max)))
+			s.Notes = append(s.Notes, fmt.Sprintf("the generator fell behind its schedule (it shares the CPUs): send lag p99 %s ms, max %s ms, counted in the latencies", num(s.SendLag.P99), num(s.SendLag.Max)))
 		}
 	})
 }
