@@ -70,6 +70,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := pub.Instrument(reg); err != nil {
+		return err
+	}
 	client := gateway.NewClient(cfg.UpstreamTimeout)
 	defer client.CloseIdleConnections()
 	g, err := gateway.New(gateway.Options{

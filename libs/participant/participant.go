@@ -193,6 +193,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pub := rabbit.NewPublisher(conn, cfg.Name, cfg.PublishTimeout)
+	if err := pub.Instrument(reg); err != nil {
+		conn.Close()
+		pool.Close()
+		return nil, err
+	}
 	return &Participant{
 		cfg:       cfg,
 		Log:       log,

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersaga/ordersaga/libs/events"
@@ -33,6 +34,8 @@ type Publisher struct {
 	appID   string
 	timeout time.Duration
 
+	published *prometheus.CounterVec
+
 	mu       sync.Mutex
 	ch       *amqp.Channel
 	returns  chan amqp.Return
@@ -43,6 +46,17 @@ type Publisher struct {
 // waits at most timeout for a confirm.
 func NewPublisher(conn *Conn, appID string, timeout time.Duration) *Publisher {
 	return &Publisher{conn: conn, appID: appID, timeout: timeout, returned: map[string]string{}}
+}
+
+// Instrument counts the publisher's confirmed messages in reg, by exchange
+// and type, as ordersaga_messages_published_total. Call it before the first
+// publish.
+func (p *Publisher) Instrument(reg prometheus.Registerer) error {
+	p.published = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordersaga_messages_published_total",
+		Help: "Messages published and confirmed, by exchange (\"\" is the default exchange: retries and dead letters) and type.",
+	}, []string{"exchange", "type"})
+	return reg.Register(p.published)
 }
 
 // Publish publishes msgs to their exchanges and waits for every confirm.
@@ -124,6 +138,8 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 		if why, ok := p.returned[o.Msg.MessageId]; ok {
 			delete(p.returned, o.Msg.MessageId)
 			errs = append(errs, fmt.Errorf("%w: %s %s returned: %s", ErrNotConfirmed, o.Key, o.Msg.MessageId, why))
+		} else if p.published != nil {
+			p.published.WithLabelValues(o.Exchange, o.Msg.Type).Inc()
 		}
 	}
 	return errors.Join(errs...)

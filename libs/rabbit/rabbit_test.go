@@ -5,12 +5,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,6 +107,8 @@ func TestPublishCarriesContractProperties(t *testing.T) {
 func TestUnroutablePublishIsAnError(t *testing.T) {
 	t.Parallel()
 	_, _, pub := broker(t)
+	reg := prometheus.NewRegistry()
+	require.NoError(t, pub.Instrument(reg))
 	err := pub.Send(context.Background(), rabbit.Outgoing{Exchange: "", Key: "no-such-queue",
 		Msg: amqp.Publishing{MessageId: uuid.NewString(), Body: []byte("{}")}})
 	require.ErrorIs(t, err, rabbit.ErrNotConfirmed)
@@ -111,6 +116,11 @@ func TestUnroutablePublishIsAnError(t *testing.T) {
 
 	// The channel stays usable after a return.
 	require.NoError(t, pub.Publish(context.Background(), orderCreated(t)))
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ordersaga_messages_published_total Messages published and confirmed, by exchange ("" is the default exchange: retries and dead letters) and type.
+# TYPE ordersaga_messages_published_total counter
+ordersaga_messages_published_total{exchange="orders.events",type="order.created"} 1
+`), "ordersaga_messages_published_total"), "only the confirmed, routed message is counted")
 }
 
 func TestPublishWhileDisconnectedFailsFast(t *testing.T) {
