@@ -177,9 +177,16 @@ type loop struct {
 func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migrations, topology events.Topology) (*Participant, error) {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
+	// A dependency still away when STARTUP_TIMEOUT ends is said so, once.
+	unreachable := func(what string, err error) error {
+		if startCtx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%s unreachable after %s: %w", what, cfg.StartupTimeout, err)
+		}
+		return err
+	}
 	pool, err := postgres.Connect(startCtx, cfg.DatabaseURL, cfg.MaxConns)
 	if err != nil {
-		return nil, err
+		return nil, unreachable("database", err)
 	}
 	if err := postgres.Migrate(startCtx, pool, log, db.Messaging(), schema); err != nil {
 		pool.Close()
@@ -188,7 +195,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 	conn, err := rabbit.Dial(startCtx, cfg.AMQPURL, cfg.Name, topology, log)
 	if err != nil {
 		pool.Close()
-		return nil, err
+		return nil, unreachable("broker", err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
