@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 )
 
@@ -112,6 +113,8 @@ func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 	duplicates := 0
 	err := pgx.BeginFunc(ctx, in.pool, func(tx pgx.Tx) error {
 		afters, duplicates = afters[:0], 0
+		// The batch's outbox messages are written in one statement, last.
+		deferred := outbox.Defer(tx)
 		claimed, err := messagingdb.New(tx).InboxClaimBatch(ctx, claim)
 		if err != nil {
 			return fmt.Errorf("inbox claim of %d messages: %w", len(claim.MessageIds), err)
@@ -127,7 +130,7 @@ func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 			}
 			// A message delivered twice in one batch takes effect once.
 			delete(isNew, d.MessageID)
-			after, err := step(ctx, tx, d)
+			after, err := step(ctx, deferred, d)
 			if err != nil {
 				return err
 			}
@@ -135,7 +138,7 @@ func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 				afters = append(afters, after)
 			}
 		}
-		return nil
+		return deferred.Flush(ctx)
 	})
 	if err != nil {
 		return err

@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/db"
+	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/inbox"
+	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
@@ -85,8 +87,10 @@ func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
 	var afters int
 	step := func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
 		order = append(order, d.MessageID)
-		_, err := tx.Exec(ctx, "INSERT INTO effects VALUES ($1, pg_current_xact_id())", d.MessageID)
-		return func() { afters++ }, err
+		if _, err := tx.Exec(ctx, "INSERT INTO effects VALUES ($1, pg_current_xact_id())", d.MessageID); err != nil {
+			return nil, err
+		}
+		return func() { afters++ }, outbox.Add(ctx, tx, emitted(t, d))
 	}
 	errs := in.Batch(ctx, "c", []rabbit.Delivery{first, done, second, first}, step)
 	assert.Equal(t, []error{nil, nil, nil, nil}, errs)
@@ -97,6 +101,18 @@ func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT txid) FROM effects").Scan(&rows, &txs))
 	assert.Equal(t, 2, rows)
 	assert.Equal(t, 1, txs, "one transaction for the batch")
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT xmin::text) FROM outbox").Scan(&rows, &txs))
+	assert.Equal(t, 2, rows, "each handled message's event is in the outbox")
+	assert.Equal(t, 1, txs, "written by the batch's transaction")
+}
+
+// emitted is the event a handler of d emits.
+func emitted(t testing.TB, d rabbit.Delivery) events.Message {
+	t.Helper()
+	id := uuid.New()
+	m, err := events.New(events.TypeOrderPaid, id, events.OrderPaid{OrderID: id, PaymentID: uuid.New()})
+	require.NoError(t, err)
+	return m.CausedBy(d.MessageID)
 }
 
 func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
@@ -120,6 +136,9 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 		if _, err := tx.Exec(ctx, "INSERT INTO effects VALUES ($1)", d.MessageID); err != nil {
 			return nil, err
 		}
+		if err := outbox.Add(ctx, tx, emitted(t, d)); err != nil {
+			return nil, err
+		}
 		if d.MessageID == ds[1].MessageID {
 			return nil, boom
 		}
@@ -132,6 +151,8 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM effects").Scan(&n))
 	assert.Equal(t, 2, n, "its neighbours took effect once; it left no trace")
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&n))
+	assert.Equal(t, 2, n, "and only their events are in the outbox")
 
 	errs = in.Batch(ctx, "c", ds, func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) { return nil, nil })
 	assert.Equal(t, []error{nil, nil, nil}, errs)

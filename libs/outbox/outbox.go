@@ -23,6 +23,37 @@ import (
 // Add writes msgs to the outbox inside tx. Whoever commits tx wakes the
 // relay (Relay.Wake); if nobody does, the relay's poll finds the rows.
 func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
+	if p, ok := tx.(*Deferred); ok {
+		for _, m := range msgs {
+			if events.ExchangeOf(m.Type) == "" {
+				return fmt.Errorf("outbox add %s: unknown message type %q", m.ID, m.Type)
+			}
+		}
+		p.msgs = append(p.msgs, msgs...)
+		return nil
+	}
+	return insert(ctx, tx, msgs...)
+}
+
+// Deferred is a transaction whose outbox writes wait for Flush, so that
+// the messages of many handlers sharing it (inbox.Batch) are written in one
+// statement. It is a pgx.Tx for everything else.
+type Deferred struct {
+	pgx.Tx
+	msgs []events.Message
+}
+
+// Defer returns tx with its outbox writes deferred until Flush.
+func Defer(tx pgx.Tx) *Deferred { return &Deferred{Tx: tx} }
+
+// Flush writes the messages added so far; call it before committing.
+func (d *Deferred) Flush(ctx context.Context) error {
+	msgs := d.msgs
+	d.msgs = nil
+	return insert(ctx, d.Tx, msgs...)
+}
+
+func insert(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	q := messagingdb.New(tx)
 	if len(msgs) == 1 {
 		m := msgs[0]
