@@ -57,7 +57,7 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	bin/demo; rc=$$?; \
 	exit $$rc
 
-test: infra ## Every module's tests, with the race detector, on real Postgres and RabbitMQ
+test: infra lint ## gofmt, vet, tidy, then every module's tests, with the race detector, on real Postgres and RabbitMQ
 	@set -e; start=$$(date +%s); \
 	for m in $(MODULES); do \
 	  echo "=== go test $$m"; \
