@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,17 +24,26 @@ import (
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
 
-func TestRedeliveryIsANoOpAndAFailureLeavesNoTrace(t *testing.T) {
-	t.Parallel()
+// setup returns a fresh database with the messaging schema and a table
+// effects(columns), and its inbox.
+func setup(t *testing.T, columns string) (*pgxpool.Pool, *inbox.Inbox) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
 	require.NoError(t, err)
-	defer pool.Close()
+	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
-	_, err = pool.Exec(ctx, "CREATE TABLE effects (message_id text)")
+	_, err = pool.Exec(ctx, "CREATE TABLE effects ("+columns+")")
 	require.NoError(t, err)
-	in := inbox.New(pool, prometheus.NewRegistry())
+	return pool, inbox.New(pool, prometheus.NewRegistry())
+}
+
+func TestRedeliveryIsANoOpAndAFailureLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, in := setup(t, "message_id text")
 
 	d := rabbit.Delivery{MessageID: uuid.NewString(), Type: "order.created", CorrelationID: uuid.NewString(), Body: []byte(`{"total":5}`)}
 	effect := func(tx pgx.Tx) error {
@@ -47,7 +57,7 @@ func TestRedeliveryIsANoOpAndAFailureLeavesNoTrace(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	err = in.Once(ctx, "consumer-a", d, func(tx pgx.Tx) error {
+	err := in.Once(ctx, "consumer-a", d, func(tx pgx.Tx) error {
 		if err := effect(tx); err != nil {
 			return err
 		}
@@ -69,13 +79,7 @@ func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
-	require.NoError(t, err)
-	defer pool.Close()
-	require.NoError(t, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
-	_, err = pool.Exec(ctx, "CREATE TABLE effects (message_id text, txid xid8)")
-	require.NoError(t, err)
-	in := inbox.New(pool, prometheus.NewRegistry())
+	pool, in := setup(t, "message_id text, txid xid8")
 
 	delivery := func(order string) rabbit.Delivery {
 		return rabbit.Delivery{MessageID: uuid.NewString(), Type: "order.created", CorrelationID: order, Body: []byte(`{}`)}
@@ -119,13 +123,7 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
-	require.NoError(t, err)
-	defer pool.Close()
-	require.NoError(t, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
-	_, err = pool.Exec(ctx, "CREATE TABLE effects (message_id text)")
-	require.NoError(t, err)
-	in := inbox.New(pool, prometheus.NewRegistry())
+	pool, in := setup(t, "message_id text")
 
 	ds := make([]rabbit.Delivery, 3)
 	for i := range ds {
