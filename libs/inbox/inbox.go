@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -72,6 +73,9 @@ type Step func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (after func(),
 // handled in the order of their correlation ids, so that concurrent batches
 // take row and advisory locks in the same order and do not deadlock.
 func (in *Inbox) Batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) []error {
+	// A panicking handler fails its own message, like an error: its
+	// neighbours are then handled alone and succeed.
+	step = recovering(step)
 	errs := make([]error, len(ds))
 	if len(ds) > 1 {
 		if err := in.batch(ctx, consumer, ds, step); err == nil {
@@ -90,6 +94,17 @@ func (in *Inbox) Batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 		}
 	}
 	return errs
+}
+
+func recovering(step Step) Step {
+	return func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (after func(), err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				after, err = nil, fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		return step(ctx, tx, d)
+	}
 }
 
 func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) error {

@@ -125,7 +125,8 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	defer cancel()
 	pool, in := setup(t, "message_id text")
 
-	ds := make([]rabbit.Delivery, 3)
+	// The second fails, the third panics, the first and last are fine.
+	ds := make([]rabbit.Delivery, 4)
 	for i := range ds {
 		ds[i] = rabbit.Delivery{MessageID: uuid.NewString(), Type: "order.created", CorrelationID: uuid.NewString(), Body: []byte(`{}`)}
 	}
@@ -137,15 +138,19 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 		if err := outbox.Add(ctx, tx, emitted(t, d)); err != nil {
 			return nil, err
 		}
-		if d.MessageID == ds[1].MessageID {
+		switch d.MessageID {
+		case ds[1].MessageID:
 			return nil, boom
+		case ds[2].MessageID:
+			panic("handler bug")
 		}
 		return nil, nil
 	}
 	errs := in.Batch(ctx, "c", ds, step)
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], boom, "the failing message reports its own error")
-	assert.NoError(t, errs[2])
+	assert.ErrorContains(t, errs[2], "handler panic: handler bug", "a panic fails its own message only")
+	assert.NoError(t, errs[3])
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM effects").Scan(&n))
 	assert.Equal(t, 2, n, "its neighbours took effect once; it left no trace")
@@ -153,7 +158,7 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	assert.Equal(t, 2, n, "and only their events are in the outbox")
 
 	errs = in.Batch(ctx, "c", ds, func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) { return nil, nil })
-	assert.Equal(t, []error{nil, nil, nil}, errs)
+	assert.Equal(t, []error{nil, nil, nil, nil}, errs)
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM effects").Scan(&n))
 	assert.Equal(t, 2, n, "a retry of the whole batch repeats nothing")
 }
