@@ -7,7 +7,7 @@ import "slices"
 // 2024–25 and still in use), without the X codes that have no minor unit:
 // gold, silver, platinum and palladium (XAU, XAG, XPT, XPD), the bond
 // market units (XBA–XBD), the SDR (XDR), the SUCRE (XSU), the ADB unit
-// (XUA), the testing code (XTS) and "no currency" (XXX). A total is in
+// (XUA), the testing code (XTS) and the "no currency" code. A total is in
 // minor units, so a currency without one cannot price an order.
 //
 // golang.org/x/text knows more codes (withdrawn ones such as DEM, and CNH,
