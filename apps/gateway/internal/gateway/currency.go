@@ -4,11 +4,9 @@ import "slices"
 
 // currencies are the ISO 4217 codes an order may be priced in: the current
 // list of codes (amendment 179, 2025, plus ANG, SLL and ZWL, withdrawn in
-// 2024–25 and still in use), without the X codes that have no minor unit:
-// gold, silver, platinum and palladium (XAU, XAG, XPT, XPD), the bond
-// market units (XBA–XBD), the SDR (XDR), the SUCRE (XSU), the ADB unit
-// (XUA), the testing code (XTS) and the "no currency" code. A total is in
-// minor units, so a currency without one cannot price an order.
+// 2024–25 and still in use), the X codes included (the metals, the bond
+// market units, the SDR, the testing and the "no currency" codes): contract
+// §2 refuses only what is not an ISO 4217 code.
 //
 // golang.org/x/text knows more codes (withdrawn ones such as DEM, and CNH,
 // which is not ISO 4217) and cannot tell those apart, hence the list. The
@@ -38,13 +36,13 @@ var currencies = []string{
 	"UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS",
 	"VED", "VES", "VND", "VUV",
 	"WST",
-	"XAF", "XCD", "XCG", "XOF", "XPF",
+	"XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XTS", "XUA", "XXX",
 	"YER",
 	"ZAR", "ZMW", "ZWG", "ZWL",
 }
 
-// IsCurrency reports whether an order may be priced in code: an ISO 4217
-// currency with a minor unit, in upper case.
+// IsCurrency reports whether an order may be priced in code: a current ISO
+// 4217 code, in upper case.
 func IsCurrency(code string) bool {
 	return slices.Contains(currencies, code)
 }

@@ -24,10 +24,10 @@ func TestCurrencies(t *testing.T) {
 	}{
 		{"USD", true}, {"EUR", true}, {"JPY", true}, {"XOF", true}, {"XCG", true}, {"ZWG", true}, {"CLF", true},
 		{"usd", false}, {"Usd", false}, {"US", false}, {"USDX", false}, {"", false}, {"ABC", false},
-		{"XXX", false}, // no currency
-		{"XTS", false}, // testing
-		{"XAU", false}, // gold: no minor unit
-		{"XDR", false}, // special drawing right: no minor unit
+		{"XXX", true},  // no currency: still an ISO 4217 code (contract §2)
+		{"XTS", true},  // testing
+		{"XAU", true},  // gold
+		{"XDR", true},  // special drawing right
 		{"DEM", false}, // withdrawn in 2002
 		{"CNH", false}, // a market code, not ISO 4217
 		{"BTC", false},

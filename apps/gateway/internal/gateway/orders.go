@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -34,11 +35,11 @@ const (
 	DefaultPaymentMethod = "tok_visa"
 )
 
-// MaxTotal is the largest total an order may have: 2^53 − 1, the largest
-// integer a JSON client that reads numbers as doubles (JavaScript, the
-// NestJS API's clients) reads exactly. Beyond it a client would read back
-// a total other than the one it sent, and money is never a float.
-const MaxTotal = 1<<53 - 1
+// MaxTotal is the largest total an order may have: contract §2 promises
+// any integer > 0, and a total is an int64 end to end. (A client reading
+// numbers as doubles, such as JavaScript, reads totals above 2^53 − 1
+// inexactly; that is the client's limit, not the contract's.)
+const MaxTotal = math.MaxInt64
 
 // idempotencyNamespace is the UUID namespace of order ids derived from an
 // Idempotency-Key. Changing it would give a client retrying across the
@@ -326,7 +327,7 @@ func decodeNewOrder(body []byte) (NewOrder, error) {
 		if IsCurrency(s) && events.IsCurrencyCode(s) {
 			o.Currency = s
 		} else {
-			f.bad("currency", "must be an ISO 4217 currency code with a minor unit, in upper case, such as USD")
+			f.bad("currency", "must be a current ISO 4217 currency code, in upper case, such as USD")
 		}
 	}
 
@@ -364,7 +365,7 @@ func decodeStatusChange(body []byte) error {
 // a big number built from the exponent, so that 1e999999999 costs nothing.
 func parseTotal(s string) (int64, string) {
 	const positive = "must be greater than 0"
-	tooLarge := fmt.Sprintf("must be at most %d, the largest integer every JSON client reads exactly", MaxTotal)
+	tooLarge := fmt.Sprintf("must be at most %d", int64(MaxTotal))
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	mantissa, exp := s, ""
