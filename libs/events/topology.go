@@ -60,7 +60,9 @@ func Saga() Topology {
 
 // GatewayTopology is what the gateway declares: the command exchange, and
 // the command queue where it is missing, so that a command accepted before
-// the order service first ran is queued rather than answered 503.
+// the order service first ran is queued rather than answered 503. (In the
+// compose stack the gateway's broker user may not declare that queue: the
+// gateway starts after the order service has.)
 func GatewayTopology() Topology {
 	return Topology{
 		Exchanges: []Exchange{orderCommands()},

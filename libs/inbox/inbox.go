@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,7 +79,15 @@ func (in *Inbox) Batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 	step = recovering(step)
 	errs := make([]error, len(ds))
 	if len(ds) > 1 {
-		if err := in.batch(ctx, consumer, ds, step); err == nil {
+		// The shared attempt gets half of the time left, so that a batch
+		// that runs out of it leaves its messages time for their own.
+		bctx := ctx
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			bctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+			defer cancel()
+		}
+		if err := in.batch(bctx, consumer, ds, step); err == nil {
 			return errs
 		}
 	}

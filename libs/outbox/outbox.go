@@ -5,9 +5,11 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -221,6 +223,8 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 		if err != nil || len(rows) == 0 {
 			return err
 		}
+		// RETURNING has no order: publish in the order rows were written.
+		slices.SortFunc(rows, func(a, b messagingdb.OutboxClaimRow) int { return cmp.Compare(a.ID, b.ID) })
 		outs := make([]rabbit.Outgoing, len(rows))
 		for i, row := range rows {
 			outs[i] = rabbit.Outgoing{Exchange: row.Exchange, Key: row.MessageType, Msg: r.publishing(row)}

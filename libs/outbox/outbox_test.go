@@ -130,8 +130,8 @@ func TestRelayPublishesWhatWasCommittedAndNothingRolledBack(t *testing.T) {
 	require.Eventually(t, func() bool { return unpublished(t, e.pool) == 0 }, 5*time.Second, 20*time.Millisecond)
 
 	// Rows committed while the relay waits are published when the
-	// committer wakes it, not an hour later; several added at once go in
-	// one statement, a message id already there is not added twice.
+	// committer wakes it, not an hour later; several added in one call are
+	// all written, and a message id already there is not added twice.
 	a, b := message(t), message(t)
 	require.NoError(t, pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, a, b, committed) }))
 	relay.Wake()

@@ -44,7 +44,12 @@ func TestEnsureDeclaresWhatIsMissingOnly(t *testing.T) {
 	defer cancel()
 	acked, err := dc.WaitContext(ctx)
 	require.NoError(t, err)
-	assert.True(t, acked, "a command is routed to the declared queue")
+	require.True(t, acked)
+	// The broker acks an unroutable mandatory message too (after returning
+	// it): the queue's count is what shows the binding.
+	q, err := ch.QueueDeclarePassive(events.QueueOrderCommands, true, false, false, false, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, q.Messages, "a command is routed to the declared queue")
 
 	// Present: a payment events exchange of another kind is only looked
 	// up, not redeclared (which the broker would refuse as inequivalent).

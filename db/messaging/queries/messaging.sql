@@ -32,15 +32,20 @@ ON CONFLICT (message_id) DO NOTHING;
 -- before it commits and rolls back if that fails, so "published" is only
 -- ever true of confirmed rows; meanwhile the row locks make other relays
 -- skip them (SKIP LOCKED), so several relays share the table.
-UPDATE outbox SET published_at = now()
-WHERE id IN (
+-- The CTE keeps the plan on the partial index of unpublished rows however
+-- large the table of published ones grows (an IN (subquery) was planned as
+-- a scan of the whole table at some sizes).
+WITH claimed AS (
     SELECT id FROM outbox
     WHERE published_at IS NULL
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, message_id, message_type, exchange, correlation_id, causation_id, body, created_at;
+UPDATE outbox o SET published_at = now()
+FROM claimed
+WHERE o.id = claimed.id
+RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at;
 
 -- name: OutboxBacklog :one
 SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest

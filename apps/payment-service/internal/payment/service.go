@@ -258,13 +258,16 @@ func (s *Service) RunDecider(ctx context.Context) error {
 	for {
 		// While it works any new payment may be the next due: be nudged.
 		s.wakeAt.Store(math.MaxInt64)
+		decided, failed := 0, false
 		for {
 			n, err := s.DecideDue(ctx)
+			decided += n
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				s.log.Warn("payment decisions failed", "error", err)
+				failed = true
 				break
 			}
 			if n < decideBatch {
@@ -274,6 +277,12 @@ func (s *Service) RunDecider(ctx context.Context) error {
 		wait := poll
 		if due, err := paymentdb.New(s.pool).NextDue(ctx); err == nil {
 			wait = min(max(time.Until(due), 0), poll)
+		}
+		if decided == 0 || failed {
+			// The first due payment is locked (a cancellation of it is
+			// committing, or another instance decides it) or the database
+			// fails: do not spin on it.
+			wait = max(wait, 25*time.Millisecond)
 		}
 		s.wakeAt.Store(time.Now().Add(wait).UnixNano())
 		timer := time.NewTimer(wait)
