@@ -40,7 +40,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	svc := order.NewService(p.Pool, p.Inbox, log, cfg.PaymentTimeout, p.Registry)
-	svc.WakeRelay = p.WakeRelay
+	svc.Dispatch = p.Dispatch
 	p.Consume(events.QueueOrderCommands, cfg.Prefetch, svc.HandleCommands)
 	p.Consume(events.QueueOrderPaymentEvents, cfg.Prefetch, svc.HandlePaymentEvents)
 	p.Go("payment-timeout-sweep", svc.RunTimeoutSweep)

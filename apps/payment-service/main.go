@@ -40,7 +40,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	svc := payment.NewService(p.Pool, p.Inbox, log, cfg.Gateway, p.Registry)
-	svc.WakeRelay = p.WakeRelay
+	svc.Dispatch = p.Dispatch
 	p.Consume(events.QueuePaymentOrderEvents, cfg.Prefetch, svc.HandleOrderEvents)
 	p.Go("payment-decider", svc.RunDecider)
 	engine := p.Engine()

@@ -25,6 +25,9 @@ import (
 type Inbox struct {
 	pool       *pgxpool.Pool
 	duplicates *prometheus.CounterVec
+	// Committed, when set, receives the outbox messages that Batch's
+	// handlers wrote, once their transaction committed (Relay.Dispatch).
+	Committed func([]events.Message)
 }
 
 // New returns the inbox of pool's database.
@@ -93,16 +96,32 @@ func (in *Inbox) Batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 	}
 	for i, d := range ds {
 		var after func()
+		var deferred *outbox.Deferred
 		errs[i] = in.Once(ctx, consumer, d, func(tx pgx.Tx) error {
+			deferred = outbox.Defer(tx)
 			var err error
-			after, err = step(ctx, tx, d)
-			return err
+			if after, err = step(ctx, deferred, d); err != nil {
+				return err
+			}
+			return deferred.Flush(ctx)
 		})
-		if errs[i] == nil && after != nil {
+		if errs[i] != nil {
+			continue
+		}
+		if deferred != nil {
+			in.committed(deferred.Written())
+		}
+		if after != nil {
 			after()
 		}
 	}
 	return errs
+}
+
+func (in *Inbox) committed(msgs []events.Message) {
+	if in.Committed != nil && len(msgs) > 0 {
+		in.Committed(msgs)
+	}
 }
 
 func recovering(step Step) Step {
@@ -134,11 +153,12 @@ func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 		claim.Details = append(claim.Details, events.Detail(d.Body))
 	}
 	var afters []func()
+	var deferred *outbox.Deferred
 	duplicates := 0
 	err := pgx.BeginFunc(ctx, in.pool, func(tx pgx.Tx) error {
 		afters, duplicates = afters[:0], 0
 		// The batch's outbox messages are written in one statement, last.
-		deferred := outbox.Defer(tx)
+		deferred = outbox.Defer(tx)
 		claimed, err := messagingdb.New(tx).InboxClaimBatch(ctx, claim)
 		if err != nil {
 			return fmt.Errorf("inbox claim of %d messages: %w", len(claim.MessageIds), err)
@@ -170,6 +190,7 @@ func (in *Inbox) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 	if duplicates > 0 {
 		in.duplicates.WithLabelValues(consumer).Add(float64(duplicates))
 	}
+	in.committed(deferred.Written())
 	for _, after := range afters {
 		after()
 	}

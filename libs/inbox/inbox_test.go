@@ -96,11 +96,14 @@ func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
 		}
 		return func() { afters++ }, outbox.Add(ctx, tx, emitted(t, d))
 	}
+	var committed []events.Message
+	in.Committed = func(msgs []events.Message) { committed = append(committed, msgs...) }
 	errs := in.Batch(ctx, "c", []rabbit.Delivery{first, done, second, first}, step)
 	assert.Equal(t, []error{nil, nil, nil, nil}, errs)
 	assert.Equal(t, []string{second.MessageID, first.MessageID}, order,
 		"new messages only, once each, ordered by correlation id")
 	assert.Equal(t, 2, afters, "after runs once per handled message, after the commit")
+	assert.Len(t, committed, 2, "the batch's outbox messages are handed over once committed")
 	var rows, txs int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT txid) FROM effects").Scan(&rows, &txs))
 	assert.Equal(t, 2, rows)
@@ -146,6 +149,8 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 		}
 		return nil, nil
 	}
+	var committed []events.Message
+	in.Committed = func(msgs []events.Message) { committed = append(committed, msgs...) }
 	errs := in.Batch(ctx, "c", ds, step)
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], boom, "the failing message reports its own error")
@@ -156,6 +161,10 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	assert.Equal(t, 2, n, "its neighbours took effect once; it left no trace")
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&n))
 	assert.Equal(t, 2, n, "and only their events are in the outbox")
+	require.Len(t, committed, 2, "and only theirs are handed over for publishing")
+	for _, m := range committed {
+		assert.Contains(t, []string{ds[0].MessageID, ds[3].MessageID}, m.CausationID)
+	}
 
 	errs = in.Batch(ctx, "c", ds, func(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) { return nil, nil })
 	assert.Equal(t, []error{nil, nil, nil, nil}, errs)

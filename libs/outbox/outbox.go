@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,9 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 )
 
-// Add writes msgs to the outbox inside tx. Whoever commits tx wakes the
-// relay (Relay.Wake); if nobody does, the relay's poll finds the rows.
+// Add writes msgs to the outbox inside tx. Whoever commits tx hands the
+// messages to Relay.Dispatch, which publishes them at once; if nobody does
+// (or the process dies first), the relay's poll finds the rows.
 func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	if p, ok := tx.(*Deferred); ok {
 		for _, m := range msgs {
@@ -42,7 +44,8 @@ func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 // statement. It is a pgx.Tx for everything else.
 type Deferred struct {
 	pgx.Tx
-	msgs []events.Message
+	msgs    []events.Message
+	written []events.Message
 }
 
 // Defer returns tx with its outbox writes deferred until Flush.
@@ -52,8 +55,16 @@ func Defer(tx pgx.Tx) *Deferred { return &Deferred{Tx: tx} }
 func (d *Deferred) Flush(ctx context.Context) error {
 	msgs := d.msgs
 	d.msgs = nil
-	return insert(ctx, d.Tx, msgs...)
+	if err := insert(ctx, d.Tx, msgs...); err != nil {
+		return err
+	}
+	d.written = append(d.written, msgs...)
+	return nil
 }
+
+// Written returns the messages Flush wrote: once the transaction
+// committed, what to hand to Relay.Dispatch.
+func (d *Deferred) Written() []events.Message { return d.written }
 
 func insert(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	q := messagingdb.New(tx)
@@ -112,12 +123,15 @@ type Relay struct {
 	appID string
 	log   *slog.Logger
 	batch int32
-	// Poll is how often the relay looks for rows nobody woke it for.
-	Poll    time.Duration
-	wake    chan struct{}
-	backlog prometheus.Gauge
-	age     prometheus.Gauge
-	sent    prometheus.Counter
+	// Poll is how often the relay looks for rows that were not dispatched
+	// (a dispatch failed, or its process died), and Grace how old a row
+	// must be before the poll takes it from its dispatch.
+	Poll, Grace time.Duration
+	wake        chan struct{}
+	dispatch    chan []events.Message
+	backlog     prometheus.Gauge
+	age         prometheus.Gauge
+	sent        prometheus.Counter
 }
 
 // NewRelay returns a relay that publishes rows of pool's outbox through pub,
@@ -125,7 +139,8 @@ type Relay struct {
 func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, reg prometheus.Registerer) *Relay {
 	r := &Relay{
 		pool: pool, pub: pub, appID: appID, log: log.With("component", "outbox-relay"),
-		batch: 200, Poll: time.Second, wake: make(chan struct{}, 1),
+		batch: 200, Poll: time.Second, Grace: 5 * time.Second,
+		wake: make(chan struct{}, 1), dispatch: make(chan []events.Message, 4096),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordersaga_outbox_backlog_messages", Help: "Outbox rows not yet published.",
 		}),
@@ -140,8 +155,23 @@ func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, re
 	return r
 }
 
-// Wake makes the relay publish now: call it after committing a transaction
-// that added rows. It never blocks.
+// Dispatch hands the relay messages whose transaction has just committed,
+// to publish at once from memory and then mark published: the saga's next
+// step does not wait for the relay to find them in the table. It never
+// blocks; a dispatch that cannot be taken, or fails, is left to the poll.
+func (r *Relay) Dispatch(msgs []events.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	select {
+	case r.dispatch <- msgs:
+	default:
+	}
+}
+
+// Wake makes the relay publish every unpublished row now, however young.
+// Rows being dispatched may then be published twice, which the consumers'
+// inboxes absorb; it is for tests and operators, not the normal path.
 func (r *Relay) Wake() {
 	select {
 	case r.wake <- struct{}{}:
@@ -149,18 +179,22 @@ func (r *Relay) Wake() {
 	}
 }
 
-// Run publishes until ctx ends, woken by Wake and polling as a fallback for
-// rows that another instance committed and could not publish (it crashed,
-// or lost the broker). On the way out it flushes once more, briefly, so a
-// clean shutdown leaves nothing committed behind.
+// Run publishes until ctx ends: what is dispatched at once, and, polling,
+// the rows older than Grace that no dispatch published. On the way out it
+// publishes what is still dispatched and flushes the table once more,
+// briefly, so a clean shutdown leaves nothing committed behind.
 //
-// The relay is not woken by LISTEN/NOTIFY: a notifying commit holds a
-// database-wide lock until it is durable, which serialises all the commits
-// of the handlers that write the outbox. In-process wake-ups cost nothing.
+// Rows are not found through LISTEN/NOTIFY: a notifying commit holds a
+// database-wide lock until it is durable, which serialises the commits of
+// all the handlers that write the outbox.
 func (r *Relay) Run(ctx context.Context) error {
+	dispatched := make(chan struct{})
+	go func() { defer close(dispatched); r.dispatchLoop(ctx) }()
 	lastGauge := time.Time{}
-	for failures := 0; ; {
-		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+	// The first pass takes every row: none can be in this process's
+	// dispatch yet, and what a crash left behind goes out at once.
+	for failures, all := 0, true; ; {
+		if _, err := r.flush(ctx, all); err != nil && ctx.Err() == nil {
 			failures++
 			r.log.Warn("outbox flush failed; will retry", "error", err)
 		} else {
@@ -181,9 +215,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			wake = nil
 		}
 		timer := time.NewTimer(wait)
+		all = false
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			<-dispatched
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 			_, err := r.Flush(final)
 			cancel()
@@ -192,18 +228,78 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-wake:
+			all = true
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
 }
 
-// Flush publishes every unpublished row, a batch at a time, and returns how
-// many it published.
-func (r *Relay) Flush(ctx context.Context) (int, error) {
+// dispatchLoop publishes dispatched messages, several dispatches per
+// confirm round trip, until ctx ends and what was dispatched before is out.
+func (r *Relay) dispatchLoop(ctx context.Context) {
+	work := context.WithoutCancel(ctx)
+	for {
+		var msgs []events.Message
+		select {
+		case msgs = <-r.dispatch:
+		case <-ctx.Done():
+			select {
+			case msgs = <-r.dispatch:
+			default:
+				return
+			}
+		}
+		for more := true; more && len(msgs) < int(r.batch); {
+			select {
+			case m := <-r.dispatch:
+				msgs = append(msgs, m...)
+			default:
+				more = false
+			}
+		}
+		r.publish(work, msgs)
+	}
+}
+
+// publish publishes dispatched messages and marks their rows. A failure
+// of either leaves the rows to the poll, which publishes them (again, if
+// only the mark failed: the consumers' inboxes drop the copies).
+func (r *Relay) publish(ctx context.Context, msgs []events.Message) {
+	outs := make([]rabbit.Outgoing, len(msgs))
+	ids := make([]uuid.UUID, len(msgs))
+	for i, m := range msgs {
+		outs[i] = r.outgoing(events.ExchangeOf(m.Type), m)
+		ids[i] = m.ID
+	}
+	if err := r.pub.Send(ctx, outs...); err != nil {
+		r.log.Warn("dispatch not confirmed; the poll will publish these rows", "messages", len(msgs), "error", err)
+		return
+	}
+	r.sent.Add(float64(len(msgs)))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pgx.BeginTxFunc(ctx, r.pool, markTx, func(tx pgx.Tx) error {
+		return messagingdb.New(tx).OutboxMarkPublished(ctx, ids)
+	}); err != nil {
+		r.log.Warn("dispatched rows not marked; the poll will publish them again", "messages", len(msgs), "error", err)
+	}
+}
+
+// Flush publishes every unpublished row, however young, a batch at a time,
+// and returns how many it published.
+func (r *Relay) Flush(ctx context.Context) (int, error) { return r.flush(ctx, true) }
+
+// flush publishes unpublished rows, all of them or those older than Grace,
+// a batch at a time.
+func (r *Relay) flush(ctx context.Context, all bool) (int, error) {
 	total := 0
 	for {
-		n, err := r.flushBatch(ctx)
+		before := time.Now().Add(-r.Grace)
+		if all {
+			before = time.Now().Add(time.Hour) // clocks of other writers may run ahead
+		}
+		n, err := r.flushBatch(ctx, before)
 		total += n
 		if err != nil || n < int(r.batch) {
 			return total, err
@@ -216,10 +312,10 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 // more and the consumers' inboxes drop the copies.
 var markTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"}
 
-func (r *Relay) flushBatch(ctx context.Context) (int, error) {
+func (r *Relay) flushBatch(ctx context.Context, before time.Time) (int, error) {
 	n := 0
 	err := pgx.BeginTxFunc(ctx, r.pool, markTx, func(tx pgx.Tx) error {
-		rows, err := messagingdb.New(tx).OutboxClaim(ctx, r.batch)
+		rows, err := messagingdb.New(tx).OutboxClaim(ctx, messagingdb.OutboxClaimParams{Limit: r.batch, Before: before})
 		if err != nil || len(rows) == 0 {
 			return err
 		}
@@ -227,7 +323,8 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 		slices.SortFunc(rows, func(a, b messagingdb.OutboxClaimRow) int { return cmp.Compare(a.ID, b.ID) })
 		outs := make([]rabbit.Outgoing, len(rows))
 		for i, row := range rows {
-			outs[i] = rabbit.Outgoing{Exchange: row.Exchange, Key: row.MessageType, Msg: r.publishing(row)}
+			outs[i] = r.outgoing(row.Exchange, events.Message{ID: row.MessageID, Type: row.MessageType, CorrelationID: row.CorrelationID,
+				CausationID: row.CausationID, Timestamp: row.CreatedAt, Body: row.Body})
 		}
 		// Rows stay locked while they are published: another relay skips
 		// them, and if publishing fails the rollback leaves them unsent.
@@ -244,22 +341,24 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (r *Relay) publishing(row messagingdb.OutboxClaimRow) amqp.Publishing {
+// outgoing is m as the relay publishes it to exchange, whether from the
+// table or from a dispatch.
+func (r *Relay) outgoing(exchange string, m events.Message) rabbit.Outgoing {
 	headers := amqp.Table{"x-schema-version": int32(events.SchemaVersion)}
-	if row.CausationID != "" {
-		headers["x-causation-id"] = row.CausationID
+	if m.CausationID != "" {
+		headers["x-causation-id"] = m.CausationID
 	}
-	return amqp.Publishing{
+	return rabbit.Outgoing{Exchange: exchange, Key: m.Type, Msg: amqp.Publishing{
 		ContentType:   "application/json",
 		DeliveryMode:  amqp.Persistent,
-		MessageId:     row.MessageID.String(),
-		Type:          row.MessageType,
-		CorrelationId: row.CorrelationID,
-		Timestamp:     row.CreatedAt,
+		MessageId:     m.ID.String(),
+		Type:          m.Type,
+		CorrelationId: m.CorrelationID,
+		Timestamp:     m.Timestamp,
 		AppId:         r.appID,
 		Headers:       headers,
-		Body:          row.Body,
-	}
+		Body:          m.Body,
+	}}
 }
 
 func (r *Relay) updateGauges(ctx context.Context) {

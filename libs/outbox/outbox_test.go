@@ -144,6 +144,45 @@ func TestRelayPublishesWhatWasCommittedAndNothingRolledBack(t *testing.T) {
 	assert.Equal(t, map[string][]byte{a.ID.String(): a.Body, b.ID.String(): b.Body}, ids)
 }
 
+func TestDispatchPublishesAtOnceAndMarksTheRows(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	relay := outbox.NewRelay(e.pool, e.pub, "test-app", quiet, prometheus.NewRegistry())
+	// Neither the poll nor its grace lets the relay find these rows itself.
+	relay.Poll, relay.Grace = time.Hour, time.Hour
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = relay.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	var written []events.Message
+	require.NoError(t, pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		d := outbox.Defer(tx)
+		if err := outbox.Add(ctx, d, message(t), message(t)); err != nil {
+			return err
+		}
+		if err := d.Flush(ctx); err != nil {
+			return err
+		}
+		written = d.Written()
+		return nil
+	}))
+	require.Len(t, written, 2)
+	relay.Dispatch(written)
+
+	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 2)
+	require.Len(t, got, 2, "both dispatched messages published")
+	for i, d := range got {
+		assert.Equal(t, written[i].ID.String(), d.MessageId)
+		assert.Equal(t, written[i].Body, d.Body)
+		assert.Equal(t, "test-app", d.AppId)
+		assert.Equal(t, written[i].CorrelationID, d.CorrelationId)
+	}
+	require.Eventually(t, func() bool { return unpublished(t, e.pool) == 0 }, 10*time.Second, 20*time.Millisecond,
+		"the dispatch marked its rows published")
+}
+
 func TestRowsSurviveABrokerOutage(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

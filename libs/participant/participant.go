@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,15 +204,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 		pool.Close()
 		return nil, err
 	}
+	relay := outbox.NewRelay(pool, pub, cfg.Name, log, reg)
+	in := inbox.New(pool, reg)
+	// What the consumers' transactions commit is published at once.
+	in.Committed = relay.Dispatch
 	return &Participant{
 		cfg:       cfg,
 		Log:       log,
 		Pool:      pool,
 		Conn:      conn,
 		Publisher: pub,
-		Inbox:     inbox.New(pool, reg),
+		Inbox:     in,
 		Registry:  reg,
-		relay:     outbox.NewRelay(pool, pub, cfg.Name, log, reg),
+		relay:     relay,
 		metrics:   rabbit.NewMetrics(reg),
 	}, nil
 }
@@ -226,8 +229,8 @@ func (p *Participant) CheckDatabase(ctx context.Context) error {
 }
 
 // Consume adds a consumer of queue that runs h on batches of deliveries,
-// with at most prefetch deliveries in flight. Once h succeeded for any of
-// them, the relay is woken to publish what h added to the outbox.
+// with at most prefetch deliveries in flight. What h's transactions write
+// to the outbox through p.Inbox is dispatched to the relay as they commit.
 func (p *Participant) Consume(queue string, prefetch int, h rabbit.BatchHandler) {
 	p.consumers = append(p.consumers, rabbit.NewConsumer(p.Conn, p.Publisher, rabbit.ConsumerConfig{
 		Queue:       queue,
@@ -236,18 +239,12 @@ func (p *Participant) Consume(queue string, prefetch int, h rabbit.BatchHandler)
 		MaxBatch:    p.cfg.MaxBatch,
 		MaxAttempts: p.cfg.MaxAttempts,
 		Ready:       p.CheckDatabase,
-	}, func(ctx context.Context, ds []rabbit.Delivery) []error {
-		errs := h(ctx, ds)
-		if slices.Contains(errs, nil) {
-			p.relay.Wake()
-		}
-		return errs
-	}, p.Log, p.metrics))
+	}, h, p.Log, p.metrics))
 }
 
-// WakeRelay makes the outbox relay publish now. Call it after committing a
-// transaction that added outbox rows outside a consumer (a background loop).
-func (p *Participant) WakeRelay() { p.relay.Wake() }
+// Dispatch hands the relay outbox messages whose transaction committed
+// outside a consumer (a background loop), to publish them at once.
+func (p *Participant) Dispatch(msgs []events.Message) { p.relay.Dispatch(msgs) }
 
 // Go adds a background loop that runs until its context ends; an error it
 // returns is logged and the loop restarted after a pause.

@@ -168,7 +168,7 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 const outboxClaim = `-- name: OutboxClaim :many
 WITH claimed AS (
     SELECT id FROM outbox
-    WHERE published_at IS NULL
+    WHERE published_at IS NULL AND created_at < $2::timestamptz
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -178,6 +178,11 @@ FROM claimed
 WHERE o.id = claimed.id
 RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at
 `
+
+type OutboxClaimParams struct {
+	Limit  int32
+	Before time.Time
+}
 
 type OutboxClaimRow struct {
 	ID            int64
@@ -197,8 +202,10 @@ type OutboxClaimRow struct {
 // The CTE keeps the plan on the partial index of unpublished rows however
 // large the table of published ones grows (an IN (subquery) was planned as
 // a scan of the whole table at some sizes).
-func (q *Queries) OutboxClaim(ctx context.Context, limit int32) ([]OutboxClaimRow, error) {
-	rows, err := q.db.Query(ctx, outboxClaim, limit)
+// Rows written after @before are left to the dispatch of the instance that
+// wrote them (Relay.Dispatch), which normally publishes them at once.
+func (q *Queries) OutboxClaim(ctx context.Context, arg OutboxClaimParams) ([]OutboxClaimRow, error) {
+	rows, err := q.db.Query(ctx, outboxClaim, arg.Limit, arg.Before)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +231,18 @@ func (q *Queries) OutboxClaim(ctx context.Context, limit int32) ([]OutboxClaimRo
 		return nil, err
 	}
 	return items, nil
+}
+
+const outboxMarkPublished = `-- name: OutboxMarkPublished :exec
+UPDATE outbox SET published_at = now()
+WHERE message_id = ANY($1::uuid[]) AND published_at IS NULL
+`
+
+// Marks rows that Relay.Dispatch published; a row a relay claimed and
+// published meanwhile keeps its mark.
+func (q *Queries) OutboxMarkPublished(ctx context.Context, messageIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, outboxMarkPublished, messageIds)
+	return err
 }
 
 const outboxPrunePublished = `-- name: OutboxPrunePublished :execrows

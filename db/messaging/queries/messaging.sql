@@ -35,9 +35,11 @@ ON CONFLICT (message_id) DO NOTHING;
 -- The CTE keeps the plan on the partial index of unpublished rows however
 -- large the table of published ones grows (an IN (subquery) was planned as
 -- a scan of the whole table at some sizes).
+-- Rows written after @before are left to the dispatch of the instance that
+-- wrote them (Relay.Dispatch), which normally publishes them at once.
 WITH claimed AS (
     SELECT id FROM outbox
-    WHERE published_at IS NULL
+    WHERE published_at IS NULL AND created_at < @before::timestamptz
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -46,6 +48,12 @@ UPDATE outbox o SET published_at = now()
 FROM claimed
 WHERE o.id = claimed.id
 RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at;
+
+-- name: OutboxMarkPublished :exec
+-- Marks rows that Relay.Dispatch published; a row a relay claimed and
+-- published meanwhile keeps its mark.
+UPDATE outbox SET published_at = now()
+WHERE message_id = ANY(@message_ids::uuid[]) AND published_at IS NULL;
 
 -- name: OutboxBacklog :one
 SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest

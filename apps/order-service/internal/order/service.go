@@ -30,9 +30,9 @@ type Service struct {
 	log            *slog.Logger
 	paymentTimeout time.Duration
 	sagaDuration   *prometheus.HistogramVec
-	// WakeRelay, when set, is called after the timeout sweep committed
-	// events to the outbox, so that the relay publishes them at once.
-	WakeRelay func()
+	// Dispatch, when set, receives the events the timeout sweep committed
+	// to the outbox, so that the relay publishes them at once.
+	Dispatch func([]events.Message)
 }
 
 // NewService returns the order service over pool. Orders still waiting for
@@ -250,8 +250,10 @@ const sweepBatch = 100
 // SweepTimeouts cancels one batch of overdue orders and returns its size.
 func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 	var done []orderdb.Order
+	var deferred *outbox.Deferred
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		done = nil
+		deferred = outbox.Defer(tx)
 		q := orderdb.New(tx)
 		overdue, err := q.ClaimOverdueOrders(ctx, orderdb.ClaimOverdueOrdersParams{
 			Before: time.Now().Add(-s.paymentTimeout), RowLimit: sweepBatch,
@@ -260,18 +262,18 @@ func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, o := range overdue {
-			if err := s.cancel(ctx, tx, "", o.ID, events.ReasonPaymentTimeout, &done); err != nil {
+			if err := s.cancel(ctx, deferred, "", o.ID, events.ReasonPaymentTimeout, &done); err != nil {
 				return err
 			}
 			s.log.Info("order timed out waiting for payment", "order_id", o.ID, "correlation_id", o.ID)
 		}
-		return nil
+		return deferred.Flush(ctx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep overdue orders: %w", err)
 	}
-	if len(done) > 0 && s.WakeRelay != nil {
-		s.WakeRelay()
+	if s.Dispatch != nil {
+		s.Dispatch(deferred.Written())
 	}
 	s.settled(done)
 	return len(done), nil

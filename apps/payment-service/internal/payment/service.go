@@ -40,9 +40,9 @@ type Service struct {
 	// wakeAt is when the sleeping decider wakes by itself (Unix ns).
 	wakeAt   atomic.Int64
 	outcomes *prometheus.CounterVec
-	// WakeRelay, when set, is called after the decider committed events
-	// to the outbox, so that the relay publishes them at once.
-	WakeRelay func()
+	// Dispatch, when set, receives the events the decider committed to the
+	// outbox, so that the relay publishes them at once.
+	Dispatch func([]events.Message)
 }
 
 // NewService returns the payment service over pool, charging through gateway.
@@ -300,8 +300,9 @@ func (s *Service) RunDecider(ctx context.Context) error {
 // DecideDue decides one batch of due payments and returns its size.
 func (s *Service) DecideDue(ctx context.Context) (int, error) {
 	var settled []paymentdb.Payment
+	var written []events.Message
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		settled = nil
+		settled, written = nil, nil
 		q := paymentdb.New(tx)
 		due, err := q.ClaimDuePayments(ctx, paymentdb.ClaimDuePaymentsParams{Now: time.Now().UTC(), RowLimit: decideBatch})
 		if err != nil {
@@ -331,14 +332,14 @@ func (s *Service) DecideDue(ctx context.Context) (int, error) {
 		if err := outbox.Add(ctx, tx, msgs...); err != nil {
 			return err
 		}
-		settled = decided
+		settled, written = decided, msgs
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("decide due payments: %w", err)
 	}
-	if len(settled) > 0 && s.WakeRelay != nil {
-		s.WakeRelay()
+	if s.Dispatch != nil {
+		s.Dispatch(written)
 	}
 	s.record(settled)
 	return len(settled), nil
