@@ -191,9 +191,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	dispatched := make(chan struct{})
 	go func() { defer close(dispatched); r.dispatchLoop(ctx) }()
 	lastGauge := time.Time{}
-	// The first pass takes every row: none can be in this process's
-	// dispatch yet, and what a crash left behind goes out at once.
-	for failures, all := 0, true; ; {
+	for failures, all := 0, false; ; {
 		if _, err := r.flush(ctx, all); err != nil && ctx.Err() == nil {
 			failures++
 			r.log.Warn("outbox flush failed; will retry", "error", err)

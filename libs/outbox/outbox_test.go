@@ -116,12 +116,13 @@ func TestRelayPublishesWhatWasCommittedAndNothingRolledBack(t *testing.T) {
 	require.ErrorIs(t, err, errRollback)
 
 	relay := outbox.NewRelay(e.pool, e.pub, "test-app", quiet, prometheus.NewRegistry())
-	relay.Poll = time.Hour // only the first pass and Wake publish here
+	relay.Poll = time.Hour // only Wake publishes here
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = relay.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 
+	relay.Wake()
 	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 1)
 	require.Len(t, got, 1, "exactly the committed message")
 	assert.Equal(t, committed.ID.String(), got[0].MessageId)
