@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -68,24 +69,13 @@ func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Confi
 	var errs []error
 	c.StartupTimeout, errs = Positive(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
 	c.PublishTimeout, errs = Positive(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
-	c.MaxAttempts = 5
 	c.Workers, errs = Int(getenv, "CONSUMER_WORKERS", 4, 1, 256, errs)
 	c.MaxBatch, errs = Int(getenv, "CONSUMER_MAX_BATCH", 32, 1, 1000, errs)
 	c.Pprof, errs = Bool(getenv, "PPROF", errs)
-	if v := getenv("CONSUMER_MAX_ATTEMPTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			errs = append(errs, fmt.Errorf("CONSUMER_MAX_ATTEMPTS %q: want an integer from 1 to 100", v))
-		}
-		c.MaxAttempts = n
-	}
-	if v := getenv("DB_MAX_CONNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("DB_MAX_CONNS %q: want a positive integer", v))
-		}
-		c.MaxConns = int32(n)
-	}
+	c.MaxAttempts, errs = Int(getenv, "CONSUMER_MAX_ATTEMPTS", 5, 1, 100, errs)
+	var maxConns int
+	maxConns, errs = Int(getenv, "DB_MAX_CONNS", 0, 1, math.MaxInt32, errs)
+	c.MaxConns = int32(maxConns)
 	return c, errors.Join(errs...)
 }
 

@@ -90,25 +90,16 @@ func (in Infra) DatabaseURL(db string) (string, error) {
 
 // RecreateDatabase drops db (closing its connections) and creates it empty.
 func (in Infra) RecreateDatabase(ctx context.Context, db string) error {
-	if err := Scratch("database", db); err != nil {
-		return err
-	}
-	conn, err := pgx.Connect(ctx, in.PGAdminURL)
-	if err != nil {
-		return fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS "`+db+`" WITH (FORCE)`); err != nil {
-		return fmt.Errorf("drop database %s: %w", db, err)
-	}
-	if _, err := conn.Exec(ctx, `CREATE DATABASE "`+db+`"`); err != nil {
-		return fmt.Errorf("create database %s: %w", db, err)
-	}
-	return nil
+	return in.resetDatabase(ctx, db, true)
 }
 
 // DropDatabase drops db if it exists.
 func (in Infra) DropDatabase(ctx context.Context, db string) error {
+	return in.resetDatabase(ctx, db, false)
+}
+
+// resetDatabase drops scratch database db, and creates it again if create.
+func (in Infra) resetDatabase(ctx context.Context, db string, create bool) error {
 	if err := Scratch("database", db); err != nil {
 		return err
 	}
@@ -119,6 +110,11 @@ func (in Infra) DropDatabase(ctx context.Context, db string) error {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS "`+db+`" WITH (FORCE)`); err != nil {
 		return fmt.Errorf("drop database %s: %w", db, err)
+	}
+	if create {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE "`+db+`"`); err != nil {
+			return fmt.Errorf("create database %s: %w", db, err)
+		}
 	}
 	return nil
 }
