@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
+	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
@@ -68,12 +67,6 @@ func (c *config) Check() error {
 		}
 		*u.v = base
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel))
-	}
-	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "text" {
-		errs = append(errs, fmt.Errorf("LOG_FORMAT %q: want json or text", c.LogFormat))
-	}
+	errs = append(errs, logging.Check(c.LogLevel, c.LogFormat))
 	return errors.Join(errs...)
 }

@@ -1,8 +1,6 @@
 package participant
 
 import (
-	"errors"
-	"io"
 	"time"
 
 	"github.com/ordersaga/ordersaga/libs/logging"
@@ -56,8 +54,4 @@ func Defaults(name, httpAddr, databaseURL string) Config {
 
 // Check reports a log level or format that logging cannot use, with the
 // variables' other problems rather than at the first log line.
-func (c *Config) Check() error {
-	_, levelErr := logging.New(io.Discard, c.Name, c.LogLevel, "json")
-	_, formatErr := logging.New(io.Discard, c.Name, "info", c.LogFormat)
-	return errors.Join(levelErr, formatErr)
-}
+func (c *Config) Check() error { return logging.Check(c.LogLevel, c.LogFormat) }
