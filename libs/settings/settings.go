@@ -71,6 +71,7 @@ func Parse(getenv func(string) string, cfg any) error {
 	if err != nil {
 		return err
 	}
+	// Only what getenv gives: never nil, or env/v11 would read os.Environ.
 	environ := map[string]string{}
 	for _, f := range fields {
 		if v := getenv(f.key); v != "" {

@@ -179,3 +179,10 @@ func TestHelp(t *testing.T) {
 		})
 	}
 }
+
+func TestParseReadsOnlyGetenv(t *testing.T) {
+	t.Setenv("WORKERS", "7") // not parallel: it changes the process's environment
+	var c sample
+	require.NoError(t, Parse(envOf(nil), &c))
+	assert.Equal(t, 4, c.Workers, "the process's own environment is not read behind getenv's back")
+}
