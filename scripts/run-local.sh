@@ -11,7 +11,10 @@
 # make them fight over one port or share one database.
 #
 # Ctrl-C (or SIGTERM) stops the services and exits 0. If a service dies on
-# its own, the others are stopped and the script exits 1.
+# its own, the others are stopped and the script exits 1. If the script is
+# killed outright (SIGKILL), the services stop too: they run with
+# STOP_WITH_PARENT=true, which has the kernel send them SIGTERM when their
+# parent, this script, dies.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -99,7 +102,7 @@ start() {
 	# stops the services in order instead of them racing it. (Without job
 	# control a background child never leads a group, so setsid execs in
 	# place and $! is the service's own pid.)
-	env -u HTTP_ADDR -u DATABASE_URL setsid "$BIN/$name" >>"$log" 2>&1 </dev/null &
+	env -u HTTP_ADDR -u DATABASE_URL STOP_WITH_PARENT=true setsid "$BIN/$name" >>"$log" 2>&1 </dev/null &
 	pid_of[$name]=$!
 	if ((stream_logs)); then
 		# --pid: tail ends by itself within a second if this script is

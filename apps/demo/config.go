@@ -9,56 +9,62 @@ import (
 	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
-// config is the demo's configuration, read once from the environment, with
-// the defaults of a developer machine (those of sagactl for the broker).
+// config is the demo's configuration, read once from the environment by
+// settings.Parse, with the defaults of a developer machine (those of
+// sagactl for the broker).
 type config struct {
-	GatewayURL string
-	AMQPURL    string
+	GatewayURL string `env:"GATEWAY_URL" envDefault:"http://127.0.0.1:3000"`
+	AMQPURL    string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/" help:"its path is the vhost"`
 	// ManagementURL is the RabbitMQ management API base URL, credentials
 	// included; sagactl lists queues with it.
-	ManagementURL string
-	// Sagactl is the sagactl binary the dead-letter steps run.
-	Sagactl string
+	ManagementURL string `env:"RABBITMQ_MGMT_URL" envDefault:"http://guest:guest@127.0.0.1:15672"`
+	// Sagactl is the sagactl binary the dead-letter steps run; its default
+	// (set by defaults) is the one beside the demo's own binary.
+	Sagactl string `env:"SAGACTL"`
 	// VHost is the vhost of AMQPURL.
 	VHost string
 	// Term is $TERM: "dumb" turns the in-place progress line off.
-	Term string
+	Term string `env:"TERM" help:"dumb: no progress line"`
 }
+
+const intro = `demo walks through ordersaga on a running system (make run, or make demo):
+every saga outcome, a cancellation before and after payment, and a dead
+letter replayed with sagactl. It exits 0 only if every step ended as the
+contract says.
+
+Usage: demo [-h | --help]
+`
+
+// defaults is the configuration before the environment is read.
+func defaults() config { return config{Sagactl: defaultSagactl()} }
 
 // parseConfig reads the configuration from getenv. Every invalid value is
 // reported, on one line.
 func parseConfig(getenv func(string) string) (config, error) {
-	or := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	c := config{
-		GatewayURL:    strings.TrimSuffix(or("GATEWAY_URL", "http://127.0.0.1:3000"), "/"),
-		AMQPURL:       or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		ManagementURL: or("RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"),
-		Sagactl:       or("SAGACTL", defaultSagactl()),
-		Term:          getenv("TERM"),
-	}
-	var errs []string
+	c := defaults()
+	return c, settings.Parse(getenv, &c)
+}
+
+// Check validates the URLs and finds the vhost.
+func (c *config) Check() error {
+	c.GatewayURL = strings.TrimSuffix(c.GatewayURL, "/")
+	var errs []error
 	if !httpURL(c.GatewayURL) {
-		errs = append(errs, "GATEWAY_URL: want an http(s) URL such as http://127.0.0.1:3000")
+		errs = append(errs, errors.New("GATEWAY_URL: want an http(s) URL such as http://127.0.0.1:3000"))
 	}
 	uri, err := amqp.ParseURI(c.AMQPURL)
 	if err != nil {
-		errs = append(errs, fmt.Sprintf("AMQP_URL: %v", err))
+		errs = append(errs, fmt.Errorf("AMQP_URL: %w", err))
 	}
 	c.VHost = uri.Vhost
 	if !httpURL(c.ManagementURL) {
-		errs = append(errs, "RABBITMQ_MGMT_URL: want an http(s) URL such as http://guest:guest@127.0.0.1:15672")
+		errs = append(errs, errors.New("RABBITMQ_MGMT_URL: want an http(s) URL such as http://guest:guest@127.0.0.1:15672"))
 	}
-	if len(errs) > 0 {
-		return c, errors.New("configuration: " + strings.Join(errs, "; "))
-	}
-	return c, nil
+	return errors.Join(errs...)
 }
 
 func httpURL(s string) bool {

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,6 +47,28 @@ func TestParseConfig(t *testing.T) {
 		assert.Contains(t, err.Error(), "RABBITMQ_MGMT_URL")
 		assert.NotContains(t, err.Error(), "\n")
 	})
+}
+
+func TestHelpStartsNothing(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			// Were it to run, it would wait for a gateway at port 1.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout bytes.Buffer
+			start := time.Now()
+			require.NoError(t, run(ctx, []string{arg}, env(map[string]string{"GATEWAY_URL": "http://127.0.0.1:1"}), &stdout), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			out := stdout.String()
+			assert.True(t, strings.HasPrefix(out, "demo walks through ordersaga"), out)
+			for _, want := range []string{"Usage: demo", "GATEWAY_URL", "http://127.0.0.1:3000", "AMQP_URL", "RABBITMQ_MGMT_URL", "SAGACTL"} {
+				assert.Contains(t, out, want)
+			}
+			assert.NotContains(t, out, "Placing", "no step of the demo ran")
+		})
+	}
 }
 
 func TestManagementUI(t *testing.T) {

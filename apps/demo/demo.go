@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
 const (
@@ -45,8 +47,12 @@ type demo struct {
 
 // run walks through the demo against the system at cfg's addresses. It
 // returns an error if the system is not there or any step did not end as
-// the contract says.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// the contract says. -h or --help prints its usage and the variables it
+// reads instead, and nothing else.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if help, err := settings.Help(args, stdout, intro, new(defaults())); help || err != nil {
+		return err
+	}
 	cfg, err := parseConfig(getenv)
 	if err != nil {
 		return err

@@ -1,71 +1,60 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"time"
+
+	"github.com/ordersaga/ordersaga/libs/logging"
+	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
 
 // config is the gateway's configuration (contract §1), read once from the
-// environment.
+// environment by settings.Parse.
 type config struct {
-	HTTPAddr          string
-	AMQPURL           string
-	OrderServiceURL   string
-	PaymentServiceURL string
-	LogLevel          string
+	HTTPAddr          string `env:"HTTP_ADDR" envDefault:":3000" help:"host:port or :port"`
+	AMQPURL           string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
+	OrderServiceURL   string `env:"ORDER_SERVICE_URL" envDefault:"http://127.0.0.1:3001"`
+	PaymentServiceURL string `env:"PAYMENT_SERVICE_URL" envDefault:"http://127.0.0.1:3002"`
+	LogLevel          string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat         string `env:"LOG_FORMAT" help:"json or text (unset: text on a terminal, else json)"`
 	// PublishTimeout bounds the wait for a broker confirm.
-	PublishTimeout time.Duration
+	PublishTimeout time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s" valid:"positive"`
 	// StartupTimeout bounds the wait for the broker at start-up.
-	StartupTimeout time.Duration
+	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s" valid:"positive"`
 	// UpstreamTimeout bounds every call to a service, body included.
-	UpstreamTimeout time.Duration
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"5s" valid:"positive"`
+	// StopWithParent makes the gateway stop when the process that started
+	// it dies (lifecycle.StopWithParent); the local runner sets it.
+	StopWithParent bool `env:"STOP_WITH_PARENT" envDefault:"false" help:"true: stop when the parent process dies"`
 }
+
+const intro = `gateway is the public REST API of ordersaga: it publishes the order
+commands to RabbitMQ and forwards queries to the services.
+
+Usage: gateway [-h | --help]
+`
 
 // parseConfig reads the configuration from getenv, with the defaults of a
 // developer machine. Every invalid value is reported, on one line.
 func parseConfig(getenv func(string) string) (config, error) {
-	or := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	c := config{
-		HTTPAddr:          or("HTTP_ADDR", ":3000"),
-		AMQPURL:           or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		OrderServiceURL:   or("ORDER_SERVICE_URL", "http://127.0.0.1:3001"),
-		PaymentServiceURL: or("PAYMENT_SERVICE_URL", "http://127.0.0.1:3002"),
-		LogLevel:          or("LOG_LEVEL", "info"),
-	}
-	var errs []string
-	duration := func(key string, def time.Duration) time.Duration {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Sprintf("%s %q: want a positive duration such as 500ms or 5s", key, v))
-			return def
-		}
-		return d
-	}
-	c.PublishTimeout = duration("PUBLISH_TIMEOUT", 5*time.Second)
-	c.StartupTimeout = duration("STARTUP_TIMEOUT", 30*time.Second)
-	c.UpstreamTimeout = duration("UPSTREAM_TIMEOUT", 5*time.Second)
+	var c config
+	return c, settings.Parse(getenv, &c)
+}
 
+// Check reports what the tags cannot say, and trims the services' URLs.
+func (c *config) Check() error {
+	var errs []error
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Sprintf("HTTP_ADDR %q: want host:port or :port", c.HTTPAddr))
+		errs = append(errs, fmt.Errorf("HTTP_ADDR %q: want host:port or :port", c.HTTPAddr))
 	}
 	if u, err := url.Parse(c.AMQPURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
 		// The URL may hold a password: name the variable, not the value.
-		errs = append(errs, "AMQP_URL: want amqp://user:password@host:port/vhost")
+		errs = append(errs, errors.New("AMQP_URL: want amqp://user:password@host:port/vhost"))
 	}
 	for _, u := range []struct {
 		key string
@@ -73,17 +62,11 @@ func parseConfig(getenv func(string) string) (config, error) {
 	}{{"ORDER_SERVICE_URL", &c.OrderServiceURL}, {"PAYMENT_SERVICE_URL", &c.PaymentServiceURL}} {
 		base, err := gateway.BaseURL(*u.v)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s %v", u.key, err))
+			errs = append(errs, fmt.Errorf("%s %v", u.key, err))
 			continue
 		}
 		*u.v = base
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
-		errs = append(errs, fmt.Sprintf("LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel))
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
-	}
-	return c, nil
+	errs = append(errs, logging.Check(c.LogLevel, c.LogFormat))
+	return errors.Join(errs...)
 }

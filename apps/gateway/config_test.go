@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +72,8 @@ func TestParseConfigRejects(t *testing.T) {
 		{"PUBLISH_TIMEOUT", "0s", "PUBLISH_TIMEOUT"},
 		{"STARTUP_TIMEOUT", "-1s", "STARTUP_TIMEOUT"},
 		{"UPSTREAM_TIMEOUT", "soon", "UPSTREAM_TIMEOUT"},
+		{"LOG_FORMAT", "xml", "LOG_FORMAT"},
+		{"STOP_WITH_PARENT", "sure", "STOP_WITH_PARENT"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
@@ -87,5 +93,40 @@ func TestParseConfigRejects(t *testing.T) {
 			assert.Contains(t, err.Error(), want)
 		}
 		assert.NotContains(t, err.Error(), "\n")
+	})
+}
+
+func TestHelpStartsNothing(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			// A port of our own: were the gateway to start, it would fail to
+			// bind it, or wait for the broker that is not at port 1.
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer l.Close()
+			env := envOf(map[string]string{"HTTP_ADDR": l.Addr().String(), "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",
+				"STARTUP_TIMEOUT": "1m"})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout bytes.Buffer
+			start := time.Now()
+			require.NoError(t, run(ctx, []string{arg}, env, &stdout), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			out := stdout.String()
+			assert.True(t, strings.HasPrefix(out, "gateway is the public REST API"), out)
+			for _, want := range []string{"Usage: gateway", "HTTP_ADDR", ":3000", "ORDER_SERVICE_URL", "http://127.0.0.1:3001",
+				"PAYMENT_SERVICE_URL", "UPSTREAM_TIMEOUT", "LOG_FORMAT", "STOP_WITH_PARENT"} {
+				assert.Contains(t, out, want)
+			}
+		})
+	}
+	t.Run("any other argument is refused", func(t *testing.T) {
+		t.Parallel()
+		var stdout bytes.Buffer
+		err := run(context.Background(), []string{"serve"}, envOf(nil), &stdout)
+		assert.ErrorContains(t, err, `unexpected argument "serve"`)
+		assert.Empty(t, stdout.String())
 	})
 }

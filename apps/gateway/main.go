@@ -22,8 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -34,7 +36,7 @@ const shutdownTimeout = 10 * time.Second
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		// One line, whatever the error says.
 		fmt.Fprintln(os.Stderr, "gateway:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
@@ -42,13 +44,21 @@ func main() {
 }
 
 // run serves the gateway until ctx ends, then shuts down: HTTP first, so
-// that requests in flight still get their confirms, then the broker.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// that requests in flight still get their confirms, then the broker. -h or
+// --help prints its usage and the variables it reads instead, and nothing
+// else.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if help, err := settings.Help(args, stdout, intro, &config{}); help || err != nil {
+		return err
+	}
 	cfg, err := parseConfig(getenv)
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stdout, "gateway", cfg.LogLevel, getenv("LOG_FORMAT"))
+	if err := lifecycle.StopWithParent(cfg.StopWithParent); err != nil {
+		return err
+	}
+	log, err := logging.New(stdout, "gateway", cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	env := envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": b.AMQPURL, "LOG_LEVEL": "debug"})
-	go func() { done <- run(ctx, env, logs) }()
+	go func() { done <- run(ctx, nil, env, logs) }()
 	addr := listenAddr(t, logs, done)
 
 	resp, err := http.Get("http://" + addr + "/healthz")
@@ -109,7 +109,7 @@ func TestRunEndsEventStreamsAtShutdown(t *testing.T) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	env := envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": b.AMQPURL, "ORDER_SERVICE_URL": orders.URL})
-	go func() { done <- run(ctx, env, logs) }()
+	go func() { done <- run(ctx, nil, env, logs) }()
 	addr := listenAddr(t, logs, done)
 
 	resp, err := http.Get("http://" + addr + "/api/orders/8d1c7c8e-3c4e-4a51-9d43-6c0c7b3f0a11/events")
@@ -133,7 +133,7 @@ func TestRunEndsEventStreamsAtShutdown(t *testing.T) {
 
 func TestRunFailsWithoutBroker(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), envOf(map[string]string{
+	err := run(context.Background(), nil, envOf(map[string]string{
 		"HTTP_ADDR":       "127.0.0.1:0",
 		"AMQP_URL":        "amqp://guest:secret@127.0.0.1:1/",
 		"STARTUP_TIMEOUT": "300ms",
@@ -146,7 +146,7 @@ func TestRunFailsWithoutBroker(t *testing.T) {
 
 func TestRunFailsOnBadConfig(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), envOf(map[string]string{"LOG_LEVEL": "loud"}), io.Discard)
+	err := run(context.Background(), nil, envOf(map[string]string{"LOG_LEVEL": "loud"}), io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "LOG_LEVEL")
 }

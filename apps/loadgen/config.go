@@ -12,6 +12,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ordersaga/ordersaga/libs/settings"
+
 	"github.com/ordersaga/ordersaga/apps/loadgen/internal/bench"
 )
 
@@ -39,20 +41,15 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// parseConfig reads the command line; servers default to the environment
-// the tests use (AMQP_URL, RABBITMQ_MGMT_URL, TEST_DATABASE_URL), then to
-// a developer machine's.
-func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
-	or := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	fs.Usage = func() {
-		fmt.Fprint(usage, `usage: loadgen [flags]
+// environment holds the servers' defaults: those of the tests, then a
+// developer machine's.
+type environment struct {
+	AMQPURL    string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/" help:"default of -amqp"`
+	MgmtURL    string `env:"RABBITMQ_MGMT_URL" envDefault:"http://guest:guest@127.0.0.1:15672" help:"default of -mgmt"`
+	PGAdminURL string `env:"TEST_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" help:"default of -pg-admin"`
+}
+
+const intro = `usage: loadgen [flags]
 
 Measures ordersaga end to end and prints a table (and -json FILE). By
 default it starts bin/gateway, bin/order-service and bin/payment-service on
@@ -61,9 +58,22 @@ that it recreates (their names must start with "bench"), and removes them
 at the end. Benchmarks never assert on time: the figures are reported, not
 judged.
 
-`)
-		fs.PrintDefaults()
+`
+
+// parseConfig reads the command line; servers default to the environment
+// the tests use (AMQP_URL, RABBITMQ_MGMT_URL, TEST_DATABASE_URL), then to
+// a developer machine's. For -h it writes the usage to help and returns
+// errHelp.
+func parseConfig(args []string, getenv func(string) string, help io.Writer) (config, error) {
+	var env environment
+	if err := settings.Parse(getenv, &env); err != nil {
+		return config{}, err
 	}
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	// Errors are returned, and the usage written for -h only: not on stderr
+	// with every mistake.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var c config
 	o := &c.Options
 	var pids, steps, conc, rates, floorConc string
@@ -75,10 +85,10 @@ judged.
 	fs.StringVar(&o.Endpoints.Order, "order-url", "http://127.0.0.1:3101", "order service base URL (for /readyz, /metrics)")
 	fs.StringVar(&o.Endpoints.Payment, "payment-url", "http://127.0.0.1:3102", "payment service base URL")
 	fs.StringVar(&pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID for /proc accounting")
-	fs.StringVar(&o.Infra.AMQPURL, "amqp", or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"), "broker URL; its vhost is replaced by -vhost")
+	fs.StringVar(&o.Infra.AMQPURL, "amqp", env.AMQPURL, "broker URL; its vhost is replaced by -vhost")
 	fs.StringVar(&o.Infra.VHost, "vhost", "bench", "vhost of the system (with -start: recreated, and deleted at the end)")
-	fs.StringVar(&o.Infra.MgmtURL, "mgmt", or("RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"), "RabbitMQ management API, credentials included")
-	fs.StringVar(&o.Infra.PGAdminURL, "pg-admin", or("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres connection allowed to create databases")
+	fs.StringVar(&o.Infra.MgmtURL, "mgmt", env.MgmtURL, "RabbitMQ management API, credentials included")
+	fs.StringVar(&o.Infra.PGAdminURL, "pg-admin", env.PGAdminURL, "Postgres connection allowed to create databases")
 	fs.StringVar(&o.Infra.OrderDB, "order-db", "bench_orders", "order service database (with -start: recreated)")
 	fs.StringVar(&o.Infra.PaymentDB, "payment-db", "bench_payments", "payment service database (with -start: recreated)")
 	fs.StringVar(&o.Infra.FloorDB, "floor-db", "bench_floor", "scratch database of the Postgres floor")
@@ -109,6 +119,13 @@ judged.
 	fs.StringVar(&c.JSONFile, "json", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(help)
+			fmt.Fprint(help, intro)
+			fs.PrintDefaults()
+			fmt.Fprint(help, "\nEnvironment:\n")
+			if err := settings.Usage(help, &environment{}); err != nil {
+				return c, err
+			}
 			return c, errHelp
 		}
 		return c, err
@@ -203,7 +220,14 @@ judged.
 			bad("-pids: %v", err)
 		}
 	}
-	return c, errors.Join(errs...)
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return c, errors.New(strings.Join(msgs, "; ")) // one line
+	}
+	return c, nil
 }
 
 func contains(list []string, s string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,8 +96,31 @@ func TestBadFlags(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	var stderr bytes.Buffer
-	assert.Equal(t, 2, run(context.Background(), []string{"-h"}, noEnv, io.Discard, &stderr))
-	assert.Contains(t, stderr.String(), "-latency-step")
-	assert.Contains(t, stderr.String(), "never assert on time")
+	for _, arg := range []string{"-h", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			start := time.Now()
+			// Nothing is started: run returns at once, without any server.
+			assert.Equal(t, 0, run(context.Background(), []string{arg}, noEnv, &stdout, &stderr), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			assert.Empty(t, stderr.String())
+			for _, want := range []string{"usage: loadgen", "-latency-step", "never assert on time", "Environment:",
+				"AMQP_URL", "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"} {
+				assert.Contains(t, stdout.String(), want)
+			}
+		})
+	}
+}
+
+func TestBadFlagsTogetherOnOneLine(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-concurrency", "0", "-duration", "0s"}, noEnv, &stdout, &stderr)
+	assert.Equal(t, 2, code)
+	assert.Empty(t, stdout.String())
+	assert.Contains(t, stderr.String(), "-concurrency")
+	assert.Contains(t, stderr.String(), "-duration must be positive")
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
+	assert.True(t, strings.HasPrefix(stderr.String(), "loadgen: "), stderr.String())
 }

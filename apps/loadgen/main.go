@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ordersaga/ordersaga/apps/loadgen/internal/bench"
@@ -26,14 +27,15 @@ func main() {
 }
 
 // run runs one benchmark and returns the exit code: 0 when it ran to the
-// end (whatever the figures), 2 for a bad command line, 1 otherwise.
+// end (whatever the figures) and for -h, 2 for a bad command line, 1
+// otherwise.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	c, err := parseConfig(args, getenv, stderr)
+	c, err := parseConfig(args, getenv, stdout)
 	switch {
 	case errors.Is(err, errHelp):
-		return 2
+		return 0
 	case err != nil:
-		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		fmt.Fprintf(stderr, "loadgen: %s\n", strings.ReplaceAll(err.Error(), "\n", "; ")) // one line
 		return 2
 	}
 	rep, err := bench.Run(ctx, c.Options, stdout)
@@ -48,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		fmt.Fprintf(stderr, "loadgen: %s\n", strings.ReplaceAll(err.Error(), "\n", "; ")) // one line
 		return 1
 	}
 	return 0

@@ -1,35 +1,32 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/ordersaga/ordersaga/libs/participant"
+	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
+// config is the order service's configuration (contract §1): every
+// participant's, and its own saga timeout.
 type config struct {
 	participant.Config
-	PaymentTimeout time.Duration
-	Prefetch       int
+	PaymentTimeout time.Duration `env:"ORDER_PAYMENT_TIMEOUT" envDefault:"2m" valid:"positive"`
+}
+
+const intro = `order-service owns orders: it consumes order commands and payment events,
+moves each order through its state machine, and emits order events.
+
+Usage: order-service [-h | --help]
+`
+
+// defaults is the configuration before the environment is read.
+func defaults() config {
+	return config{Config: participant.Defaults("order-service", ":3001",
+		"postgres://postgres@127.0.0.1:5432/orders?sslmode=disable")}
 }
 
 func parseConfig(getenv func(string) string) (config, error) {
-	base, err := participant.Env(getenv, "order-service", ":3001",
-		"postgres://postgres@127.0.0.1:5432/orders?sslmode=disable")
-	errs := []error{err}
-	c := config{Config: base, Prefetch: 64}
-	c.PaymentTimeout, errs = participant.Duration(getenv, "ORDER_PAYMENT_TIMEOUT", 2*time.Minute, errs)
-	if c.PaymentTimeout == 0 {
-		errs = append(errs, errors.New("ORDER_PAYMENT_TIMEOUT must be positive"))
-	}
-	if v := getenv("CONSUMER_PREFETCH"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			errs = append(errs, fmt.Errorf("CONSUMER_PREFETCH %q: want an integer from 1 to 10000", v))
-		}
-		c.Prefetch = n
-	}
-	return c, errors.Join(errs...)
+	c := defaults()
+	return c, settings.Parse(getenv, &c)
 }

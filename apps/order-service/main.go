@@ -12,8 +12,10 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/participant"
+	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/order-service/internal/order"
 )
@@ -21,14 +23,22 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		participant.Fail("order-service", err)
 	}
 }
 
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// run runs the service until ctx ends; -h or --help prints its usage and
+// the variables it reads instead, and nothing else.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if help, err := settings.Help(args, stdout, intro, new(defaults())); help || err != nil {
+		return err
+	}
 	cfg, err := parseConfig(getenv)
 	if err != nil {
+		return err
+	}
+	if err := lifecycle.StopWithParent(cfg.StopWithParent); err != nil {
 		return err
 	}
 	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel, cfg.LogFormat)

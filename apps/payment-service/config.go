@@ -1,48 +1,42 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"strconv"
+	"time"
 
 	"github.com/ordersaga/ordersaga/libs/participant"
+	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/payment-service/internal/payment"
 )
 
+// config is the payment service's configuration (contract §1): every
+// participant's, and its simulated payment gateway's.
 type config struct {
 	participant.Config
-	Gateway  payment.Gateway
-	Prefetch int
+	Latency     time.Duration `env:"PAYMENT_LATENCY" envDefault:"0s" valid:"0.."`
+	DeclineRate float64       `env:"PAYMENT_DECLINE_RATE" envDefault:"0" valid:"0..1"`
+	Limit       int64         `env:"PAYMENT_LIMIT" envDefault:"1000000" valid:"0.."`
+}
+
+const intro = `payment-service owns payments: it charges orders when they are created
+(through a simulated gateway), cancels or refunds them when they are
+cancelled, and emits payment events.
+
+Usage: payment-service [-h | --help]
+`
+
+// defaults is the configuration before the environment is read.
+func defaults() config {
+	return config{Config: participant.Defaults("payment-service", ":3002",
+		"postgres://postgres@127.0.0.1:5432/payments?sslmode=disable")}
 }
 
 func parseConfig(getenv func(string) string) (config, error) {
-	base, err := participant.Env(getenv, "payment-service", ":3002",
-		"postgres://postgres@127.0.0.1:5432/payments?sslmode=disable")
-	errs := []error{err}
-	c := config{Config: base, Prefetch: 64,
-		Gateway: payment.Gateway{Limit: 1_000_000}}
-	c.Gateway.Latency, errs = participant.Duration(getenv, "PAYMENT_LATENCY", 0, errs)
-	if v := getenv("PAYMENT_DECLINE_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(r >= 0 && r <= 1) { // NaN is neither
-			errs = append(errs, fmt.Errorf("PAYMENT_DECLINE_RATE %q: want a number from 0 to 1", v))
-		}
-		c.Gateway.DeclineRate = r
-	}
-	if v := getenv("PAYMENT_LIMIT"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("PAYMENT_LIMIT %q: want a non-negative integer (minor units)", v))
-		}
-		c.Gateway.Limit = n
-	}
-	if v := getenv("CONSUMER_PREFETCH"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			errs = append(errs, fmt.Errorf("CONSUMER_PREFETCH %q: want an integer from 1 to 10000", v))
-		}
-		c.Prefetch = n
-	}
-	return c, errors.Join(errs...)
+	c := defaults()
+	return c, settings.Parse(getenv, &c)
+}
+
+// Gateway is the simulated payment gateway the configuration describes.
+func (c config) Gateway() payment.Gateway {
+	return payment.Gateway{Latency: c.Latency, DeclineRate: c.DeclineRate, Limit: c.Limit}
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )
@@ -25,9 +27,10 @@ const (
 	publishTimeout = 5 * time.Second
 )
 
-// usageError is a malformed command line; run prints msg and usage.
+// usageError is a malformed command line, or a request for help; run
+// prints msg and usage.
 type usageError struct {
-	msg   string // empty for -h
+	msg   string // empty for -h: usage on stdout, exit 0
 	usage string
 }
 
@@ -46,15 +49,19 @@ QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
 suffix: order-service.commands.dlq, order-service.payment-events.dlq,
 payment-service.order-events.dlq.
 
-Environment:
-  AMQP_URL           broker URL; its path is the vhost
-                     (default amqp://guest:guest@127.0.0.1:5672/, vhost "/")
-  RABBITMQ_MGMT_URL  management API URL, used by dlq list
-                     (default http://guest:guest@127.0.0.1:15672)
-
 Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
 "sagactl dlq show -h" and the like describe each command.
 `
+
+// mainUsage is usageMain and the variables sagactl reads, from their tags.
+func mainUsage() string {
+	var b strings.Builder
+	b.WriteString(usageMain + "\nEnvironment:\n")
+	if err := settings.Usage(&b, &config{}); err != nil {
+		fmt.Fprintf(&b, "  (%v)\n", err)
+	}
+	return b.String()
+}
 
 const usageDLQ = `Usage:
   sagactl dlq list [--json]
@@ -137,17 +144,17 @@ Flags:
 
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{msg: "missing command", usage: usageMain}
+		return &usageError{msg: "missing command", usage: mainUsage()}
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		return &usageError{usage: usageMain}
+		return &usageError{usage: mainUsage()}
 	case "dlq":
 		return dlqCommand(ctx, args[1:], getenv, stdout)
 	case "topology":
 		return topologyCommand(ctx, args[1:], getenv, stdout)
 	default:
-		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), usage: usageMain}
+		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), usage: mainUsage()}
 	}
 }
 

@@ -4,17 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
 // config is sagactl's configuration (contract §1), read once from the
-// environment.
+// environment by settings.Parse.
 type config struct {
-	AMQPURL string
+	AMQPURL string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/" help:"its path is the vhost every command works on"`
 	// ManagementURL is the management API base URL, credentials included.
-	ManagementURL string
+	ManagementURL string `env:"RABBITMQ_MGMT_URL" envDefault:"http://guest:guest@127.0.0.1:15672" help:"management API, used by dlq list"`
 	// VHost is the vhost of AMQPURL, the one every command works on.
 	VHost string
 }
@@ -22,28 +23,21 @@ type config struct {
 // parseConfig reads the configuration from getenv, with the defaults of a
 // developer machine. Every invalid value is reported, on one line.
 func parseConfig(getenv func(string) string) (config, error) {
-	or := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	c := config{
-		AMQPURL:       or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		ManagementURL: or("RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"),
-	}
-	var errs []string
+	var c config
+	return c, settings.Parse(getenv, &c)
+}
+
+// Check validates the URLs and finds the vhost.
+func (c *config) Check() error {
+	var errs []error
 	// The client library's own parser, so the vhost is the one it connects to.
 	uri, err := amqp.ParseURI(c.AMQPURL)
 	if err != nil {
-		errs = append(errs, fmt.Sprintf("AMQP_URL: %v", err))
+		errs = append(errs, fmt.Errorf("AMQP_URL: %w", err))
 	}
 	c.VHost = uri.Vhost
 	if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, "RABBITMQ_MGMT_URL: want an http(s) URL such as http://guest:guest@127.0.0.1:15672")
+		errs = append(errs, errors.New("RABBITMQ_MGMT_URL: want an http(s) URL such as http://guest:guest@127.0.0.1:15672"))
 	}
-	if len(errs) > 0 {
-		return c, errors.New("configuration: " + strings.Join(errs, "; "))
-	}
-	return c, nil
+	return errors.Join(errs...)
 }

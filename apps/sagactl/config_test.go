@@ -41,4 +41,5 @@ func TestParseConfigRejectsBadURLs(t *testing.T) {
 	assert.Contains(t, err.Error(), "AMQP_URL")
 	assert.Contains(t, err.Error(), "RABBITMQ_MGMT_URL")
 	assert.NotContains(t, err.Error(), "secret", "no password in the error")
+	assert.NotContains(t, err.Error(), "\n", "one line")
 }

@@ -29,18 +29,19 @@ const (
 )
 
 // run runs the command in args and returns the process's exit code: usage
-// text and 2 for a malformed command line (and for -h), one error line on
-// stderr and 1 for a failure.
+// text on stderr and 2 for a malformed command line, usage on stdout and 0
+// for -h/--help/help, one error line on stderr and 1 for a failure.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, getenv, stdout)
 	var uerr *usageError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &uerr) && uerr.msg == "":
+		fmt.Fprint(stdout, uerr.usage) // asked for: it is the output
+		return exitOK
 	case errors.As(err, &uerr):
-		if uerr.msg != "" {
-			fmt.Fprintf(stderr, "sagactl: %s\n\n", uerr.msg)
-		}
+		fmt.Fprintf(stderr, "sagactl: %s\n\n", uerr.msg)
 		fmt.Fprint(stderr, uerr.usage)
 		return exitUsage
 	default:

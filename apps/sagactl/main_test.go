@@ -174,14 +174,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		want string // in stderr
 	}{
 		{"no command", nil, "missing command"},
-		{"help flag", []string{"-h"}, "Usage:"},
-		{"help command", []string{"help"}, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"dlq without command", []string{"dlq"}, "missing dlq command"},
 		{"unknown dlq command", []string{"dlq", "drop"}, `unknown dlq command "drop"`},
 		{"list with an argument", []string{"dlq", "list", "extra"}, `unexpected argument "extra"`},
 		{"list with an unknown flag", []string{"dlq", "list", "--csv"}, "flag provided but not defined: -csv"},
-		{"show help", []string{"dlq", "show", "-h"}, "WITHOUT removing them"},
 		{"show without queue", []string{"dlq", "show"}, "missing QUEUE"},
 		{"show with two queues", []string{"dlq", "show", "a", "b"}, `unexpected argument "b"`},
 		{"show -n zero", []string{"dlq", "show", commandsDLQ, "-n", "0"}, "-n 0: want at least 1"},
@@ -192,7 +189,6 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"replay without queue", []string{"dlq", "replay", "--all"}, "missing QUEUE"},
 		{"purge without queue", []string{"dlq", "purge", "--yes"}, "missing QUEUE"},
 		{"topology with an argument", []string{"topology", "now"}, `unexpected argument "now"`},
-		{"topology help", []string{"topology", "--help"}, "Usage: sagactl topology"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +198,38 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 			assert.Contains(t, r.stderr, tt.want, "the reason")
 			assert.Contains(t, r.stderr, "Usage", "the usage text")
 			assert.Empty(t, r.stdout, "nothing on stdout")
+		})
+	}
+}
+
+func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
+	t.Parallel()
+	// Nothing answers here: help must not need the broker.
+	env := map[string]string{"AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "RABBITMQ_MGMT_URL": "http://127.0.0.1:1"}
+	tests := []struct {
+		name string
+		args []string
+		want []string // in stdout
+	}{
+		{"-h", []string{"-h"}, []string{"Usage:", "sagactl dlq replay", "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/",
+			"RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"}},
+		{"--help", []string{"--help"}, []string{"Usage:", "Environment:", "AMQP_URL"}},
+		{"help command", []string{"help"}, []string{"Usage:"}},
+		{"dlq help", []string{"dlq", "--help"}, []string{"sagactl dlq purge QUEUE --yes"}},
+		{"show help", []string{"dlq", "show", "-h"}, []string{"WITHOUT removing them"}},
+		{"topology help", []string{"topology", "--help"}, []string{"Usage: sagactl topology"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := sagactl(t, env, tt.args...)
+			assert.Equal(t, exitOK, r.code, "exit code; stderr: %s", r.stderr)
+			for _, want := range tt.want {
+				assert.Contains(t, r.stdout, want)
+			}
+			assert.Empty(t, r.stderr, "nothing on stderr")
+			assert.Less(t, time.Since(start), 5*time.Second, "no broker was tried")
 		})
 	}
 }

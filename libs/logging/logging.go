@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,4 +37,12 @@ func New(w io.Writer, service, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("LOG_FORMAT %q: want json or text", format)
 	}
 	return slog.New(h).With("service", service), nil
+}
+
+// Check reports, together, a level and a format that New would refuse, so
+// that a configuration names them with its other problems, before any log.
+func Check(level, format string) error {
+	_, levelErr := New(io.Discard, "", level, "json")
+	_, formatErr := New(io.Discard, "", "info", format)
+	return errors.Join(levelErr, formatErr)
 }

@@ -45,3 +45,12 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	assert.NoError(t, Check("DEBUG", ""), "the defaults and any case of a level")
+	assert.NoError(t, Check("warn", "text"))
+	err := Check("loud", "xml")
+	assert.ErrorContains(t, err, `LOG_LEVEL "loud"`)
+	assert.ErrorContains(t, err, `LOG_FORMAT "xml"`, "both at once")
+}

@@ -7,14 +7,11 @@ package participant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,113 +29,6 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
-
-// Config is what every participant is configured with (contract §1).
-type Config struct {
-	Name           string
-	LogLevel       string
-	LogFormat      string
-	HTTPAddr       string
-	AMQPURL        string
-	DatabaseURL    string
-	StartupTimeout time.Duration
-	PublishTimeout time.Duration
-	// MaxConns sizes the database pool; 0 keeps pgx's default.
-	MaxConns int32
-	// MaxAttempts is how often a transiently failing message is tried
-	// before it is dead-lettered.
-	MaxAttempts int
-	// Workers is how many batches each consumer handles at once, and
-	// MaxBatch how many deliveries one batch (one transaction) takes.
-	Workers, MaxBatch int
-	// Pprof serves /debug/pprof/ (PPROF=true), for finding where time goes.
-	Pprof bool
-}
-
-// Env reads the configuration every participant shares from getenv, with
-// the defaults of a developer machine.
-func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Config, error) {
-	c := Config{
-		Name:        name,
-		LogLevel:    Or(getenv("LOG_LEVEL"), "info"),
-		LogFormat:   getenv("LOG_FORMAT"),
-		HTTPAddr:    Or(getenv("HTTP_ADDR"), defaultAddr),
-		AMQPURL:     Or(getenv("AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
-		DatabaseURL: Or(getenv("DATABASE_URL"), defaultDB),
-	}
-	var errs []error
-	c.StartupTimeout, errs = Positive(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
-	c.PublishTimeout, errs = Positive(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
-	c.Workers, errs = Int(getenv, "CONSUMER_WORKERS", 4, 1, 256, errs)
-	c.MaxBatch, errs = Int(getenv, "CONSUMER_MAX_BATCH", 32, 1, 1000, errs)
-	c.Pprof, errs = Bool(getenv, "PPROF", errs)
-	c.MaxAttempts, errs = Int(getenv, "CONSUMER_MAX_ATTEMPTS", 5, 1, 100, errs)
-	var maxConns int
-	maxConns, errs = Int(getenv, "DB_MAX_CONNS", 0, 1, math.MaxInt32, errs)
-	c.MaxConns = int32(maxConns)
-	return c, errors.Join(errs...)
-}
-
-// Or returns v, or def when v is empty.
-func Or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
-// Int parses the integer in variable key (def when unset), appending a
-// clear error to errs when it is malformed or outside lo..hi.
-func Int(getenv func(string) string, key string, def, lo, hi int, errs []error) (int, []error) {
-	v := getenv(key)
-	if v == "" {
-		return def, errs
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return def, append(errs, fmt.Errorf("%s %q: want an integer from %d to %d", key, v, lo, hi))
-	}
-	return n, errs
-}
-
-// Bool parses the boolean in variable key (false when unset), appending a
-// clear error to errs when it is malformed.
-func Bool(getenv func(string) string, key string, errs []error) (bool, []error) {
-	v := getenv(key)
-	if v == "" {
-		return false, errs
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, append(errs, fmt.Errorf("%s %q: want true or false", key, v))
-	}
-	return b, errs
-}
-
-// Duration parses the Go duration in variable key (def when unset),
-// appending a clear error to errs when it is malformed or negative.
-func Duration(getenv func(string) string, key string, def time.Duration, errs []error) (time.Duration, []error) {
-	v := getenv(key)
-	if v == "" {
-		return def, errs
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return def, append(errs, fmt.Errorf("%s %q: want a duration such as 500ms or 2m", key, v))
-	}
-	return d, errs
-}
-
-// Positive is Duration for a variable that cannot be zero: a timeout of 0
-// would fail every start-up or every publish.
-func Positive(getenv func(string) string, key string, def time.Duration, errs []error) (time.Duration, []error) {
-	d, errs := Duration(getenv, key, def, errs)
-	if d == 0 {
-		errs = append(errs, fmt.Errorf("%s %q: want a positive duration such as 500ms or 2m", key, getenv(key)))
-		return def, errs
-	}
-	return d, errs
-}
 
 // Participant is a running saga participant.
 type Participant struct {

@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
 // Delivery is a received message as handlers see it, free of AMQP types.
@@ -65,6 +66,30 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, events.ErrInvalid)
 }
 
+// ConsumerTuning is how consumers take their work, as every participant
+// configures it (contract §1). Its tags hold the one set of defaults: the
+// participants' and NewConsumer's for whatever is left zero.
+type ConsumerTuning struct {
+	// Prefetch bounds the deliveries in flight per consumer.
+	Prefetch int `env:"CONSUMER_PREFETCH" envDefault:"64" valid:"1..10000"`
+	// Workers is how many batches each consumer handles at once.
+	Workers int `env:"CONSUMER_WORKERS" envDefault:"4" valid:"1..256"`
+	// MaxBatch bounds the deliveries one batch (one transaction) takes.
+	MaxBatch int `env:"CONSUMER_MAX_BATCH" envDefault:"32" valid:"1..1000"`
+	// MaxAttempts is how often a transiently failing message is tried
+	// before it is dead-lettered.
+	MaxAttempts int `env:"CONSUMER_MAX_ATTEMPTS" envDefault:"5" valid:"1..100"`
+}
+
+// DefaultTuning returns ConsumerTuning's defaults, read from its tags.
+var DefaultTuning = sync.OnceValue(func() ConsumerTuning {
+	var t ConsumerTuning
+	if err := settings.Parse(func(string) string { return "" }, &t); err != nil {
+		panic(err) // the tags are constants, and TestDefaultTuning reads them
+	}
+	return t
+})
+
 // ConsumerConfig tunes a consumer.
 type ConsumerConfig struct {
 	Queue string
@@ -103,17 +128,18 @@ type Consumer struct {
 // NewConsumer returns a consumer of cfg.Queue. pub publishes retries and
 // dead letters.
 func NewConsumer(conn *Conn, pub *Publisher, cfg ConsumerConfig, h BatchHandler, log *slog.Logger, m *Metrics) *Consumer {
+	def := DefaultTuning()
 	if cfg.Prefetch <= 0 {
-		cfg.Prefetch = 32
+		cfg.Prefetch = def.Prefetch
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = def.Workers
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 1
+		cfg.MaxBatch = def.MaxBatch
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 5
+		cfg.MaxAttempts = def.MaxAttempts
 	}
 	if cfg.HandlerTimeout <= 0 {
 		cfg.HandlerTimeout = 30 * time.Second
