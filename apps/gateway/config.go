@@ -8,17 +8,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordersaga/ordersaga/saga"
+
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
 
 // config is the gateway's configuration (contract §1), read once from the
 // environment.
 type config struct {
-	HTTPAddr          string
-	AMQPURL           string
-	OrderServiceURL   string
-	PaymentServiceURL string
-	LogLevel          string
+	HTTPAddr string
+	AMQPURL  string
+	// ServiceURLs are the participants' base URLs, by name, from each one's
+	// <NAME>_URL (saga.Participant.URLVar).
+	ServiceURLs map[string]string
+	LogLevel    string
 	// PublishTimeout bounds the wait for a broker confirm.
 	PublishTimeout time.Duration
 	// StartupTimeout bounds the wait for the broker at start-up.
@@ -37,11 +40,10 @@ func parseConfig(getenv func(string) string) (config, error) {
 		return def
 	}
 	c := config{
-		HTTPAddr:          or("HTTP_ADDR", ":3000"),
-		AMQPURL:           or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		OrderServiceURL:   or("ORDER_SERVICE_URL", "http://127.0.0.1:3001"),
-		PaymentServiceURL: or("PAYMENT_SERVICE_URL", "http://127.0.0.1:3002"),
-		LogLevel:          or("LOG_LEVEL", "info"),
+		HTTPAddr:    or("HTTP_ADDR", ":3000"),
+		AMQPURL:     or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		ServiceURLs: map[string]string{},
+		LogLevel:    or("LOG_LEVEL", "info"),
 	}
 	var errs []string
 	duration := func(key string, def time.Duration) time.Duration {
@@ -67,16 +69,13 @@ func parseConfig(getenv func(string) string) (config, error) {
 		// The URL may hold a password: name the variable, not the value.
 		errs = append(errs, "AMQP_URL: want amqp://user:password@host:port/vhost")
 	}
-	for _, u := range []struct {
-		key string
-		v   *string
-	}{{"ORDER_SERVICE_URL", &c.OrderServiceURL}, {"PAYMENT_SERVICE_URL", &c.PaymentServiceURL}} {
-		base, err := gateway.BaseURL(*u.v)
+	for _, p := range saga.Participants() {
+		base, err := gateway.BaseURL(or(p.URLVar(), p.DefaultURL()))
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s %v", u.key, err))
+			errs = append(errs, fmt.Sprintf("%s %v", p.URLVar(), err))
 			continue
 		}
-		*u.v = base
+		c.ServiceURLs[p.Name] = base
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {

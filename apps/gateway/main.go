@@ -1,6 +1,7 @@
 // Command gateway is the public REST API of ordersaga: it publishes the
 // order commands to RabbitMQ, answering only once the broker confirmed
-// them, and forwards queries to the order and payment services.
+// them, forwards queries to the order and payment services, and merges the
+// timelines of every participant of the saga (saga/participants.tsv).
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -75,14 +77,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	client := gateway.NewClient(cfg.UpstreamTimeout)
 	defer client.CloseIdleConnections()
+	var participants []gateway.Participant
+	for _, p := range saga.Participants() {
+		participants = append(participants, gateway.Participant{Name: p.Name, URL: cfg.ServiceURLs[p.Name], Timeline: p.Timeline})
+	}
 	g, err := gateway.New(gateway.Options{
-		Publisher:         pub,
-		BrokerCheck:       conn.Check,
-		OrderServiceURL:   cfg.OrderServiceURL,
-		PaymentServiceURL: cfg.PaymentServiceURL,
-		Client:            client,
-		Log:               log,
-		Registry:          reg,
+		Publisher:    pub,
+		BrokerCheck:  conn.Check,
+		Participants: participants,
+		Client:       client,
+		Log:          log,
+		Registry:     reg,
 	})
 	if err != nil {
 		closeBroker()
@@ -106,8 +111,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	srv.RegisterOnShutdown(g.Shutdown)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("started", "http_addr", ln.Addr().String(),
-		"order_service", cfg.OrderServiceURL, "payment_service", cfg.PaymentServiceURL)
+	log.Info("started", "http_addr", ln.Addr().String(), "services", cfg.ServiceURLs)
 
 	var runErr error
 	select {
