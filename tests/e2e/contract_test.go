@@ -33,7 +33,7 @@ func TestStartupFailsWithOneLine(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { taken.Close() })
 
-	base := map[string][]string{gateway: {"AMQP_URL=" + broker.AMQPURL}}
+	base := map[string][]string{gatewayService: {"AMQP_URL=" + broker.AMQPURL}}
 	for _, p := range saga.Participants() {
 		base[p.Name] = []string{"AMQP_URL=" + broker.AMQPURL, "DATABASE_URL=" + testinfra.Database(t)}
 	}
@@ -112,7 +112,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 	// The gateway checks every participant; each participant its own
 	// database.
-	gw := service{gateway, s.GatewayURL, []string{"broker"}}
+	gw := service{gatewayService, s.GatewayURL, []string{"broker"}}
 	var services []service
 	for _, p := range saga.Participants() {
 		gw.checks = append(gw.checks, p.Name)

@@ -27,8 +27,9 @@ import (
 // per test binary.
 var binDir string
 
-// gateway is the one service that is not a participant (no database).
-const gateway = "gateway"
+// gatewayService is the one service that is not a participant (no
+// database).
+const gatewayService = "gateway"
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -48,7 +49,7 @@ func runMain(m *testing.M) int {
 	}
 	// -race: the end-to-end runs double as a race detector for the services.
 	args := []string{"build", "-race", "-o", dir + "/"}
-	args = append(args, "./apps/"+gateway)
+	args = append(args, "./apps/"+gatewayService)
 	for _, p := range saga.Participants() {
 		args = append(args, "./apps/"+p.Name)
 	}
@@ -118,15 +119,15 @@ func Start(t testing.TB, env map[string]string) *System {
 	}
 	ports := freePorts(t, len(participants)+1)
 	gatewayEnv := []string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[0])}
-	s.URL[gateway] = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	s.URL[gatewayService] = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	for i, p := range participants {
 		s.DB[p.Name] = testinfra.Database(t)
 		s.URL[p.Name] = fmt.Sprintf("http://127.0.0.1:%d", ports[i+1])
 		s.envs[p.Name] = append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[i+1]), "DATABASE_URL=" + s.DB[p.Name]}, common...)
 		gatewayEnv = append(gatewayEnv, p.URLVar()+"="+s.URL[p.Name])
 	}
-	s.envs[gateway] = append(gatewayEnv, common...)
-	s.GatewayURL = s.URL[gateway]
+	s.envs[gatewayService] = append(gatewayEnv, common...)
+	s.GatewayURL = s.URL[gatewayService]
 	s.OrderDB, s.OrderURL = s.DB["order-service"], s.URL["order-service"]
 	s.PaymentDB, s.PaymentURL = s.DB["payment-service"], s.URL["payment-service"]
 	t.Cleanup(s.stopAll)
@@ -134,7 +135,7 @@ func Start(t testing.TB, env map[string]string) *System {
 	for _, p := range participants {
 		s.StartService(p.Name)
 	}
-	s.StartService(gateway)
+	s.StartService(gatewayService)
 	return s
 }
 
