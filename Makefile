@@ -3,10 +3,23 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-MODULES  := libs db saga apps/gateway apps/order-service apps/payment-service apps/sagactl apps/demo apps/loadgen tests
-APPS     := gateway order-service payment-service sagactl demo loadgen
+# The saga's participants come from their one list, saga/participants.tsv
+# (columns: name, port, database, timeline); the gateway and the tools are
+# not participants and are named here. $(call column,N) is column N.
+hash := \#
+column = $(shell awk '!/^$(hash)/ && NF {print $$$(1)}' saga/participants.tsv)
+PARTICIPANTS := $(call column,1)
+ifeq ($(PARTICIPANTS),)
+$(error no participants read from saga/participants.tsv)
+endif
+DATABASES    := $(call column,3)
+GATEWAY_PORT := 3000
+PORTS        := $(GATEWAY_PORT) $(call column,2)
+MODULES  := libs db saga apps/gateway $(addprefix apps/,$(PARTICIPANTS)) apps/sagactl apps/demo apps/loadgen tests
+APPS     := gateway $(PARTICIPANTS) sagactl demo loadgen
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
+space := $(subst ,, )
 
 .PHONY: build run demo test chaos bench bench-micro generate check-generated lint fmt up down infra clean
 
@@ -17,8 +30,8 @@ build: ## Build every binary into ./bin
 infra: ## Find, start or install PostgreSQL and RabbitMQ (with management)
 	@scripts/ensure-infra.sh
 
-up: ## Infrastructure plus the orders and payments databases
-	@scripts/ensure-infra.sh --databases orders payments
+up: ## Infrastructure plus every participant's database
+	@scripts/ensure-infra.sh --databases $(DATABASES)
 
 run: build up ## Run the whole system locally; Ctrl-C stops it
 	@scripts/run-local.sh
@@ -30,10 +43,11 @@ DEMO_PAYMENT_LATENCY ?= 1s
 # demo starts the services like `make run` (scripts/run-local.sh, in the
 # background, logs in .run/), runs bin/demo against them, and stops them
 # whatever happens (EXIT trap). It refuses to run beside services already on
-# ports 3000-3002: their settings are unknown (run bin/demo against them).
+# the gateway's or a participant's port: their settings are unknown (run
+# bin/demo against them).
 demo: build up ## Start the system, walk through every saga outcome and a DLQ replay, stop it
 	@set -uo pipefail; \
-	for port in 3000 3001 3002; do \
+	for port in $(PORTS); do \
 	  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$$port" 2>/dev/null; then \
 	    echo "make demo: port $$port is already in use; is ordersaga running? Stop it (Ctrl-C, make down), or run bin/demo against it" >&2; \
 	    exit 1; \
@@ -45,7 +59,7 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	stop() { kill -TERM $$services 2>/dev/null && wait $$services; echo "make demo: services stopped"; }; \
 	trap stop EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \
 	deadline=$$((SECONDS + 120)); \
-	until curl -sf -m 2 -o /dev/null http://127.0.0.1:3000/readyz; do \
+	until curl -sf -m 2 -o /dev/null http://127.0.0.1:$(GATEWAY_PORT)/readyz; do \
 	  if ! kill -0 $$services 2>/dev/null; then \
 	    echo "make demo: the services did not start:" >&2; cat .run/demo-services.log >&2; exit 1; \
 	  fi; \
@@ -96,7 +110,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 down: ## Stop what 'make run' started (it stops on Ctrl-C by itself)
-	@-pkill -TERM -f '$(CURDIR)/bin/(gateway|order-service|payment-service)' || true
+	@-pkill -TERM -f '$(CURDIR)/bin/($(subst $(space),|,gateway $(PARTICIPANTS)))' || true
 
 clean:
 	rm -rf bin .run

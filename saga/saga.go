@@ -7,12 +7,18 @@ package saga
 import (
 	_ "embed"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
 
 //go:embed participants.tsv
 var table string
+
+var (
+	validName     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	validDatabase = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
 
 // Participant is one service of the saga with its own database.
 type Participant struct {
@@ -23,6 +29,14 @@ type Participant struct {
 	Port int
 	// Database is the name of its own database.
 	Database string
+	// Timeline is the path of its timeline of one order's saga, with {id}
+	// where the order id goes (e.g. /api/orders/{id}/timeline).
+	Timeline string
+}
+
+// TimelinePath is the path of the participant's timeline of order id.
+func (p Participant) TimelinePath(id string) string {
+	return strings.Replace(p.Timeline, "{id}", id, 1)
 }
 
 // URLVar is the variable through which the gateway (and other callers)
@@ -62,14 +76,25 @@ func parse(s string) ([]Participant, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) != 3 {
-			return nil, fmt.Errorf("participants.tsv:%d: want name, port, database; got %q", i+1, line)
+		if len(f) != 4 {
+			return nil, fmt.Errorf("participants.tsv:%d: want name, port, database, timeline; got %q", i+1, line)
+		}
+		// The name ends up in shell scripts, a pkill pattern, variable
+		// names and compose service names; the database in SQL.
+		if !validName.MatchString(f[0]) {
+			return nil, fmt.Errorf("participants.tsv:%d: bad name %q: want lower-case letters, digits and -", i+1, f[0])
 		}
 		port, err := strconv.Atoi(f[1])
 		if err != nil || port < 1 || port > 65535 {
 			return nil, fmt.Errorf("participants.tsv:%d: bad port %q", i+1, f[1])
 		}
-		ps = append(ps, Participant{Name: f[0], Port: port, Database: f[2]})
+		if !validDatabase.MatchString(f[2]) {
+			return nil, fmt.Errorf("participants.tsv:%d: bad database %q: want lower-case letters, digits and _", i+1, f[2])
+		}
+		if !strings.HasPrefix(f[3], "/") || strings.Count(f[3], "{id}") != 1 {
+			return nil, fmt.Errorf("participants.tsv:%d: bad timeline %q: want a path with {id} once", i+1, f[3])
+		}
+		ps = append(ps, Participant{Name: f[0], Port: port, Database: f[2], Timeline: f[3]})
 	}
 	return ps, nil
 }

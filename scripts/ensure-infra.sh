@@ -8,7 +8,8 @@
 #
 # usage: scripts/ensure-infra.sh [-v] [--databases [NAME...]]
 #   -v           also say what was checked when nothing had to change
-#   --databases  also create these databases if missing (default: orders payments)
+#   --databases  also create these databases if missing (default: every
+#                participant's, from saga/participants.tsv)
 #
 # It is idempotent and silent when everything is already in place, so `make
 # test` and `make run` can call it every time (the fast path only talks to
@@ -43,7 +44,10 @@ while (($#)); do
 	esac
 	shift
 done
-if ((want_databases)) && ((${#databases[@]} == 0)); then databases=(orders payments); fi
+if ((want_databases)) && ((${#databases[@]} == 0)); then
+	# Column 3 of the participants' list is each one's database.
+	mapfile -t databases < <(awk '!/^#/ && NF {print $3}' "$(dirname "${BASH_SOURCE[0]}")/../saga/participants.tsv")
+fi
 
 say() { echo "ensure-infra: $*"; }
 info() { if ((verbose)); then say "$@"; fi; }

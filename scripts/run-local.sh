@@ -7,8 +7,9 @@
 #
 # The services get their built-in defaults (contract §1). Other variables you
 # export are passed through, e.g. `PAYMENT_LATENCY=2s LOG_LEVEL=debug make run`,
-# except HTTP_ADDR and DATABASE_URL: one value for all three services would
-# make them fight over one port or share one database.
+# except HTTP_ADDR and DATABASE_URL: one value for all the services would
+# make them fight over one port or share one database. The participants,
+# their ports and databases come from saga/participants.tsv.
 #
 # Ctrl-C (or SIGTERM) stops the services and exits 0. If a service dies on
 # its own, the others are stopped and the script exits 1. If the script is
@@ -23,9 +24,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # "$(CURDIR)/bin/<service>"); BIN_DIR points elsewhere for testing.
 readonly BIN=${BIN_DIR:-$PWD/bin} RUN_DIR=./.run
 readonly READY_DEADLINE=60 STOP_GRACE=10
-# Start order matters: the gateway's /readyz checks the other two.
-readonly SERVICES=(order-service payment-service gateway)
-declare -A PORT=([gateway]=3000 [order-service]=3001 [payment-service]=3002)
+# The saga's participants (name, port, database, timeline), one per line.
+participants=() databases=()
+declare -A PORT=([gateway]=3000)
+while read -r name port database _; do
+	[[ -z $name || $name == '#'* ]] && continue
+	participants+=("$name")
+	databases+=("$database")
+	PORT[$name]=$port
+done <saga/participants.tsv
+((${#participants[@]})) || { echo "run-local: error: no participants in saga/participants.tsv" >&2; exit 1; }
+readonly participants databases PORT
+# Start order matters: the gateway's /readyz checks every participant.
+readonly SERVICES=("${participants[@]}" gateway)
 
 stream_logs=1
 case ${1:-} in
@@ -152,15 +163,13 @@ for name in "${SERVICES[@]}"; do
 	fi
 done
 # Also installs curl, which the readiness checks below use.
-scripts/ensure-infra.sh --databases orders payments
+scripts/ensure-infra.sh --databases "${databases[@]}"
 mkdir -p "$RUN_DIR"
 
 # --- start -------------------------------------------------------------------
 
-start order-service
-start payment-service
-wait_ready order-service || exit 1
-wait_ready payment-service || exit 1
+for name in "${participants[@]}"; do start "$name"; done
+for name in "${participants[@]}"; do wait_ready "$name" || exit 1; done
 start gateway
 wait_ready gateway || exit 1
 

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -16,12 +18,13 @@ import (
 // config is the gateway's configuration (contract §1), read once from the
 // environment by settings.Parse.
 type config struct {
-	HTTPAddr          string `env:"HTTP_ADDR" envDefault:":3000" help:"host:port or :port"`
-	AMQPURL           string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
-	OrderServiceURL   string `env:"ORDER_SERVICE_URL" envDefault:"http://127.0.0.1:3001"`
-	PaymentServiceURL string `env:"PAYMENT_SERVICE_URL" envDefault:"http://127.0.0.1:3002"`
-	LogLevel          string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat         string `env:"LOG_FORMAT" help:"json or text (unset: text on a terminal, else json)"`
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":3000" help:"host:port or :port"`
+	AMQPURL  string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
+	// ServiceURLs are the participants' base URLs, by name, each from its
+	// <NAME>_URL (saga.Participant.URLVar), defaulting to its port here.
+	ServiceURLs map[string]string
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat   string `env:"LOG_FORMAT" help:"json or text (unset: text on a terminal, else json)"`
 	// PublishTimeout bounds the wait for a broker confirm.
 	PublishTimeout time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s" valid:"positive"`
 	// StartupTimeout bounds the wait for the broker at start-up.
@@ -31,19 +34,35 @@ type config struct {
 	// StopWithParent makes the gateway stop when the process that started
 	// it dies (lifecycle.StopWithParent); the local runner sets it.
 	StopWithParent bool `env:"STOP_WITH_PARENT" envDefault:"false" help:"true: stop when the parent process dies"`
+
+	getenv func(string) string
 }
 
-const intro = `gateway is the public REST API of ordersaga: it publishes the order
+const introText = `gateway is the public REST API of ordersaga: it publishes the order
 commands to RabbitMQ and forwards queries to the services.
 
 Usage: gateway [-h | --help]
+
+It reaches each participant of the saga at its <NAME>_URL:
 `
+
+// intro is introText with each participant's URL variable and default.
+func intro() string {
+	var b strings.Builder
+	b.WriteString(introText)
+	for _, p := range saga.Participants() {
+		fmt.Fprintf(&b, "  %-22s %s\n", p.URLVar(), p.DefaultURL())
+	}
+	return b.String()
+}
 
 // parseConfig reads the configuration from getenv, with the defaults of a
 // developer machine. Every invalid value is reported, on one line.
 func parseConfig(getenv func(string) string) (config, error) {
-	var c config
-	return c, settings.Parse(getenv, &c)
+	c := config{getenv: getenv}
+	err := settings.Parse(getenv, &c)
+	c.getenv = nil // only Check needs it
+	return c, err
 }
 
 // Check reports what the tags cannot say, and trims the services' URLs.
@@ -56,16 +75,18 @@ func (c *config) Check() error {
 		// The URL may hold a password: name the variable, not the value.
 		errs = append(errs, errors.New("AMQP_URL: want amqp://user:password@host:port/vhost"))
 	}
-	for _, u := range []struct {
-		key string
-		v   *string
-	}{{"ORDER_SERVICE_URL", &c.OrderServiceURL}, {"PAYMENT_SERVICE_URL", &c.PaymentServiceURL}} {
-		base, err := gateway.BaseURL(*u.v)
+	c.ServiceURLs = map[string]string{}
+	for _, p := range saga.Participants() {
+		v := c.getenv(p.URLVar())
+		if v == "" {
+			v = p.DefaultURL()
+		}
+		base, err := gateway.BaseURL(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %v", u.key, err))
+			errs = append(errs, fmt.Errorf("%s %v", p.URLVar(), err))
 			continue
 		}
-		*u.v = base
+		c.ServiceURLs[p.Name] = base
 	}
 	errs = append(errs, logging.Check(c.LogLevel, c.LogFormat))
 	return errors.Join(errs...)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 func envOf(vars map[string]string) func(string) string {
@@ -21,15 +23,26 @@ func TestParseConfigDefaults(t *testing.T) {
 	c, err := parseConfig(envOf(nil))
 	require.NoError(t, err)
 	assert.Equal(t, config{
-		HTTPAddr:          ":3000",
-		AMQPURL:           "amqp://guest:guest@127.0.0.1:5672/",
-		OrderServiceURL:   "http://127.0.0.1:3001",
-		PaymentServiceURL: "http://127.0.0.1:3002",
-		LogLevel:          "info",
-		PublishTimeout:    5 * time.Second,
-		StartupTimeout:    30 * time.Second,
-		UpstreamTimeout:   5 * time.Second,
+		HTTPAddr:        ":3000",
+		AMQPURL:         "amqp://guest:guest@127.0.0.1:5672/",
+		ServiceURLs:     defaultServiceURLs(),
+		LogLevel:        "info",
+		PublishTimeout:  5 * time.Second,
+		StartupTimeout:  30 * time.Second,
+		UpstreamTimeout: 5 * time.Second,
 	}, c)
+	// Contract §1, whatever the table says.
+	assert.Equal(t, "http://127.0.0.1:3001", c.ServiceURLs["order-service"], "ORDER_SERVICE_URL's default")
+	assert.Equal(t, "http://127.0.0.1:3002", c.ServiceURLs["payment-service"], "PAYMENT_SERVICE_URL's default")
+}
+
+// defaultServiceURLs is every participant at its default address.
+func defaultServiceURLs() map[string]string {
+	urls := map[string]string{}
+	for _, p := range saga.Participants() {
+		urls[p.Name] = p.DefaultURL()
+	}
+	return urls
 }
 
 func TestParseConfigOverrides(t *testing.T) {
@@ -45,15 +58,17 @@ func TestParseConfigOverrides(t *testing.T) {
 		"UPSTREAM_TIMEOUT":    "2s",
 	}))
 	require.NoError(t, err)
+	urls := defaultServiceURLs()
+	urls["order-service"] = "http://orders:3001"
+	urls["payment-service"] = "https://payments"
 	assert.Equal(t, config{
-		HTTPAddr:          "127.0.0.1:8080",
-		AMQPURL:           "amqps://u:p@broker:5671/saga",
-		OrderServiceURL:   "http://orders:3001",
-		PaymentServiceURL: "https://payments",
-		LogLevel:          "DEBUG",
-		PublishTimeout:    250 * time.Millisecond,
-		StartupTimeout:    time.Minute,
-		UpstreamTimeout:   2 * time.Second,
+		HTTPAddr:        "127.0.0.1:8080",
+		AMQPURL:         "amqps://u:p@broker:5671/saga",
+		ServiceURLs:     urls,
+		LogLevel:        "DEBUG",
+		PublishTimeout:  250 * time.Millisecond,
+		StartupTimeout:  time.Minute,
+		UpstreamTimeout: 2 * time.Second,
 	}, c)
 }
 
@@ -74,6 +89,10 @@ func TestParseConfigRejects(t *testing.T) {
 		{"UPSTREAM_TIMEOUT", "soon", "UPSTREAM_TIMEOUT"},
 		{"LOG_FORMAT", "xml", "LOG_FORMAT"},
 		{"STOP_WITH_PARENT", "sure", "STOP_WITH_PARENT"},
+	}
+	for _, p := range saga.Participants() {
+		// Every participant's variable is read, not only the two above.
+		cases = append(cases, struct{ key, value, want string }{p.URLVar(), "mailto:x@h", p.URLVar()})
 	}
 	for _, tc := range cases {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {

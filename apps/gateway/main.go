@@ -26,6 +26,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -48,7 +49,7 @@ func main() {
 // --help prints its usage and the variables it reads instead, and nothing
 // else.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if help, err := settings.Help(args, stdout, intro, &config{}); help || err != nil {
+	if help, err := settings.Help(args, stdout, intro(), &config{}); help || err != nil {
 		return err
 	}
 	cfg, err := parseConfig(getenv)
@@ -85,14 +86,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	client := gateway.NewClient(cfg.UpstreamTimeout)
 	defer client.CloseIdleConnections()
+	var participants []gateway.Participant
+	for _, p := range saga.Participants() {
+		participants = append(participants, gateway.Participant{Name: p.Name, URL: cfg.ServiceURLs[p.Name], Timeline: p.Timeline})
+	}
 	g, err := gateway.New(gateway.Options{
-		Publisher:         pub,
-		BrokerCheck:       conn.Check,
-		OrderServiceURL:   cfg.OrderServiceURL,
-		PaymentServiceURL: cfg.PaymentServiceURL,
-		Client:            client,
-		Log:               log,
-		Registry:          reg,
+		Publisher:    pub,
+		BrokerCheck:  conn.Check,
+		Participants: participants,
+		Client:       client,
+		Log:          log,
+		Registry:     reg,
 	})
 	if err != nil {
 		closeBroker()
@@ -116,8 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	srv.RegisterOnShutdown(g.Shutdown)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("started", "http_addr", ln.Addr().String(),
-		"order_service", cfg.OrderServiceURL, "payment_service", cfg.PaymentServiceURL)
+	log.Info("started", "http_addr", ln.Addr().String(), "services", cfg.ServiceURLs)
 
 	var runErr error
 	select {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // TestStartupFailsWithOneLine checks contract §1: a misconfigured service,
@@ -27,16 +28,14 @@ import (
 func TestStartupFailsWithOneLine(t *testing.T) {
 	t.Parallel()
 	broker := testinfra.VHost(t)
-	orderDB, paymentDB := testinfra.Database(t), testinfra.Database(t)
 	closed := closedPort(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { taken.Close() })
 
-	base := map[string][]string{
-		"gateway":         {"AMQP_URL=" + broker.AMQPURL},
-		"order-service":   {"AMQP_URL=" + broker.AMQPURL, "DATABASE_URL=" + orderDB},
-		"payment-service": {"AMQP_URL=" + broker.AMQPURL, "DATABASE_URL=" + paymentDB},
+	base := map[string][]string{gatewayService: {"AMQP_URL=" + broker.AMQPURL}}
+	for _, p := range saga.Participants() {
+		base[p.Name] = []string{"AMQP_URL=" + broker.AMQPURL, "DATABASE_URL=" + testinfra.Database(t)}
 	}
 	cases := []struct {
 		name   string
@@ -106,15 +105,20 @@ func closedPort(t testing.TB) string {
 func TestOperationalEndpoints(t *testing.T) {
 	t.Parallel()
 	s := Start(t, nil)
-	services := []struct {
+	type service struct {
 		name   string
 		url    string
 		checks []string
-	}{
-		{"gateway", s.GatewayURL, []string{"broker", "order-service", "payment-service"}},
-		{"order-service", s.OrderURL, []string{"broker", "database"}},
-		{"payment-service", s.PaymentURL, []string{"broker", "database"}},
 	}
+	// The gateway checks every participant; each participant its own
+	// database.
+	gw := service{gatewayService, s.GatewayURL, []string{"broker"}}
+	var services []service
+	for _, p := range saga.Participants() {
+		gw.checks = append(gw.checks, p.Name)
+		services = append(services, service{p.Name, s.URL[p.Name], []string{"broker", "database"}})
+	}
+	services = append(services, gw)
 	send := func(t *testing.T, method, url string) (*http.Response, []byte) {
 		t.Helper()
 		req, err := http.NewRequest(method, url, nil)

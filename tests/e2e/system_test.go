@@ -20,10 +20,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
-// binDir holds the three service binaries, built once per test binary.
+// binDir holds the gateway's and every participant's binary, built once
+// per test binary.
 var binDir string
+
+// gatewayService is the one service that is not a participant (no
+// database).
+const gatewayService = "gateway"
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -43,8 +49,9 @@ func runMain(m *testing.M) int {
 	}
 	// -race: the end-to-end runs double as a race detector for the services.
 	args := []string{"build", "-race", "-o", dir + "/"}
-	for _, app := range []string{"gateway", "order-service", "payment-service"} {
-		args = append(args, "./apps/"+app)
+	args = append(args, "./apps/"+gatewayService)
+	for _, p := range saga.Participants() {
+		args = append(args, "./apps/"+p.Name)
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
@@ -69,19 +76,23 @@ func repoRoot() (string, error) {
 	return filepath.Dir(work), nil
 }
 
-// System is the three services running against one test's own databases
-// and vhost.
+// System is the gateway and every participant (saga.Participants)
+// running against one test's own databases and vhost.
 type System struct {
-	t          testing.TB
-	Broker     testinfra.Broker
-	OrderDB    string
-	PaymentDB  string
+	t      testing.TB
+	Broker testinfra.Broker
+	// DB is each participant's database URL, by name.
+	DB map[string]string
+	// URL is each service's base URL, by name, the gateway's included.
+	URL        map[string]string
 	GatewayURL string
-	OrderURL   string
-	PaymentURL string
-	envs       map[string][]string
-	mu         sync.Mutex
-	procs      map[string]*proc
+	// order-service's and payment-service's database and base URL, for
+	// the tests about them.
+	OrderDB, PaymentDB   string
+	OrderURL, PaymentURL string
+	envs                 map[string][]string
+	mu                   sync.Mutex
+	procs                map[string]*proc
 }
 
 type proc struct {
@@ -93,42 +104,45 @@ type proc struct {
 // Start runs the system with env added to every service's environment.
 func Start(t testing.TB, env map[string]string) *System {
 	t.Helper()
-	broker := testinfra.VHost(t)
-	orderDB := testinfra.Database(t)
-	paymentDB := testinfra.Database(t)
-	ports := freePorts(t, 3)
+	participants := saga.Participants()
 	s := &System{
-		t:          t,
-		Broker:     broker,
-		OrderDB:    orderDB,
-		PaymentDB:  paymentDB,
-		GatewayURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		OrderURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-		PaymentURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
-		procs:      map[string]*proc{},
+		t:      t,
+		Broker: testinfra.VHost(t),
+		DB:     map[string]string{},
+		URL:    map[string]string{},
+		envs:   map[string][]string{},
+		procs:  map[string]*proc{},
 	}
-	common := []string{"AMQP_URL=" + broker.AMQPURL, "LOG_LEVEL=debug"}
+	common := []string{"AMQP_URL=" + s.Broker.AMQPURL, "LOG_LEVEL=debug"}
 	for k, v := range env {
 		common = append(common, k+"="+v)
 	}
-	s.envs = map[string][]string{
-		"order-service":   append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[1]), "DATABASE_URL=" + orderDB}, common...),
-		"payment-service": append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[2]), "DATABASE_URL=" + paymentDB}, common...),
-		"gateway": append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[0]),
-			"ORDER_SERVICE_URL=" + s.OrderURL, "PAYMENT_SERVICE_URL=" + s.PaymentURL}, common...),
+	ports := freePorts(t, len(participants)+1)
+	gatewayEnv := []string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[0])}
+	s.URL[gatewayService] = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	for i, p := range participants {
+		s.DB[p.Name] = testinfra.Database(t)
+		s.URL[p.Name] = fmt.Sprintf("http://127.0.0.1:%d", ports[i+1])
+		s.envs[p.Name] = append([]string{fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", ports[i+1]), "DATABASE_URL=" + s.DB[p.Name]}, common...)
+		gatewayEnv = append(gatewayEnv, p.URLVar()+"="+s.URL[p.Name])
 	}
+	s.envs[gatewayService] = append(gatewayEnv, common...)
+	s.GatewayURL = s.URL[gatewayService]
+	s.OrderDB, s.OrderURL = s.DB["order-service"], s.URL["order-service"]
+	s.PaymentDB, s.PaymentURL = s.DB["payment-service"], s.URL["payment-service"]
 	t.Cleanup(s.stopAll)
-	for _, name := range []string{"order-service", "payment-service", "gateway"} {
-		s.StartService(name)
+	// The gateway last: its /readyz checks every participant.
+	for _, p := range participants {
+		s.StartService(p.Name)
 	}
+	s.StartService(gatewayService)
 	return s
 }
 
 // StartService starts one service and waits until it is ready.
 func (s *System) StartService(name string) {
 	s.t.Helper()
-	url := map[string]string{"gateway": s.GatewayURL, "order-service": s.OrderURL, "payment-service": s.PaymentURL}[name]
-	s.startProcess(name, name, url, s.envs[name])
+	s.startProcess(name, name, s.URL[name], s.envs[name])
 }
 
 // StartInstance starts another instance of service under the name

@@ -47,10 +47,11 @@ type Options struct {
 	Publisher *rabbit.Publisher
 	// BrokerCheck reports whether the broker connection is up (readiness).
 	BrokerCheck web.Check
-	// OrderServiceURL and PaymentServiceURL are the base URLs of the
-	// services the queries are forwarded to.
-	OrderServiceURL   string
-	PaymentServiceURL string
+	// Participants are the saga's services: each one's timeline is part of
+	// every order's, and its readiness of the gateway's. The queries are
+	// forwarded to OrderService and PaymentService, which must be among
+	// them.
+	Participants []Participant
 	// Client calls the services; its timeout bounds every upstream call.
 	Client   *http.Client
 	Log      *slog.Logger
@@ -59,15 +60,28 @@ type Options struct {
 	Stream StreamOptions
 }
 
+// Participant is one service of the saga, as the gateway calls it.
+type Participant struct {
+	// Name names it in problems, readiness checks and the timeline.
+	Name string
+	// URL is its base URL.
+	URL string
+	// Timeline is the path of its timeline of one order, with {id} where
+	// the order id goes.
+	Timeline string
+}
+
 // Gateway serves the public API.
 type Gateway struct {
 	pub      *rabbit.Publisher
 	orders   upstream
 	payments upstream
-	log      *slog.Logger
-	commands *prometheus.CounterVec
-	engine   *gin.Engine
-	stream   StreamOptions
+	// participants are called for every timeline, in the order given.
+	participants []participant
+	log          *slog.Logger
+	commands     *prometheus.CounterVec
+	engine       *gin.Engine
+	stream       StreamOptions
 	// closing is closed by Shutdown, ending the event streams.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -92,13 +106,9 @@ func New(o Options) (*Gateway, error) {
 	if o.Registry == nil {
 		errs = append(errs, errors.New("registry is required"))
 	}
-	orderURL, err := BaseURL(o.OrderServiceURL)
+	participants, err := participantsOf(o.Participants, o.Client)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("order service URL: %w", err))
-	}
-	paymentURL, err := BaseURL(o.PaymentServiceURL)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("payment service URL: %w", err))
+		errs = append(errs, err)
 	}
 	stream, err := o.Stream.withDefaults()
 	if err != nil {
@@ -109,25 +119,30 @@ func New(o Options) (*Gateway, error) {
 	}
 
 	g := &Gateway{
-		pub:      o.Publisher,
-		orders:   upstream{name: OrderService, base: orderURL, client: o.Client},
-		payments: upstream{name: PaymentService, base: paymentURL, client: o.Client},
-		log:      o.Log,
-		stream:   stream,
-		closing:  make(chan struct{}),
+		pub:          o.Publisher,
+		participants: participants,
+		log:          o.Log,
+		stream:       stream,
+		closing:      make(chan struct{}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersaga_gateway_commands_total",
 			Help: "Commands the gateway published, by type and outcome (confirmed, failed).",
 		}, []string{"type", "outcome"}),
 	}
+	checks := map[string]web.Check{"broker": o.BrokerCheck}
+	for _, p := range participants {
+		checks[p.name] = p.check
+		switch p.name {
+		case OrderService:
+			g.orders = p.upstream
+		case PaymentService:
+			g.payments = p.upstream
+		}
+	}
 	if err := o.Registry.Register(g.commands); err != nil {
 		return nil, fmt.Errorf("new gateway: register metrics: %w", err)
 	}
-	g.engine = web.NewEngine(o.Log, o.Registry, map[string]web.Check{
-		"broker":       o.BrokerCheck,
-		OrderService:   g.orders.check,
-		PaymentService: g.payments.check,
-	})
+	g.engine = web.NewEngine(o.Log, o.Registry, checks)
 	g.routes(g.engine)
 	return g, nil
 }
@@ -141,6 +156,41 @@ func (g *Gateway) Handler() http.Handler { return g.engine }
 // http.Server.RegisterOnShutdown).
 func (g *Gateway) Shutdown() {
 	g.closeOnce.Do(func() { close(g.closing) })
+}
+
+// participant is a Participant ready to call.
+type participant struct {
+	upstream
+	timeline string
+}
+
+// participantsOf validates ps: unique names, base URLs, timeline paths, and
+// the two services the queries go to among them.
+func participantsOf(ps []Participant, client *http.Client) ([]participant, error) {
+	var errs []error
+	out := make([]participant, 0, len(ps))
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if p.Name == "" || seen[p.Name] {
+			errs = append(errs, fmt.Errorf("participant %q: want a unique name", p.Name))
+			continue
+		}
+		seen[p.Name] = true
+		base, err := BaseURL(p.URL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s URL: %w", p.Name, err))
+		}
+		if !strings.HasPrefix(p.Timeline, "/") || strings.Count(p.Timeline, "{id}") != 1 {
+			errs = append(errs, fmt.Errorf("%s timeline %q: want a path with {id} once", p.Name, p.Timeline))
+		}
+		out = append(out, participant{upstream: upstream{name: p.Name, base: base, client: client}, timeline: p.Timeline})
+	}
+	for _, name := range []string{OrderService, PaymentService} {
+		if !seen[name] {
+			errs = append(errs, fmt.Errorf("participant %s is required", name))
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // BaseURL validates the base URL of a service (http or https, a host, no

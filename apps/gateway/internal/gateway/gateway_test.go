@@ -22,6 +22,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/web"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -41,6 +42,26 @@ type harness struct {
 // paymentURL; stream, when given, times its order event streams.
 func startGateway(t testing.TB, orderURL, paymentURL string, stream ...gateway.StreamOptions) *harness {
 	t.Helper()
+	o := gateway.Options{Participants: []gateway.Participant{
+		participantAt(t, gateway.OrderService, orderURL), participantAt(t, gateway.PaymentService, paymentURL)}}
+	if len(stream) > 0 {
+		o.Stream = stream[0]
+	}
+	return startGatewayWith(t, o)
+}
+
+// participantAt is the participant name of the saga's table at url.
+func participantAt(t testing.TB, name, url string) gateway.Participant {
+	t.Helper()
+	p, ok := saga.Lookup(name)
+	require.True(t, ok, "%s is a participant", name)
+	return gateway.Participant{Name: p.Name, URL: url, Timeline: p.Timeline}
+}
+
+// startGatewayWith starts a gateway with o's participants and stream
+// options, publishing to its own vhost.
+func startGatewayWith(t testing.TB, o gateway.Options) *harness {
+	t.Helper()
 	b := testinfra.VHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -48,18 +69,8 @@ func startGateway(t testing.TB, orderURL, paymentURL string, stream ...gateway.S
 	require.NoError(t, err, "dial broker")
 	pub := rabbit.NewPublisher(conn, "gateway", 5*time.Second)
 	client := gateway.NewClient(2 * time.Second)
-	o := gateway.Options{
-		Publisher:         pub,
-		BrokerCheck:       conn.Check,
-		OrderServiceURL:   orderURL,
-		PaymentServiceURL: paymentURL,
-		Client:            client,
-		Log:               quiet,
-		Registry:          prometheus.NewRegistry(),
-	}
-	if len(stream) > 0 {
-		o.Stream = stream[0]
-	}
+	o.Publisher, o.BrokerCheck, o.Client = pub, conn.Check, client
+	o.Log, o.Registry = quiet, prometheus.NewRegistry()
 	g, err := gateway.New(o)
 	require.NoError(t, err, "new gateway")
 	srv := httptest.NewServer(g.Handler())
@@ -242,12 +253,41 @@ func queueLength(t testing.TB, b testinfra.Broker, queue string) int {
 
 func TestNewRejectsMissingDependencies(t *testing.T) {
 	t.Parallel()
-	_, err := gateway.New(gateway.Options{OrderServiceURL: "ftp://x", PaymentServiceURL: "http://127.0.0.1:3002"})
+	_, err := gateway.New(gateway.Options{Participants: []gateway.Participant{
+		{Name: gateway.OrderService, URL: "ftp://x", Timeline: "/t/{id}"},
+		{Name: gateway.PaymentService, URL: "http://127.0.0.1:3002", Timeline: "/t/{id}"},
+	}})
 	require.Error(t, err)
-	for _, want := range []string{"publisher", "broker check", "HTTP client", "logger", "registry", "order service URL"} {
+	for _, want := range []string{"publisher", "broker check", "HTTP client", "logger", "registry", "order-service URL"} {
 		assert.Contains(t, err.Error(), want)
 	}
-	assert.NotContains(t, err.Error(), "payment service URL", "a valid URL is not reported")
+	assert.NotContains(t, err.Error(), "payment-service", "a valid participant is not reported")
+}
+
+func TestNewRejectsBadParticipants(t *testing.T) {
+	t.Parallel()
+	order := gateway.Participant{Name: gateway.OrderService, URL: "http://127.0.0.1:3001", Timeline: "/t/{id}"}
+	payment := gateway.Participant{Name: gateway.PaymentService, URL: "http://127.0.0.1:3002", Timeline: "/t/{id}"}
+	cases := []struct {
+		name         string
+		participants []gateway.Participant
+		says         string
+	}{
+		{"no order service", []gateway.Participant{payment}, "order-service is required"},
+		{"no payment service", []gateway.Participant{order}, "payment-service is required"},
+		{"a name twice", []gateway.Participant{order, payment, order}, "unique name"},
+		{"no name", []gateway.Participant{order, payment, {URL: "http://h", Timeline: "/t/{id}"}}, "unique name"},
+		{"timeline without the id", []gateway.Participant{order, payment, {Name: "x", URL: "http://h", Timeline: "/t"}}, "x timeline"},
+		{"bad URL", []gateway.Participant{order, payment, {Name: "x", URL: "h:1", Timeline: "/t/{id}"}}, "x URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := gateway.New(gateway.Options{Participants: tc.participants})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.says)
+		})
+	}
 }
 
 func TestBaseURL(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -164,33 +166,40 @@ type timelineAnswer struct {
 	Events []json.RawMessage `json:"events"`
 }
 
-// Timeline returns every command and event of order id recorded by either
-// service, in time order. ErrNotFound when the order service does not know
-// the order.
+// Timeline returns every command and event of order id recorded by any
+// participant, in time order. ErrNotFound when the order service does not
+// know the order. A participant that cannot answer fails the whole timeline
+// (503 or 502, naming it) rather than leaving a gap nobody would notice.
 func (g *Gateway) Timeline(ctx context.Context, id uuid.UUID) (Timeline, error) {
-	var fromOrders, fromPayments timelineAnswer
-	if err := g.orders.getJSON(ctx, "/api/orders/"+id.String()+"/timeline", &fromOrders); err != nil {
-		if errors.Is(err, ErrNotFound) {
+	answers := make([]timelineAnswer, len(g.participants))
+	errs := make([]error, len(g.participants))
+	var wg sync.WaitGroup
+	for i, p := range g.participants {
+		wg.Go(func() {
+			errs[i] = p.getJSON(ctx, strings.Replace(p.timeline, "{id}", id.String(), 1), &answers[i])
+		})
+	}
+	wg.Wait()
+	// The order service's answer decides whether the order exists, whatever
+	// the others said.
+	for i, p := range g.participants {
+		if p.name == OrderService && errors.Is(errs[i], ErrNotFound) {
 			return Timeline{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
 		}
-		return Timeline{}, err
 	}
-	// The payment service may not have heard of the order yet: no events.
-	err := g.payments.getJSON(ctx, "/api/payments/order/"+id.String()+"/timeline", &fromPayments)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Timeline{}, err
+	var events []timedEvent
+	for i, p := range g.participants {
+		// A participant may not have heard of the order yet: no events.
+		if err := errs[i]; err != nil && !errors.Is(err, ErrNotFound) {
+			return Timeline{}, err
+		}
+		more, err := timed(p.name, answers[i].Events)
+		if err != nil {
+			return Timeline{}, err
+		}
+		events = append(events, more...)
 	}
-	events, err := timed(OrderService, fromOrders.Events)
-	if err != nil {
-		return Timeline{}, err
-	}
-	more, err := timed(PaymentService, fromPayments.Events)
-	if err != nil {
-		return Timeline{}, err
-	}
-	// Stable: events at the same instant keep their order, the order
-	// service's first.
-	events = append(events, more...)
+	// Stable: events at the same instant keep the participants' order.
 	slices.SortStableFunc(events, func(a, b timedEvent) int { return a.at.Compare(b.at) })
 	merged := make([]json.RawMessage, len(events))
 	for i, e := range events {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/web"
+
+	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
 
 func TestQueriesAreForwarded(t *testing.T) {
@@ -301,4 +303,90 @@ func TestTimeline(t *testing.T) {
 		resp, body := get(t, unknown)
 		assertProblem(t, resp, body, http.StatusNotFound)
 	})
+}
+
+// TestTimelineMergesEveryParticipant checks that the timeline is not about
+// two services: a third participant's events are merged in time order, its
+// not knowing the order leaves a gap-free timeline, and its being down or
+// broken fails the timeline, naming it.
+func TestTimelineMergesEveryParticipant(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	known, unheard := newUUID(), newUUID()
+	fromOrders := []timelineEvent{
+		{at(0), "order-service", events.TypeOrderCreateRequested, "m1", "received total=100"},
+		{at(3), "order-service", "stock.reserved", "m3", "received"},
+	}
+	fromPayments := []timelineEvent{{at(4), "payment-service", events.TypePaymentApproved, "m4", "emitted"}}
+	fromStock := []timelineEvent{
+		{at(0), "inventory-service", "order.created", "m2", "received"}, // same instant as m1: after it
+		{at(2), "inventory-service", "stock.reserved", "m3", "emitted"},
+	}
+	orderTimeline := func(id string, evs ...timelineEvent) http.HandlerFunc {
+		return answer(200, "application/json", timelineJSON(t, id, evs...))
+	}
+	orders := newFakeService(t, map[string]http.HandlerFunc{
+		"GET /api/orders/{id}/timeline": func(w http.ResponseWriter, r *http.Request) {
+			orderTimeline(r.PathValue("id"), fromOrders...)(w, r)
+		},
+	})
+	payments := newFakeService(t, map[string]http.HandlerFunc{
+		"GET /api/payments/order/{id}/timeline": func(w http.ResponseWriter, r *http.Request) {
+			orderTimeline(r.PathValue("id"), fromPayments...)(w, r)
+		},
+	})
+	stock := newFakeService(t, map[string]http.HandlerFunc{
+		"GET /internal/sagas/" + known + "/history": orderTimeline(known, fromStock...),
+		"GET /internal/sagas/{id}/history":          answer(404, web.ProblemContentType, `{"status":404}`),
+	})
+	broken := newFakeService(t, map[string]http.HandlerFunc{
+		"GET /internal/sagas/{id}/history": answer(500, "text/plain", "oops"),
+	})
+	gatewayWith := func(t *testing.T, inventoryURL string) *harness {
+		return startGatewayWith(t, gateway.Options{Participants: []gateway.Participant{
+			participantAt(t, gateway.OrderService, orders.URL),
+			participantAt(t, gateway.PaymentService, payments.URL),
+			{Name: "inventory-service", URL: inventoryURL, Timeline: "/internal/sagas/{id}/history"},
+		}})
+	}
+	get := func(t *testing.T, h *harness, id string) (*http.Response, []byte) {
+		t.Helper()
+		return do(t, h.URL, request{method: http.MethodGet, path: "/api/orders/" + id + "/timeline"})
+	}
+	decode := func(t *testing.T, body []byte) []timelineEvent {
+		t.Helper()
+		var tl struct {
+			Events []timelineEvent `json:"events"`
+		}
+		require.NoError(t, json.Unmarshal(body, &tl), "timeline body %s", body)
+		return tl.Events
+	}
+
+	t.Run("three participants, merged in time order", func(t *testing.T) {
+		t.Parallel()
+		resp, body := get(t, gatewayWith(t, stock.URL), known)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "body %s", body)
+		assert.Equal(t, []timelineEvent{fromOrders[0], fromStock[0], fromStock[1], fromOrders[1], fromPayments[0]}, decode(t, body))
+	})
+	t.Run("a participant that has not heard of the order", func(t *testing.T) {
+		t.Parallel()
+		resp, body := get(t, gatewayWith(t, stock.URL), unheard)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "body %s", body)
+		assert.Equal(t, []timelineEvent{fromOrders[0], fromOrders[1], fromPayments[0]}, decode(t, body))
+	})
+	for _, tc := range []struct {
+		name, url string
+		status    int
+	}{
+		{"a participant down", closedURL(t), http.StatusServiceUnavailable},
+		{"a participant failing", broken.URL, http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := get(t, gatewayWith(t, tc.url), known)
+			p := assertProblem(t, resp, body, tc.status)
+			assert.Contains(t, p.Detail, "inventory-service", "the problem names the participant")
+		})
+	}
 }

@@ -441,7 +441,11 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 
 func TestNewRejectsNegativeStreamTimes(t *testing.T) {
 	t.Parallel()
-	_, err := gateway.New(gateway.Options{OrderServiceURL: "http://127.0.0.1:3001", PaymentServiceURL: "http://127.0.0.1:3002",
+	_, err := gateway.New(gateway.Options{
+		Participants: []gateway.Participant{
+			participantAt(t, gateway.OrderService, "http://127.0.0.1:3001"),
+			participantAt(t, gateway.PaymentService, "http://127.0.0.1:3002"),
+		},
 		Stream: gateway.StreamOptions{PollInterval: -1, MaxLifetime: -time.Second}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "poll interval")
