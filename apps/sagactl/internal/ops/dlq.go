@@ -199,7 +199,7 @@ func (d *DLQ) Show(ctx context.Context, name string, n int) (Peek, error) {
 }
 
 // errorHeaders are the headers Message has fields for.
-var errorHeaders = map[string]bool{"x-error": true, "x-error-kind": true, "x-attempts": true, "x-original-queue": true}
+var errorHeaders = map[string]bool{rabbit.HeaderError: true, rabbit.HeaderErrorKind: true, rabbit.HeaderAttempts: true, rabbit.HeaderOriginalQueue: true}
 
 func toMessage(d amqp.Delivery) Message {
 	m := Message{
@@ -210,13 +210,13 @@ func toMessage(d amqp.Delivery) Message {
 		ContentType:   d.ContentType,
 		Timestamp:     d.Timestamp,
 		Redelivered:   d.Redelivered,
-		Attempts:      d.Headers["x-attempts"],
+		Attempts:      d.Headers[rabbit.HeaderAttempts],
 		Headers:       amqp.Table{},
 		Body:          d.Body,
 	}
-	m.ErrorKind, _ = d.Headers["x-error-kind"].(string)
-	m.Error, _ = d.Headers["x-error"].(string)
-	m.OriginalQueue, _ = d.Headers["x-original-queue"].(string)
+	m.ErrorKind, _ = d.Headers[rabbit.HeaderErrorKind].(string)
+	m.Error, _ = d.Headers[rabbit.HeaderError].(string)
+	m.OriginalQueue, _ = d.Headers[rabbit.HeaderOriginalQueue].(string)
 	for k, v := range d.Headers {
 		if !errorHeaders[k] {
 			m.Headers[k] = v
@@ -303,13 +303,13 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayRes
 // the consumer starts with a fresh attempt budget, and the broker's own
 // delivery history, as the consumer drops it when it republishes.
 var replayStripped = map[string]bool{
-	"x-error":          true,
-	"x-error-kind":     true,
-	"x-attempts":       true,
-	"x-last-error":     true,
-	"x-failed-at":      true,
-	"x-death":          true,
-	"x-delivery-count": true,
+	rabbit.HeaderError:         true,
+	rabbit.HeaderErrorKind:     true,
+	rabbit.HeaderAttempts:      true,
+	rabbit.HeaderLastError:     true,
+	rabbit.HeaderFailedAt:      true,
+	rabbit.HeaderDeath:         true,
+	rabbit.HeaderDeliveryCount: true,
 }
 
 // Replayed is dead letter d as it goes back to its work queue, replayed at
@@ -324,7 +324,7 @@ func Replayed(d amqp.Delivery, at time.Time) amqp.Publishing {
 			headers[k] = v
 		}
 	}
-	headers["x-replayed-at"] = at.UTC().Format(time.RFC3339Nano)
+	headers[rabbit.HeaderReplayedAt] = at.UTC().Format(time.RFC3339Nano)
 	return amqp.Publishing{
 		Headers:         headers,
 		ContentType:     d.ContentType,
