@@ -8,9 +8,9 @@ package testinfra
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 // Servers are the addresses of the servers tests use.
@@ -160,52 +162,44 @@ type Broker struct {
 func VHost(t testing.TB) Broker {
 	t.Helper()
 	s := Need(t)
+	api, err := mgmt.New(s.ManagementURL)
+	if err != nil {
+		t.Fatalf("management API: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	name := "test-" + uuid.NewString()[:13]
-	if err := Management(s.ManagementURL, http.MethodPut, "/api/vhosts/"+name, ""); err != nil {
-		t.Fatalf("create vhost: %v", err)
+	if err := api.CreateVHost(ctx, name); err != nil {
+		t.Fatalf("%v", err)
 	}
 	u, err := url.Parse(s.AMQPURL)
 	if err != nil {
 		t.Fatalf("parse amqp url: %v", err)
 	}
-	user := u.User.Username()
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if err := Management(s.ManagementURL, http.MethodPut, "/api/permissions/"+name+"/"+user, perms); err != nil {
-		t.Fatalf("grant vhost permissions: %v", err)
+	if err := api.GrantAll(ctx, name, u.User.Username()); err != nil {
+		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() {
-		if err := Management(s.ManagementURL, http.MethodDelete, "/api/vhosts/"+name, ""); err != nil {
-			t.Errorf("delete vhost %s: %v", name, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := api.DeleteVHost(ctx, name); err != nil {
+			t.Errorf("%v", err)
 		}
 	})
 	u.Path = "/" + name
 	return Broker{AMQPURL: u.String(), VHost: name, ManagementURL: s.ManagementURL}
 }
 
-// Management calls the RabbitMQ management API.
+// Management calls the RabbitMQ management API at base (credentials
+// included) with body, raw JSON or empty, and discards the answer.
 func Management(base, method, path, body string) error {
-	u, err := url.Parse(base)
+	api, err := mgmt.New(base)
 	if err != nil {
 		return err
 	}
-	user := u.User
-	u.User = nil
-	req, err := http.NewRequest(method, strings.TrimSuffix(u.String(), "/")+path, strings.NewReader(body))
-	if err != nil {
-		return err
+	var in any
+	if body != "" {
+		in = json.RawMessage(body)
 	}
-	if user != nil {
-		pw, _ := user.Password()
-		req.SetBasicAuth(user.Username(), pw)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("management %s %s: %s", method, path, resp.Status)
-	}
-	return nil
+	return api.Do(context.Background(), method, path, in, nil)
 }

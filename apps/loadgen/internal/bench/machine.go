@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 // Machine describes where a run happened, so that figures from different
@@ -55,13 +55,9 @@ func Describe(ctx context.Context, procRoot string, infra Infra) Machine {
 			m.GitCommit += "+dirty"
 		}
 	}
-	if b, err := Management(ctx, infra.MgmtURL, http.MethodGet, "/api/overview", ""); err == nil {
-		var ov struct {
-			RabbitMQ string `json:"rabbitmq_version"`
-			Erlang   string `json:"erlang_version"`
-		}
-		if json.Unmarshal(b, &ov) == nil && ov.RabbitMQ != "" {
-			m.RabbitMQ = ov.RabbitMQ + " (Erlang " + ov.Erlang + ")"
+	if api, err := mgmt.New(infra.MgmtURL); err == nil {
+		if ov, err := api.Overview(ctx); err == nil && ov.RabbitMQVersion != "" {
+			m.RabbitMQ = ov.RabbitMQVersion + " (Erlang " + ov.ErlangVersion + ")"
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 var (
@@ -44,15 +45,15 @@ const dlqSuffix = ".dlq"
 type DLQ struct {
 	conn     *rabbit.Conn
 	pub      *rabbit.Publisher
-	mgmt     *Management
+	mgmt     *mgmt.Client
 	vhost    string
 	topology events.Topology
 }
 
 // NewDLQ returns the operator of the dead-letter queues of topology in
 // vhost. conn must be connected to vhost; pub publishes replays through it.
-func NewDLQ(conn *rabbit.Conn, pub *rabbit.Publisher, mgmt *Management, vhost string, topology events.Topology) *DLQ {
-	return &DLQ{conn: conn, pub: pub, mgmt: mgmt, vhost: vhost, topology: topology}
+func NewDLQ(conn *rabbit.Conn, pub *rabbit.Publisher, api *mgmt.Client, vhost string, topology events.Topology) *DLQ {
+	return &DLQ{conn: conn, pub: pub, mgmt: api, vhost: vhost, topology: topology}
 }
 
 // Resolve returns the dead-letter queue that name designates, with or
@@ -85,7 +86,12 @@ type QueueCount struct {
 // name, with its message count.
 func (d *DLQ) List(ctx context.Context) ([]QueueCount, error) {
 	qs, err := d.mgmt.Queues(ctx, d.vhost)
-	if err != nil {
+	switch {
+	case errors.Is(err, mgmt.ErrNotFound):
+		return nil, errorf(ErrNotFound, "%v (no such vhost?)", err)
+	case errors.Is(err, mgmt.ErrUnauthorized):
+		return nil, fmt.Errorf("%w (check the credentials in RABBITMQ_MGMT_URL)", err)
+	case err != nil:
 		return nil, err
 	}
 	var out []QueueCount
