@@ -75,6 +75,7 @@ require (
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/shirou/gopsutil/v4 v4.26.6 // indirect
 	github.com/sirupsen/logrus v1.10.2 // indirect
+	github.com/testcontainers/testcontainers-go v0.44.0 // indirect
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
@@ -102,9 +103,12 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mattn/go-isatty v0.0.24
 	github.com/ordersaga/ordersaga/db v0.0.0
+	github.com/ordersaga/ordersaga/libs/testinfra v0.0.0
 	github.com/pressly/goose/v3 v3.28.0
 	github.com/stretchr/testify v1.12.1
-	github.com/testcontainers/testcontainers-go v0.44.0
 )
 
-replace github.com/ordersaga/ordersaga/db => ../db
+replace (
+	github.com/ordersaga/ordersaga/db => ../db
+	github.com/ordersaga/ordersaga/libs/testinfra => ./testinfra
+)

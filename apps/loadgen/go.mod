@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/ordersaga/ordersaga/db => ../../db
 	github.com/ordersaga/ordersaga/libs => ../../libs
+	github.com/ordersaga/ordersaga/libs/testinfra => ../../libs/testinfra
 )
 
 require (
@@ -12,6 +13,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
+	github.com/ordersaga/ordersaga/libs/testinfra v0.0.0
 	github.com/prometheus/procfs v0.22.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
