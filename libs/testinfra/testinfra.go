@@ -2,7 +2,7 @@
 // RabbitMQ vhost on real servers, removed when the test ends. Servers come
 // from TEST_DATABASE_URL, AMQP_URL and RABBITMQ_MGMT_URL (localhost by
 // default); where none is configured, nothing answers locally and Docker is
-// available, the docker command starts them. When CI is set, a missing server
+// available, testcontainers-go starts them. When CI is set, a missing server
 // fails the test; elsewhere it skips it.
 package testinfra
 
