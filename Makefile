@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-MODULES  := libs libs/testinfra db saga apps/gateway apps/order-service apps/payment-service apps/sagactl apps/demo apps/loadgen tests
+MODULES  := libs libs/testinfra/containers db saga apps/gateway apps/order-service apps/payment-service apps/sagactl apps/demo apps/loadgen tests
 APPS     := gateway order-service payment-service sagactl demo loadgen
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m

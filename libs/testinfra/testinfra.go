@@ -1,9 +1,11 @@
 // Package testinfra gives each test its own PostgreSQL database and its own
 // RabbitMQ vhost on real servers, removed when the test ends. Servers come
 // from TEST_DATABASE_URL, AMQP_URL and RABBITMQ_MGMT_URL (localhost by
-// default); where none is configured, nothing answers locally and Docker is
-// available, testcontainers-go starts them. When CI is set, a missing server
-// fails the test; elsewhere it skips it.
+// default). When none answers, a test binary that registered a container
+// starter (UseContainers, as the tests module does through
+// libs/testinfra/containers) starts them, unless the servers were configured
+// or CI is set. Otherwise, when CI is set a missing server fails the test;
+// elsewhere it skips it.
 package testinfra
 
 import (
@@ -34,34 +36,82 @@ type Servers struct {
 	ManagementURL string
 }
 
+// Starter starts servers for the whole test binary and returns their
+// addresses; it is called at most once, only when no configured server
+// answers.
+type Starter func(ctx context.Context) (Servers, error)
+
 var (
 	serversOnce sync.Once
 	servers     Servers
 	serversErr  error
+
+	startMu sync.Mutex
+	start   Starter
 )
 
-// Find returns the servers, starting containers where that is how to get
-// them. The first failure is remembered for the whole test binary.
+// UseContainers registers start as the way to get servers when none answers
+// locally, the servers were not configured and CI is not set. Call it from
+// TestMain, before any test asks for a server; the modules that do not call
+// it never depend on a container library.
+func UseContainers(s Starter) {
+	startMu.Lock()
+	defer startMu.Unlock()
+	start = s
+}
+
+func starter() Starter {
+	startMu.Lock()
+	defer startMu.Unlock()
+	return start
+}
+
+// Find returns the servers, starting them with the registered Starter where
+// that is how to get them. The first failure is remembered for the whole
+// test binary.
 func Find() (Servers, error) {
-	serversOnce.Do(func() { servers, serversErr = find() })
+	serversOnce.Do(func() { servers, serversErr = find(os.Getenv, localServers, starter()) })
 	return servers, serversErr
 }
 
-func find() (Servers, error) {
-	s := Servers{
-		PostgresURL:   env("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		AMQPURL:       env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		ManagementURL: env("RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"),
+// localServers are the servers tests use when none is configured.
+var localServers = Servers{
+	PostgresURL:   "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+	AMQPURL:       "amqp://guest:guest@127.0.0.1:5672/",
+	ManagementURL: "http://guest:guest@127.0.0.1:15672",
+}
+
+// find picks the servers: the configured or local ones when they answer, else
+// those start starts, but only where nothing was configured and CI is unset
+// (a configured server that is down, or a CI without its services, is a
+// mistake to report, not to paper over with containers).
+func find(getenv func(string) string, local Servers, start Starter) (Servers, error) {
+	value := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
 	}
-	configured := os.Getenv("TEST_DATABASE_URL") != "" || os.Getenv("AMQP_URL") != "" || os.Getenv("RABBITMQ_MGMT_URL") != ""
+	s := Servers{
+		PostgresURL:   value("TEST_DATABASE_URL", local.PostgresURL),
+		AMQPURL:       value("AMQP_URL", local.AMQPURL),
+		ManagementURL: value("RABBITMQ_MGMT_URL", local.ManagementURL),
+	}
+	configured := getenv("TEST_DATABASE_URL") != "" || getenv("AMQP_URL") != "" || getenv("RABBITMQ_MGMT_URL") != ""
 	errLocal := reachable(s)
 	if errLocal == nil {
 		return s, nil
 	}
-	if configured || os.Getenv("CI") != "" || !dockerAvailable() {
+	if start == nil || configured || getenv("CI") != "" {
 		return s, errLocal
 	}
-	return startContainers()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	started, err := start(ctx)
+	if err != nil {
+		return s, fmt.Errorf("%w; fallback: %w", errLocal, err)
+	}
+	return started, nil
 }
 
 func reachable(s Servers) error {
@@ -87,13 +137,6 @@ func redact(u *url.URL) string {
 	c := *u
 	c.User = nil
 	return c.String()
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Need returns the servers or ends the test: failed under CI, skipped

@@ -20,12 +20,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/testinfra/containers"
 )
 
 // binDir holds the three service binaries, built once per test binary.
 var binDir string
 
 func TestMain(m *testing.M) {
+	// Where only Docker is there, the suite starts its servers in containers.
+	containers.Register()
 	os.Exit(runMain(m))
 }
 
