@@ -8,18 +8,18 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/ordersaga/ordersaga/db v0.0.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
-	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
 	gopkg.in/yaml.v3 v3.0.1
 )
+
+require github.com/caarlos0/env/v11 v11.4.2 // indirect
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
 	github.com/Azure/go-ansiterm v0.0.0-20250102033503-faa5f7b0171c // indirect
 	github.com/Microsoft/go-winio v0.6.3 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/caarlos0/env/v11 v11.4.2 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/containerd/errdefs v1.0.0 // indirect
@@ -57,6 +57,8 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
+	github.com/ordersaga/ordersaga/libs/testinfra/containers v0.0.0
+	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/pressly/goose/v3 v3.28.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
@@ -91,5 +93,7 @@ require (
 replace (
 	github.com/ordersaga/ordersaga/db => ../db
 	github.com/ordersaga/ordersaga/libs => ../libs
-	github.com/ordersaga/ordersaga/saga => ../saga
+	github.com/ordersaga/ordersaga/libs/testinfra/containers => ../libs/testinfra/containers
 )
+
+replace github.com/ordersaga/ordersaga/saga => ../saga

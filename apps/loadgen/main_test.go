@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/apps/loadgen/internal/bench"
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
 
@@ -170,8 +171,10 @@ func TestBenchAgainstRealSystem(t *testing.T) {
 	var left int
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname LIKE $1", "bench_test_"+id+"%").Scan(&left))
 	assert.Zero(t, left, "scratch databases dropped")
-	_, err = bench.Management(ctx, infra.MgmtURL, http.MethodGet, "/api/vhosts/"+infra.VHost, "")
-	assert.Error(t, err, "scratch vhost deleted")
+	api, err := mgmt.New(infra.MgmtURL)
+	require.NoError(t, err)
+	err = api.Do(ctx, http.MethodGet, "/api/vhosts/"+infra.VHost, nil, nil)
+	assert.ErrorIs(t, err, mgmt.ErrNotFound, "scratch vhost deleted")
 }
 
 // TestRefusesBusyPort: an old copy of a service on the port would answer

@@ -15,6 +15,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )
@@ -357,7 +358,7 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 	if err != nil {
 		return nil, nil, err
 	}
-	mgmt, err := ops.NewManagement(cfg.ManagementURL)
+	api, err := mgmt.New(cfg.ManagementURL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -377,7 +378,7 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 		_ = pub.Close()
 		_ = conn.Close()
 	}
-	return ops.NewDLQ(conn, pub, mgmt, cfg.VHost, events.Saga()), closeAll, nil
+	return ops.NewDLQ(conn, pub, api, cfg.VHost, events.Saga()), closeAll, nil
 }
 
 // probe connects to the broker once. rabbit.Dial retries every failure

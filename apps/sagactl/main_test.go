@@ -81,14 +81,14 @@ func deadLetter(t testing.TB, queue, kind, reason string) amqp.Publishing {
 		Timestamp:     time.Now().UTC().Truncate(time.Second),
 		AppId:         "gateway",
 		Headers: amqp.Table{
-			"x-schema-version": int32(1),
-			"x-causation-id":   "req-42",
-			"x-error":          reason,
-			"x-error-kind":     kind,
-			"x-attempts":       int32(5),
-			"x-last-error":     reason,
-			"x-original-queue": queue,
-			"x-failed-at":      time.Now().UTC().Format(time.RFC3339Nano),
+			rabbit.HeaderSchemaVersion: int32(1),
+			rabbit.HeaderCausationID:   "req-42",
+			rabbit.HeaderError:         reason,
+			rabbit.HeaderErrorKind:     kind,
+			rabbit.HeaderAttempts:      int32(5),
+			rabbit.HeaderLastError:     reason,
+			rabbit.HeaderOriginalQueue: queue,
+			rabbit.HeaderFailedAt:      time.Now().UTC().Format(time.RFC3339Nano),
 		},
 		Body: body,
 	}
@@ -382,8 +382,8 @@ func TestDLQShowLeavesMessagesInPlace(t *testing.T) {
 	assert.Equal(t, 5, m.Attempts)
 	assert.Equal(t, commandsQueue, m.OriginalQueue)
 	assert.Equal(t, second.CorrelationId, m.CorrelationID)
-	assert.EqualValues(t, 1, m.Headers["x-schema-version"])
-	assert.NotContains(t, m.Headers, "x-error", "error headers have their own fields")
+	assert.EqualValues(t, 1, m.Headers[rabbit.HeaderSchemaVersion])
+	assert.NotContains(t, m.Headers, rabbit.HeaderError, "error headers have their own fields")
 	assert.Equal(t, "text", m.BodyEncoding)
 	assert.JSONEq(t, string(second.Body), m.Body)
 	bin := got.Messages[byID[binary.MessageId]]
@@ -426,21 +426,21 @@ func TestDLQReplayByID(t *testing.T) {
 	assert.Equal(t, amqp.Persistent, d.DeliveryMode)
 	assert.True(t, picked.Timestamp.Equal(d.Timestamp), "timestamp kept")
 	assert.Equal(t, picked.Body, d.Body)
-	assert.EqualValues(t, 1, d.Headers["x-schema-version"], "other headers kept")
-	assert.Equal(t, "req-42", d.Headers["x-causation-id"])
-	assert.Equal(t, commandsQueue, d.Headers["x-original-queue"])
-	for _, h := range []string{"x-error", "x-error-kind", "x-attempts", "x-last-error", "x-failed-at"} {
+	assert.EqualValues(t, 1, d.Headers[rabbit.HeaderSchemaVersion], "other headers kept")
+	assert.Equal(t, "req-42", d.Headers[rabbit.HeaderCausationID])
+	assert.Equal(t, commandsQueue, d.Headers[rabbit.HeaderOriginalQueue])
+	for _, h := range []string{rabbit.HeaderError, rabbit.HeaderErrorKind, rabbit.HeaderAttempts, rabbit.HeaderLastError, rabbit.HeaderFailedAt} {
 		assert.NotContains(t, d.Headers, h, "failure record removed")
 	}
-	require.IsType(t, "", d.Headers["x-replayed-at"])
-	at, err := time.Parse(time.RFC3339Nano, d.Headers["x-replayed-at"].(string))
+	require.IsType(t, "", d.Headers[rabbit.HeaderReplayedAt])
+	at, err := time.Parse(time.RFC3339Nano, d.Headers[rabbit.HeaderReplayedAt].(string))
 	require.NoError(t, err, "x-replayed-at is a time")
 	assert.WithinDuration(t, time.Now(), at, time.Minute)
 
 	left := drain(t, b.AMQPURL, commandsDLQ, 2)
 	assert.ElementsMatch(t, []string{msgs[0].MessageId, msgs[2].MessageId}, ids(left), "the others stay in the DLQ")
 	for _, d := range left {
-		assert.NotEmpty(t, d.Headers["x-error"], "untouched")
+		assert.NotEmpty(t, d.Headers[rabbit.HeaderError], "untouched")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 )
 
 // maxBody is how much of a body show prints.
@@ -187,14 +188,14 @@ func writePeek(w io.Writer, p ops.Peek) error {
 		}
 		field("timestamp", ts)
 		field("content_type", m.ContentType)
-		field("x-error-kind", m.ErrorKind)
-		field("x-error", m.Error)
+		field(rabbit.HeaderErrorKind, m.ErrorKind)
+		field(rabbit.HeaderError, m.Error)
 		attempts := ""
 		if m.Attempts != nil {
 			attempts = text(m.Attempts)
 		}
-		field("x-attempts", attempts)
-		field("x-original-queue", m.OriginalQueue)
+		field(rabbit.HeaderAttempts, attempts)
+		field(rabbit.HeaderOriginalQueue, m.OriginalQueue)
 		keys := make([]string, 0, len(m.Headers))
 		for k := range m.Headers {
 			keys = append(keys, k)

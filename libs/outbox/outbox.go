@@ -342,9 +342,9 @@ func (r *Relay) flushBatch(ctx context.Context, before time.Time) (int, error) {
 // outgoing is m as the relay publishes it to exchange, whether from the
 // table or from a dispatch.
 func (r *Relay) outgoing(exchange string, m events.Message) rabbit.Outgoing {
-	headers := amqp.Table{"x-schema-version": int32(events.SchemaVersion)}
+	headers := amqp.Table{rabbit.HeaderSchemaVersion: int32(events.SchemaVersion)}
 	if m.CausationID != "" {
-		headers["x-causation-id"] = m.CausationID
+		headers[rabbit.HeaderCausationID] = m.CausationID
 	}
 	return rabbit.Outgoing{Exchange: exchange, Key: m.Type, Msg: amqp.Publishing{
 		ContentType:   "application/json",

@@ -317,7 +317,7 @@ func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, er
 	case IsPermanent(err):
 		outcome = "dead_lettered"
 		log.Warn("message dead-lettered", "error", err)
-		err = c.settleVia(ctx, d, c.deadLetter(d, err, "permanent", del.Attempt))
+		err = c.settleVia(ctx, d, c.deadLetter(d, err, ErrorKindPermanent, del.Attempt))
 	case paused:
 		outcome = "paused"
 		log.Warn("dependency was down; message requeued", "error", err)
@@ -325,7 +325,7 @@ func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, er
 	case del.Attempt >= c.cfg.MaxAttempts:
 		outcome = "dead_lettered"
 		log.Error("message dead-lettered after its attempts", "error", err)
-		err = c.settleVia(ctx, d, c.deadLetter(d, err, "transient", del.Attempt))
+		err = c.settleVia(ctx, d, c.deadLetter(d, err, ErrorKindTransient, del.Attempt))
 	default:
 		outcome = "retried"
 		tier := min(del.Attempt-1, len(RetryDelays)-1)
@@ -346,10 +346,10 @@ func check(d amqp.Delivery) error {
 	if d.MessageId == "" {
 		return Permanent(errors.New("missing message_id"))
 	}
-	if v, ok := d.Headers["x-schema-version"]; ok {
+	if v, ok := d.Headers[HeaderSchemaVersion]; ok {
 		n, isInt := intValue(v)
 		if !isInt || n != events.SchemaVersion {
-			return Permanent(fmt.Errorf("unsupported x-schema-version %v", v))
+			return Permanent(fmt.Errorf("unsupported %s %v", HeaderSchemaVersion, v))
 		}
 	}
 	return nil
@@ -404,11 +404,11 @@ func (c *Consumer) waitReady(ctx context.Context) {
 // property kept, the reason added.
 func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempts int) Outgoing {
 	msg := republish(d)
-	msg.Headers["x-error"] = truncate(cause.Error(), 1024)
-	msg.Headers["x-error-kind"] = kind
-	msg.Headers["x-attempts"] = int32(attempts)
-	msg.Headers["x-original-queue"] = c.cfg.Queue
-	msg.Headers["x-failed-at"] = time.Now().UTC().Format(time.RFC3339Nano)
+	msg.Headers[HeaderError] = truncate(cause.Error(), 1024)
+	msg.Headers[HeaderErrorKind] = kind
+	msg.Headers[HeaderAttempts] = int32(attempts)
+	msg.Headers[HeaderOriginalQueue] = c.cfg.Queue
+	msg.Headers[HeaderFailedAt] = time.Now().UTC().Format(time.RFC3339Nano)
 	if msg.MessageId == "" {
 		// The publisher needs an id to recognise a return; the original had none.
 		msg.MessageId = "missing-" + uuid.NewString()
@@ -418,8 +418,8 @@ func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempt
 
 func (c *Consumer) retry(d amqp.Delivery, cause error, attempts, tier int) Outgoing {
 	msg := republish(d)
-	msg.Headers["x-attempts"] = int32(attempts)
-	msg.Headers["x-last-error"] = truncate(cause.Error(), 1024)
+	msg.Headers[HeaderAttempts] = int32(attempts)
+	msg.Headers[HeaderLastError] = truncate(cause.Error(), 1024)
 	return Outgoing{Exchange: "", Key: RetryQueue(c.cfg.Queue, tier), Msg: msg}
 }
 
@@ -427,7 +427,7 @@ func republish(d amqp.Delivery) amqp.Publishing {
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
 		// The broker's own dead-lettering history would only grow.
-		if k != "x-death" && k != "x-delivery-count" {
+		if k != HeaderDeath && k != HeaderDeliveryCount {
 			headers[k] = v
 		}
 	}
@@ -459,10 +459,10 @@ func toDelivery(d amqp.Delivery) Delivery {
 		Body:          d.Body,
 		Attempt:       1,
 	}
-	if n, ok := intValue(d.Headers["x-attempts"]); ok && n > 0 {
+	if n, ok := intValue(d.Headers[HeaderAttempts]); ok && n > 0 {
 		del.Attempt = int(n) + 1
 	}
-	if s, ok := d.Headers["x-causation-id"].(string); ok {
+	if s, ok := d.Headers[HeaderCausationID].(string); ok {
 		del.CausationID = s
 	}
 	return del

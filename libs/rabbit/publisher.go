@@ -73,9 +73,9 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...events.Message) error {
 }
 
 func (p *Publisher) publishing(m events.Message) amqp.Publishing {
-	headers := amqp.Table{"x-schema-version": int32(events.SchemaVersion)}
+	headers := amqp.Table{HeaderSchemaVersion: int32(events.SchemaVersion)}
 	if m.CausationID != "" {
-		headers["x-causation-id"] = m.CausationID
+		headers[HeaderCausationID] = m.CausationID
 	}
 	return amqp.Publishing{
 		ContentType:   "application/json",

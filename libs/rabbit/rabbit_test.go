@@ -99,8 +99,8 @@ func TestPublishCarriesContractProperties(t *testing.T) {
 	assert.Equal(t, m.CorrelationID, d.CorrelationId)
 	assert.Equal(t, "test", d.AppId)
 	assert.WithinDuration(t, time.Now(), d.Timestamp, time.Minute)
-	assert.EqualValues(t, 1, d.Headers["x-schema-version"])
-	assert.Equal(t, "cause-1", d.Headers["x-causation-id"])
+	assert.EqualValues(t, 1, d.Headers[rabbit.HeaderSchemaVersion])
+	assert.Equal(t, "cause-1", d.Headers[rabbit.HeaderCausationID])
 	assert.JSONEq(t, string(m.Body), string(d.Body))
 }
 
@@ -167,7 +167,7 @@ func TestPoisonMessageGoesToDLQAndTheNextIsProcessed(t *testing.T) {
 	poisonID := uuid.NewString()
 	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
 		MessageId: poisonID, Type: events.TypeOrderCreated, ContentType: "application/json", CorrelationId: "c-1",
-		AppId: "mallory", Body: []byte("not json"), Headers: amqp.Table{"x-schema-version": int8(1)},
+		AppId: "mallory", Body: []byte("not json"), Headers: amqp.Table{rabbit.HeaderSchemaVersion: int8(1)},
 	}))
 	good := orderCreated(t)
 	require.NoError(t, pub.Publish(context.Background(), good))
@@ -183,9 +183,9 @@ func TestPoisonMessageGoesToDLQAndTheNextIsProcessed(t *testing.T) {
 	assert.Equal(t, "mallory", d.AppId, "properties kept")
 	assert.Equal(t, "c-1", d.CorrelationId)
 	assert.Equal(t, []byte("not json"), d.Body, "body kept")
-	assert.Equal(t, "permanent", d.Headers["x-error-kind"])
-	assert.Contains(t, d.Headers["x-error"], "invalid message")
-	assert.EqualValues(t, 1, d.Headers["x-attempts"])
+	assert.Equal(t, "permanent", d.Headers[rabbit.HeaderErrorKind])
+	assert.Contains(t, d.Headers[rabbit.HeaderError], "invalid message")
+	assert.EqualValues(t, 1, d.Headers[rabbit.HeaderAttempts])
 }
 
 func TestMissingMessageIDAndUnknownSchemaAreDeadLettered(t *testing.T) {
@@ -204,14 +204,14 @@ func TestMissingMessageIDAndUnknownSchemaAreDeadLettered(t *testing.T) {
 	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
 		Type: events.TypeOrderCreated, Body: []byte("{}")}))
 	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
-		MessageId: "v2", Type: events.TypeOrderCreated, Body: []byte("{}"), Headers: amqp.Table{"x-schema-version": int64(2)}}))
+		MessageId: "v2", Type: events.TypeOrderCreated, Body: []byte("{}"), Headers: amqp.Table{rabbit.HeaderSchemaVersion: int64(2)}}))
 
 	dlq := events.DeadLetterQueue(events.QueuePaymentOrderEvents)
 	reasons := map[string]bool{}
 	for range 2 {
 		d := get(t, b.AMQPURL, dlq)
-		assert.Equal(t, "permanent", d.Headers["x-error-kind"])
-		reasons[d.Headers["x-error"].(string)] = true
+		assert.Equal(t, "permanent", d.Headers[rabbit.HeaderErrorKind])
+		reasons[d.Headers[rabbit.HeaderError].(string)] = true
 	}
 	assert.True(t, reasons["missing message_id"], "reasons: %v", reasons)
 	assert.True(t, reasons["unsupported x-schema-version 2"], "reasons: %v", reasons)
@@ -235,9 +235,9 @@ func TestTransientFailureIsRetriedThenDeadLettered(t *testing.T) {
 	d := get(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents))
 	assert.GreaterOrEqual(t, time.Since(start), rabbit.RetryDelays[0], "the retry waited in the first delay tier")
 	assert.Equal(t, m.ID.String(), d.MessageId)
-	assert.Equal(t, "transient", d.Headers["x-error-kind"])
-	assert.EqualValues(t, 2, d.Headers["x-attempts"])
-	assert.Equal(t, "database timeout", d.Headers["x-error"])
+	assert.Equal(t, "transient", d.Headers[rabbit.HeaderErrorKind])
+	assert.EqualValues(t, 2, d.Headers[rabbit.HeaderAttempts])
+	assert.Equal(t, "database timeout", d.Headers[rabbit.HeaderError])
 	assert.Equal(t, int32(2), attempts.Load())
 	assert.Equal(t, 1, <-seen)
 	assert.Equal(t, 2, <-seen)

@@ -1,16 +1,18 @@
 // Package testinfra gives each test its own PostgreSQL database and its own
 // RabbitMQ vhost on real servers, removed when the test ends. Servers come
 // from TEST_DATABASE_URL, AMQP_URL and RABBITMQ_MGMT_URL (localhost by
-// default); where none is configured, nothing answers locally and Docker is
-// available, testcontainers-go starts them. When CI is set, a missing server
-// fails the test; elsewhere it skips it.
+// default). When none answers, a test binary that registered a container
+// starter (UseContainers, as the tests module does through
+// libs/testinfra/containers) starts them, unless the servers were configured
+// or CI is set. Otherwise, when CI is set a missing server fails the test;
+// elsewhere it skips it.
 package testinfra
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -20,6 +22,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 // Servers are the addresses of the servers tests use.
@@ -32,34 +36,82 @@ type Servers struct {
 	ManagementURL string
 }
 
+// Starter starts servers for the whole test binary and returns their
+// addresses; it is called at most once, only when no configured server
+// answers.
+type Starter func(ctx context.Context) (Servers, error)
+
 var (
 	serversOnce sync.Once
 	servers     Servers
 	serversErr  error
+
+	startMu sync.Mutex
+	start   Starter
 )
 
-// Find returns the servers, starting containers where that is how to get
-// them. The first failure is remembered for the whole test binary.
+// UseContainers registers start as the way to get servers when none answers
+// locally, the servers were not configured and CI is not set. Call it from
+// TestMain, before any test asks for a server; the modules that do not call
+// it never depend on a container library.
+func UseContainers(s Starter) {
+	startMu.Lock()
+	defer startMu.Unlock()
+	start = s
+}
+
+func starter() Starter {
+	startMu.Lock()
+	defer startMu.Unlock()
+	return start
+}
+
+// Find returns the servers, starting them with the registered Starter where
+// that is how to get them. The first failure is remembered for the whole
+// test binary.
 func Find() (Servers, error) {
-	serversOnce.Do(func() { servers, serversErr = find() })
+	serversOnce.Do(func() { servers, serversErr = find(os.Getenv, localServers, starter()) })
 	return servers, serversErr
 }
 
-func find() (Servers, error) {
-	s := Servers{
-		PostgresURL:   env("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		AMQPURL:       env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		ManagementURL: env("RABBITMQ_MGMT_URL", "http://guest:guest@127.0.0.1:15672"),
+// localServers are the servers tests use when none is configured.
+var localServers = Servers{
+	PostgresURL:   "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+	AMQPURL:       "amqp://guest:guest@127.0.0.1:5672/",
+	ManagementURL: "http://guest:guest@127.0.0.1:15672",
+}
+
+// find picks the servers: the configured or local ones when they answer, else
+// those start starts, but only where nothing was configured and CI is unset
+// (a configured server that is down, or a CI without its services, is a
+// mistake to report, not to paper over with containers).
+func find(getenv func(string) string, local Servers, start Starter) (Servers, error) {
+	value := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
 	}
-	configured := os.Getenv("TEST_DATABASE_URL") != "" || os.Getenv("AMQP_URL") != "" || os.Getenv("RABBITMQ_MGMT_URL") != ""
+	s := Servers{
+		PostgresURL:   value("TEST_DATABASE_URL", local.PostgresURL),
+		AMQPURL:       value("AMQP_URL", local.AMQPURL),
+		ManagementURL: value("RABBITMQ_MGMT_URL", local.ManagementURL),
+	}
+	configured := getenv("TEST_DATABASE_URL") != "" || getenv("AMQP_URL") != "" || getenv("RABBITMQ_MGMT_URL") != ""
 	errLocal := reachable(s)
 	if errLocal == nil {
 		return s, nil
 	}
-	if configured || os.Getenv("CI") != "" || !dockerAvailable() {
+	if start == nil || configured || getenv("CI") != "" {
 		return s, errLocal
 	}
-	return startContainers()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	started, err := start(ctx)
+	if err != nil {
+		return s, fmt.Errorf("%w; fallback: %w", errLocal, err)
+	}
+	return started, nil
 }
 
 func reachable(s Servers) error {
@@ -85,13 +137,6 @@ func redact(u *url.URL) string {
 	c := *u
 	c.User = nil
 	return c.String()
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Need returns the servers or ends the test: failed under CI, skipped
@@ -160,52 +205,44 @@ type Broker struct {
 func VHost(t testing.TB) Broker {
 	t.Helper()
 	s := Need(t)
+	api, err := mgmt.New(s.ManagementURL)
+	if err != nil {
+		t.Fatalf("management API: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	name := "test-" + uuid.NewString()[:13]
-	if err := Management(s.ManagementURL, http.MethodPut, "/api/vhosts/"+name, ""); err != nil {
-		t.Fatalf("create vhost: %v", err)
+	if err := api.CreateVHost(ctx, name); err != nil {
+		t.Fatalf("%v", err)
 	}
 	u, err := url.Parse(s.AMQPURL)
 	if err != nil {
 		t.Fatalf("parse amqp url: %v", err)
 	}
-	user := u.User.Username()
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if err := Management(s.ManagementURL, http.MethodPut, "/api/permissions/"+name+"/"+user, perms); err != nil {
-		t.Fatalf("grant vhost permissions: %v", err)
+	if err := api.GrantAll(ctx, name, u.User.Username()); err != nil {
+		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() {
-		if err := Management(s.ManagementURL, http.MethodDelete, "/api/vhosts/"+name, ""); err != nil {
-			t.Errorf("delete vhost %s: %v", name, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := api.DeleteVHost(ctx, name); err != nil {
+			t.Errorf("%v", err)
 		}
 	})
 	u.Path = "/" + name
 	return Broker{AMQPURL: u.String(), VHost: name, ManagementURL: s.ManagementURL}
 }
 
-// Management calls the RabbitMQ management API.
+// Management calls the RabbitMQ management API at base (credentials
+// included) with body, raw JSON or empty, and discards the answer.
 func Management(base, method, path, body string) error {
-	u, err := url.Parse(base)
+	api, err := mgmt.New(base)
 	if err != nil {
 		return err
 	}
-	user := u.User
-	u.User = nil
-	req, err := http.NewRequest(method, strings.TrimSuffix(u.String(), "/")+path, strings.NewReader(body))
-	if err != nil {
-		return err
+	var in any
+	if body != "" {
+		in = json.RawMessage(body)
 	}
-	if user != nil {
-		pw, _ := user.Password()
-		req.SetBasicAuth(user.Username(), pw)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("management %s %s: %s", method, path, resp.Status)
-	}
-	return nil
+	return api.Do(context.Background(), method, path, in, nil)
 }

@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
 
@@ -161,30 +162,22 @@ func TestBrokerConnectionsDropped(t *testing.T) {
 // through the management API and returns how many it closed.
 func dropConnections(t testing.TB, b testinfra.Broker) int {
 	t.Helper()
-	base, err := url.Parse(b.ManagementURL)
+	api, err := mgmt.New(b.ManagementURL)
 	require.NoError(t, err)
-	user := base.User
-	base.User = nil
-	pw, _ := user.Password()
+	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		req, err := http.NewRequest(http.MethodGet, base.String()+"/api/vhosts/"+url.PathEscape(b.VHost)+"/connections", nil)
-		require.NoError(t, err)
-		req.SetBasicAuth(user.Username(), pw)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
 		var conns []struct {
 			Name string `json:"name"`
 		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&conns))
-		resp.Body.Close()
+		require.NoError(t, api.Do(ctx, http.MethodGet, "/api/vhosts/"+url.PathEscape(b.VHost)+"/connections", nil, &conns))
 		// The management API learns of connections with a delay.
 		if len(conns) < 3 && time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
 		for _, c := range conns {
-			require.NoError(t, testinfra.Management(b.ManagementURL, http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), ""))
+			require.NoError(t, api.Do(ctx, http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), nil, nil))
 		}
 		return len(conns)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/saga"
+	"github.com/ordersaga/ordersaga/libs/testinfra/containers"
 )
 
 // binDir holds the gateway's and every participant's binary, built once
@@ -32,6 +33,8 @@ var binDir string
 const gatewayService = "gateway"
 
 func TestMain(m *testing.M) {
+	// Where only Docker is there, the suite starts its servers in containers.
+	containers.Register()
 	os.Exit(runMain(m))
 }
 

@@ -50,7 +50,7 @@ func (a *Accountant) Sample() Sample {
 	}
 	for name, pid := range pids {
 		if st, err := a.Proc.Stat(pid); err == nil {
-			s.procs[name] = pidTicks{pid: pid, ticks: st.CPU()}
+			s.procs[name] = pidTicks{pid: pid, ticks: CPU(st)}
 		}
 	}
 	if beams, err := a.Proc.Named("beam.smp"); err == nil && len(beams) > 0 {
@@ -61,7 +61,7 @@ func (a *Accountant) Sample() Sample {
 		var bench uint64
 		for _, p := range pgs {
 			if BackendOf(a.Proc.Cmdline(p.PID), a.BenchDBs) {
-				bench += p.CPU()
+				bench += CPU(p)
 			}
 		}
 		s.others[KeyPostgresBench] = bench
@@ -89,7 +89,7 @@ type CPUUse struct {
 func (a *Accountant) Between(before, after Sample, sagas int) CPUUse {
 	u := CPUUse{Seconds: map[string]float64{}, MSPerSaga: map[string]float64{}, MachineBusyPct: BusyPercent(before.machine, after.machine)}
 	put := func(key string, ticks uint64) {
-		sec := a.Proc.Seconds(ticks)
+		sec := Seconds(ticks)
 		u.Seconds[key] = sec
 		if sagas > 0 {
 			u.MSPerSaga[key] = 1000 * sec / float64(sagas)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Options are every knob of a run.
@@ -79,13 +81,16 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 		}
 	}()
 	b := &bencher{o: o, out: out, tracker: NewTracker()}
-	proc := NewProc()
+	proc, err := NewProc(procfs.DefaultMountPoint)
+	if err != nil {
+		return nil, err
+	}
 	b.acct = &Accountant{Proc: proc, BenchDBs: []string{o.Infra.OrderDB, o.Infra.PaymentDB}}
 	vhostURL, err := o.Infra.VHostURL()
 	if err != nil {
 		return nil, err
 	}
-	rep.Machine = Describe(ctx, proc.Root, o.Infra)
+	rep.Machine = Describe(ctx, proc, o.Infra)
 	// Cleanup must run even when ctx was cancelled (Ctrl-C).
 	cleanupCtx := context.WithoutCancel(ctx)
 

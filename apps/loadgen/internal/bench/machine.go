@@ -2,16 +2,16 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 // Machine describes where a run happened, so that figures from different
@@ -31,37 +31,20 @@ type Machine struct {
 
 // Describe gathers the machine's description; what cannot be read is
 // "unknown".
-func Describe(ctx context.Context, procRoot string, infra Infra) Machine {
+func Describe(ctx context.Context, proc Proc, infra Infra) Machine {
 	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), CPUModel: "unknown", Kernel: "unknown",
 		LoadAvg: "unknown", GitCommit: "unknown", RabbitMQ: "unknown", PostgreSQL: "unknown"}
 	m.Hostname, _ = os.Hostname()
-	if b, err := os.ReadFile(procRoot + "/cpuinfo"); err == nil {
-		m.CPUModel = CPUModel(string(b))
-	}
-	if b, err := os.ReadFile(procRoot + "/meminfo"); err == nil {
-		m.MemoryGiB = MemTotalGiB(string(b))
-	}
-	if b, err := os.ReadFile(procRoot + "/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile(procRoot + "/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	m.CPUModel, m.MemoryGiB, m.Kernel, m.LoadAvg = proc.describe()
 	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.GitCommit = strings.TrimSpace(string(out))
 		if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
 			m.GitCommit += "+dirty"
 		}
 	}
-	if b, err := Management(ctx, infra.MgmtURL, http.MethodGet, "/api/overview", ""); err == nil {
-		var ov struct {
-			RabbitMQ string `json:"rabbitmq_version"`
-			Erlang   string `json:"erlang_version"`
-		}
-		if json.Unmarshal(b, &ov) == nil && ov.RabbitMQ != "" {
-			m.RabbitMQ = ov.RabbitMQ + " (Erlang " + ov.Erlang + ")"
+	if api, err := mgmt.New(infra.MgmtURL); err == nil {
+		if ov, err := api.Overview(ctx); err == nil && ov.RabbitMQVersion != "" {
+			m.RabbitMQ = ov.RabbitMQVersion + " (Erlang " + ov.ErlangVersion + ")"
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -76,28 +59,22 @@ func Describe(ctx context.Context, procRoot string, infra Infra) Machine {
 	return m
 }
 
-// CPUModel reads the first "model name" of /proc/cpuinfo.
-func CPUModel(cpuinfo string) string {
-	for line := range strings.SplitSeq(cpuinfo, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.Join(strings.Fields(v), " ")
-		}
+// describe reads the CPU model (the first one's), the memory in GiB, the
+// kernel release and the load averages; what cannot be read is "unknown"
+// (0 for the memory).
+func (p Proc) describe() (cpuModel string, memGiB float64, kernel, loadAvg string) {
+	cpuModel, kernel, loadAvg = "unknown", "unknown", "unknown"
+	if cpus, err := p.fs.CPUInfo(); err == nil && len(cpus) > 0 && cpus[0].ModelName != "" {
+		cpuModel = strings.Join(strings.Fields(cpus[0].ModelName), " ")
 	}
-	return "unknown"
-}
-
-// MemTotalGiB reads MemTotal of /proc/meminfo.
-func MemTotalGiB(meminfo string) float64 {
-	for line := range strings.SplitSeq(meminfo, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == "MemTotal" {
-			f := strings.Fields(v)
-			if len(f) == 2 && f[1] == "kB" {
-				kib, err := strconv.ParseFloat(f[0], 64)
-				if err == nil {
-					return kib / (1 << 20)
-				}
-			}
-		}
+	if mem, err := p.fs.Meminfo(); err == nil && mem.MemTotal != nil {
+		memGiB = float64(*mem.MemTotal) / (1 << 20) // kB
 	}
-	return 0
+	if rel, err := p.fs.SysctlStrings("kernel/osrelease"); err == nil && len(rel) == 1 {
+		kernel = rel[0]
+	}
+	if l, err := p.fs.LoadAvg(); err == nil {
+		loadAvg = fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
+	}
+	return cpuModel, memGiB, kernel, loadAvg
 }

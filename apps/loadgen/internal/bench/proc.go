@@ -1,90 +1,46 @@
 package bench
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
-// Proc reads process and machine accounting from a /proc tree. Root is
-// "/proc" on a live machine and a testdata folder in tests.
+// ticksPerSecond is USER_HZ, the clock tick that /proc/PID/stat counts in:
+// 100 on every Linux architecture Go supports, as procfs also assumes.
+const ticksPerSecond = 100
+
+// Proc reads process and machine accounting from a /proc tree through
+// procfs: "/proc" on a live machine, a testdata folder in tests.
 type Proc struct {
-	Root string
-	// Hz is the kernel's clock tick (USER_HZ) that /proc times count in.
-	Hz float64
+	fs procfs.FS
 }
 
-// NewProc returns a Proc over /proc with the clock tick from getconf
-// CLK_TCK, or 100 (USER_HZ on every Linux architecture Go supports) when
-// getconf is missing.
-func NewProc() Proc {
-	hz := 100.0
-	if out, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
-		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
-			hz = v
-		}
-	}
-	return Proc{Root: "/proc", Hz: hz}
-}
-
-// ProcStat is what the accounting uses of /proc/PID/stat; times are in
-// clock ticks.
-type ProcStat struct {
-	PID    int
-	Comm   string
-	PPID   int
-	UTime  uint64
-	STime  uint64
-	CUTime uint64 // of reaped children
-	CSTime uint64
-}
-
-// CPU is the process's own user+system time, in ticks.
-func (s ProcStat) CPU() uint64 { return s.UTime + s.STime }
-
-// ChildrenCPU is the user+system time of the children it reaped, in ticks.
-func (s ProcStat) ChildrenCPU() uint64 { return s.CUTime + s.CSTime }
-
-// ParseStat parses the contents of /proc/PID/stat. The command name may
-// hold spaces and parentheses, so fields are counted after its last ')'.
-func ParseStat(b []byte) (ProcStat, error) {
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return ProcStat{}, errors.New("stat: no (comm)")
-	}
-	var s ProcStat
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:open])))
+// NewProc returns a Proc over the /proc tree at root.
+func NewProc(root string) (Proc, error) {
+	fs, err := procfs.NewFS(root)
 	if err != nil {
-		return ProcStat{}, fmt.Errorf("stat: pid: %w", err)
+		return Proc{}, fmt.Errorf("proc tree %s: %w", root, err)
 	}
-	s.PID = pid
-	s.Comm = string(b[open+1 : end])
-	// Fields after comm start at field 3 (state); see proc(5).
-	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 15 {
-		return ProcStat{}, fmt.Errorf("stat: %d fields after comm, want at least 15", len(f))
-	}
-	field := func(n int) (uint64, error) { return strconv.ParseUint(f[n-3], 10, 64) }
-	ppid, err := field(4)
+	return Proc{fs: fs}, nil
+}
+
+// CPU is a process's own user+system time, in ticks.
+func CPU(s procfs.ProcStat) uint64 { return uint64(s.UTime) + uint64(s.STime) }
+
+// ChildrenCPU is the user+system time of the children a process reaped,
+// in ticks.
+func ChildrenCPU(s procfs.ProcStat) uint64 { return uint64(max(s.CUTime, 0) + max(s.CSTime, 0)) }
+
+// Stat reads /proc/PID/stat.
+func (p Proc) Stat(pid int) (procfs.ProcStat, error) {
+	proc, err := p.fs.Proc(pid)
 	if err != nil {
-		return ProcStat{}, fmt.Errorf("stat: ppid: %w", err)
+		return procfs.ProcStat{}, err
 	}
-	s.PPID = int(ppid)
-	for _, x := range []struct {
-		n   int
-		dst *uint64
-	}{{14, &s.UTime}, {15, &s.STime}, {16, &s.CUTime}, {17, &s.CSTime}} {
-		if *x.dst, err = field(x.n); err != nil {
-			return ProcStat{}, fmt.Errorf("stat: field %d: %w", x.n, err)
-		}
-	}
-	return s, nil
+	return proc.Stat()
 }
 
 // Memory is the resident set of a process, in KiB.
@@ -93,121 +49,65 @@ type Memory struct {
 	HWMKiB int64 // VmHWM: peak over the process's life
 }
 
-// ParseStatus reads VmRSS and VmHWM from the contents of /proc/PID/status.
-func ParseStatus(b []byte) (Memory, error) {
-	var m Memory
-	found := 0
-	for line := range strings.SplitSeq(string(b), "\n") {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(val)
-		if len(f) != 2 || f[1] != "kB" {
-			return Memory{}, fmt.Errorf("status: %s: unexpected %q", key, val)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return Memory{}, fmt.Errorf("status: %s: %w", key, err)
-		}
-		if key == "VmRSS" {
-			m.RSSKiB = n
-		} else {
-			m.HWMKiB = n
-		}
-		found++
+// Memory reads VmRSS and VmHWM from /proc/PID/status.
+func (p Proc) Memory(pid int) (Memory, error) {
+	proc, err := p.fs.Proc(pid)
+	if err != nil {
+		return Memory{}, err
 	}
-	if found != 2 {
+	st, err := proc.NewStatus()
+	if err != nil {
+		return Memory{}, err
+	}
+	if st.VmRSS == 0 && st.VmHWM == 0 {
 		return Memory{}, errors.New("status: no VmRSS/VmHWM (kernel thread or zombie?)")
 	}
-	return m, nil
+	return Memory{RSSKiB: int64(st.VmRSS / 1024), HWMKiB: int64(st.VmHWM / 1024)}, nil
 }
 
-// MachineCPU is the first line of /proc/stat, in ticks summed over CPUs.
+// MachineCPU is the machine's CPU time summed over CPUs, in seconds.
 type MachineCPU struct {
-	Total uint64
-	Idle  uint64 // idle + iowait
+	Total float64
+	Idle  float64 // idle + iowait
 }
 
-// ParseMachineCPU parses the aggregate "cpu" line of /proc/stat. Guest time
-// is already included in user and nice, so it is not added twice.
-func ParseMachineCPU(b []byte) (MachineCPU, error) {
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 5 || f[0] != "cpu" {
-		return MachineCPU{}, errors.New("/proc/stat: no aggregate cpu line")
+// MachineCPU reads the aggregate cpu line of /proc/stat. Guest time is
+// already included in user and nice, so it is not added twice.
+func (p Proc) MachineCPU() (MachineCPU, error) {
+	st, err := p.fs.Stat()
+	if err != nil {
+		return MachineCPU{}, err
 	}
-	var c MachineCPU
-	for i, s := range f[1:] {
-		if i >= 8 { // guest, guest_nice
-			break
-		}
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return MachineCPU{}, fmt.Errorf("/proc/stat: %w", err)
-		}
-		c.Total += v
-		if i == 3 || i == 4 {
-			c.Idle += v
-		}
-	}
-	return c, nil
+	c := st.CPUTotal
+	return MachineCPU{
+		Total: c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal,
+		Idle:  c.Idle + c.Iowait,
+	}, nil
 }
 
 // BusyPercent is the share of the machine's CPU time that was busy between
 // two samples.
 func BusyPercent(before, after MachineCPU) float64 {
-	total := float64(after.Total) - float64(before.Total)
+	total := after.Total - before.Total
 	if total <= 0 {
 		return 0
 	}
-	return 100 * (total - (float64(after.Idle) - float64(before.Idle))) / total
-}
-
-// Stat reads /proc/PID/stat.
-func (p Proc) Stat(pid int) (ProcStat, error) {
-	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return ProcStat{}, err
-	}
-	return ParseStat(b)
-}
-
-// Memory reads /proc/PID/status.
-func (p Proc) Memory(pid int) (Memory, error) {
-	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "status"))
-	if err != nil {
-		return Memory{}, err
-	}
-	return ParseStatus(b)
-}
-
-// MachineCPU reads /proc/stat.
-func (p Proc) MachineCPU() (MachineCPU, error) {
-	b, err := os.ReadFile(filepath.Join(p.Root, "stat"))
-	if err != nil {
-		return MachineCPU{}, err
-	}
-	return ParseMachineCPU(b)
+	return 100 * (total - (after.Idle - before.Idle)) / total
 }
 
 // Seconds converts ticks to seconds.
-func (p Proc) Seconds(ticks uint64) float64 { return float64(ticks) / p.Hz }
+func Seconds(ticks uint64) float64 { return float64(ticks) / ticksPerSecond }
 
 // Named returns the stat of every process whose command name is one of
 // names. Processes that vanish while the tree is read are skipped.
-func (p Proc) Named(names ...string) ([]ProcStat, error) {
-	entries, err := os.ReadDir(p.Root)
+func (p Proc) Named(names ...string) ([]procfs.ProcStat, error) {
+	procs, err := p.fs.AllProcs()
 	if err != nil {
 		return nil, err
 	}
-	var out []ProcStat
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		s, err := p.Stat(pid)
+	var out []procfs.ProcStat
+	for _, proc := range procs {
+		s, err := proc.Stat()
 		if err != nil {
 			continue
 		}
@@ -221,30 +121,35 @@ func (p Proc) Named(names ...string) ([]ProcStat, error) {
 	return out, nil
 }
 
-// Cmdline reads /proc/PID/cmdline with NULs turned into spaces (a Postgres
-// backend rewrites it to "postgres: 15/main: USER DATABASE HOST(PORT) STATE").
+// Cmdline reads /proc/PID/cmdline with its arguments joined by spaces (a
+// Postgres backend rewrites it to "postgres: 15/main: USER DATABASE
+// HOST(PORT) STATE").
 func (p Proc) Cmdline(pid int) string {
-	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "cmdline"))
+	proc, err := p.fs.Proc(pid)
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+	args, err := proc.CmdLine()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.Join(args, " "))
 }
 
 // TreeCPU sums the CPU ticks of a family of processes (every PostgreSQL
 // process, every beam.smp): each one's own time, plus the reaped children's
 // time of its roots (those whose parent is not in the family), so that
 // backends which exited between two samples still count.
-func TreeCPU(procs []ProcStat) uint64 {
+func TreeCPU(procs []procfs.ProcStat) uint64 {
 	in := map[int]bool{}
 	for _, s := range procs {
 		in[s.PID] = true
 	}
 	var sum uint64
 	for _, s := range procs {
-		sum += s.CPU()
+		sum += CPU(s)
 		if !in[s.PPID] {
-			sum += s.ChildrenCPU()
+			sum += ChildrenCPU(s)
 		}
 	}
 	return sum

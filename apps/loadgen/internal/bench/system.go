@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 // Service names, in start order: the gateway's /readyz checks the other two.
@@ -128,18 +129,18 @@ func (in Infra) RecreateVHost(ctx context.Context) error {
 	if err := in.DeleteVHost(ctx); err != nil {
 		return err
 	}
-	if _, err := Management(ctx, in.MgmtURL, http.MethodPut, "/api/vhosts/"+url.PathEscape(in.VHost), ""); err != nil {
-		return fmt.Errorf("create vhost %s: %w", in.VHost, err)
+	api, err := mgmt.New(in.MgmtURL)
+	if err != nil {
+		return err
+	}
+	if err := api.CreateVHost(ctx, in.VHost); err != nil {
+		return err
 	}
 	u, err := amqp.ParseURI(in.AMQPURL)
 	if err != nil {
 		return fmt.Errorf("amqp url: %w", err)
 	}
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if _, err := Management(ctx, in.MgmtURL, http.MethodPut, "/api/permissions/"+url.PathEscape(in.VHost)+"/"+url.PathEscape(u.Username), perms); err != nil {
-		return fmt.Errorf("grant %s on vhost %s: %w", u.Username, in.VHost, err)
-	}
-	return nil
+	return api.GrantAll(ctx, in.VHost, u.Username)
 }
 
 // DeleteVHost deletes our vhost if it exists.
@@ -147,56 +148,14 @@ func (in Infra) DeleteVHost(ctx context.Context) error {
 	if err := Scratch("vhost", in.VHost); err != nil {
 		return err
 	}
-	_, err := Management(ctx, in.MgmtURL, http.MethodDelete, "/api/vhosts/"+url.PathEscape(in.VHost), "")
-	var he *httpError
-	if errors.As(err, &he) && he.status == http.StatusNotFound {
-		return nil
-	}
+	api, err := mgmt.New(in.MgmtURL)
 	if err != nil {
-		return fmt.Errorf("delete vhost %s: %w", in.VHost, err)
+		return err
+	}
+	if err := api.DeleteVHost(ctx, in.VHost); err != nil && !errors.Is(err, mgmt.ErrNotFound) {
+		return err
 	}
 	return nil
-}
-
-type httpError struct {
-	status int
-	what   string
-}
-
-func (e *httpError) Error() string { return fmt.Sprintf("%s: HTTP %d", e.what, e.status) }
-
-// Management calls the RabbitMQ management API and returns the body.
-func Management(ctx context.Context, base, method, path, body string) ([]byte, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, fmt.Errorf("management url: %w", err)
-	}
-	user := u.User
-	u.User = nil
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(u.String(), "/")+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if user != nil {
-		pw, _ := user.Password()
-		req.SetBasicAuth(user.Username(), pw)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("management %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("management %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		return nil, &httpError{status: resp.StatusCode, what: "management " + method + " " + path}
-	}
-	return data, nil
 }
 
 // System is the three services running as our child processes.

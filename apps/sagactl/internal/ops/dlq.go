@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
 var (
@@ -44,15 +45,15 @@ const dlqSuffix = ".dlq"
 type DLQ struct {
 	conn     *rabbit.Conn
 	pub      *rabbit.Publisher
-	mgmt     *Management
+	mgmt     *mgmt.Client
 	vhost    string
 	topology events.Topology
 }
 
 // NewDLQ returns the operator of the dead-letter queues of topology in
 // vhost. conn must be connected to vhost; pub publishes replays through it.
-func NewDLQ(conn *rabbit.Conn, pub *rabbit.Publisher, mgmt *Management, vhost string, topology events.Topology) *DLQ {
-	return &DLQ{conn: conn, pub: pub, mgmt: mgmt, vhost: vhost, topology: topology}
+func NewDLQ(conn *rabbit.Conn, pub *rabbit.Publisher, api *mgmt.Client, vhost string, topology events.Topology) *DLQ {
+	return &DLQ{conn: conn, pub: pub, mgmt: api, vhost: vhost, topology: topology}
 }
 
 // Resolve returns the dead-letter queue that name designates, with or
@@ -85,7 +86,12 @@ type QueueCount struct {
 // name, with its message count.
 func (d *DLQ) List(ctx context.Context) ([]QueueCount, error) {
 	qs, err := d.mgmt.Queues(ctx, d.vhost)
-	if err != nil {
+	switch {
+	case errors.Is(err, mgmt.ErrNotFound):
+		return nil, errorf(ErrNotFound, "%v (no such vhost?)", err)
+	case errors.Is(err, mgmt.ErrUnauthorized):
+		return nil, fmt.Errorf("%w (check the credentials in RABBITMQ_MGMT_URL)", err)
+	case err != nil:
 		return nil, err
 	}
 	var out []QueueCount
@@ -199,7 +205,7 @@ func (d *DLQ) Show(ctx context.Context, name string, n int) (Peek, error) {
 }
 
 // errorHeaders are the headers Message has fields for.
-var errorHeaders = map[string]bool{"x-error": true, "x-error-kind": true, "x-attempts": true, "x-original-queue": true}
+var errorHeaders = map[string]bool{rabbit.HeaderError: true, rabbit.HeaderErrorKind: true, rabbit.HeaderAttempts: true, rabbit.HeaderOriginalQueue: true}
 
 func toMessage(d amqp.Delivery) Message {
 	m := Message{
@@ -210,13 +216,13 @@ func toMessage(d amqp.Delivery) Message {
 		ContentType:   d.ContentType,
 		Timestamp:     d.Timestamp,
 		Redelivered:   d.Redelivered,
-		Attempts:      d.Headers["x-attempts"],
+		Attempts:      d.Headers[rabbit.HeaderAttempts],
 		Headers:       amqp.Table{},
 		Body:          d.Body,
 	}
-	m.ErrorKind, _ = d.Headers["x-error-kind"].(string)
-	m.Error, _ = d.Headers["x-error"].(string)
-	m.OriginalQueue, _ = d.Headers["x-original-queue"].(string)
+	m.ErrorKind, _ = d.Headers[rabbit.HeaderErrorKind].(string)
+	m.Error, _ = d.Headers[rabbit.HeaderError].(string)
+	m.OriginalQueue, _ = d.Headers[rabbit.HeaderOriginalQueue].(string)
 	for k, v := range d.Headers {
 		if !errorHeaders[k] {
 			m.Headers[k] = v
@@ -303,13 +309,13 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayRes
 // the consumer starts with a fresh attempt budget, and the broker's own
 // delivery history, as the consumer drops it when it republishes.
 var replayStripped = map[string]bool{
-	"x-error":          true,
-	"x-error-kind":     true,
-	"x-attempts":       true,
-	"x-last-error":     true,
-	"x-failed-at":      true,
-	"x-death":          true,
-	"x-delivery-count": true,
+	rabbit.HeaderError:         true,
+	rabbit.HeaderErrorKind:     true,
+	rabbit.HeaderAttempts:      true,
+	rabbit.HeaderLastError:     true,
+	rabbit.HeaderFailedAt:      true,
+	rabbit.HeaderDeath:         true,
+	rabbit.HeaderDeliveryCount: true,
 }
 
 // Replayed is dead letter d as it goes back to its work queue, replayed at
@@ -324,7 +330,7 @@ func Replayed(d amqp.Delivery, at time.Time) amqp.Publishing {
 			headers[k] = v
 		}
 	}
-	headers["x-replayed-at"] = at.UTC().Format(time.RFC3339Nano)
+	headers[rabbit.HeaderReplayedAt] = at.UTC().Format(time.RFC3339Nano)
 	return amqp.Publishing{
 		Headers:         headers,
 		ContentType:     d.ContentType,

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )
@@ -53,9 +54,9 @@ func TestReplayedKeepsPropertiesAndDropsTheFailureRecord(t *testing.T) {
 		CorrelationId: "order-1", ReplyTo: "r", Expiration: "60000", MessageId: "m-1", Timestamp: ts,
 		Type: "order.created", UserId: "someone", AppId: "order-service", Body: []byte(`{"a":1}`),
 		Headers: amqp.Table{
-			"x-schema-version": int32(1), "x-causation-id": "c-1", "x-original-queue": "q",
-			"x-error": "e", "x-error-kind": "transient", "x-attempts": int32(5), "x-last-error": "e",
-			"x-failed-at": "t", "x-death": []any{}, "x-delivery-count": int64(2),
+			rabbit.HeaderSchemaVersion: int32(1), rabbit.HeaderCausationID: "c-1", rabbit.HeaderOriginalQueue: "q",
+			rabbit.HeaderError: "e", rabbit.HeaderErrorKind: "transient", rabbit.HeaderAttempts: int32(5), rabbit.HeaderLastError: "e",
+			rabbit.HeaderFailedAt: "t", rabbit.HeaderDeath: []any{}, rabbit.HeaderDeliveryCount: int64(2),
 		},
 	}
 	p := ops.Replayed(d, at)
@@ -64,9 +65,9 @@ func TestReplayedKeepsPropertiesAndDropsTheFailureRecord(t *testing.T) {
 		CorrelationId: "order-1", ReplyTo: "r", MessageId: "m-1", Timestamp: ts, Type: "order.created",
 		AppId: "order-service", Body: []byte(`{"a":1}`),
 		Headers: amqp.Table{
-			"x-schema-version": int32(1), "x-causation-id": "c-1", "x-original-queue": "q",
-			"x-replayed-at": "2026-02-03T03:05:06.000000007Z",
+			rabbit.HeaderSchemaVersion: int32(1), rabbit.HeaderCausationID: "c-1", rabbit.HeaderOriginalQueue: "q",
+			rabbit.HeaderReplayedAt: "2026-02-03T03:05:06.000000007Z",
 		},
 	}, p)
-	assert.Contains(t, d.Headers, "x-error", "the delivery is not modified")
+	assert.Contains(t, d.Headers, rabbit.HeaderError, "the delivery is not modified")
 }

@@ -1,14 +1,29 @@
-package testinfra
+// Package containers is testinfra's fallback for machines that have Docker
+// but no PostgreSQL or RabbitMQ: it starts both with testcontainers-go. It is
+// a module of its own so that only the test binaries that register it (the
+// tests module's suites) depend on testcontainers-go; every other module's
+// tests use the configured or local servers.
+package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
+
+// Register makes testinfra start PostgreSQL and RabbitMQ in containers when
+// no server answers (and none was configured, and CI is unset). Call it from
+// TestMain before m.Run.
+func Register() {
+	testinfra.UseContainers(Start)
+}
 
 // dockerAvailable reports whether a Docker engine seems to be reachable.
 func dockerAvailable() bool {
@@ -19,11 +34,12 @@ func dockerAvailable() bool {
 	return err == nil
 }
 
-// startContainers starts PostgreSQL and RabbitMQ (with its management API)
-// for the whole test binary; Ryuk removes them when the binary exits.
-func startContainers() (Servers, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+// Start starts PostgreSQL and RabbitMQ (with its management API) for the
+// whole test binary; Ryuk removes them when the binary exits.
+func Start(ctx context.Context) (testinfra.Servers, error) {
+	if !dockerAvailable() {
+		return testinfra.Servers{}, errors.New("no Docker engine (DOCKER_HOST unset, no /var/run/docker.sock)")
+	}
 	pg, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        "postgres:15-alpine",
@@ -34,7 +50,7 @@ func startContainers() (Servers, error) {
 		Started: true,
 	})
 	if err != nil {
-		return Servers{}, fmt.Errorf("start postgres container: %w", err)
+		return testinfra.Servers{}, fmt.Errorf("start postgres container: %w", err)
 	}
 	mq, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -48,21 +64,21 @@ func startContainers() (Servers, error) {
 		Started: true,
 	})
 	if err != nil {
-		return Servers{}, fmt.Errorf("start rabbitmq container: %w", err)
+		return testinfra.Servers{}, fmt.Errorf("start rabbitmq container: %w", err)
 	}
 	pgHost, err := pg.PortEndpoint(ctx, "5432/tcp", "")
 	if err != nil {
-		return Servers{}, err
+		return testinfra.Servers{}, err
 	}
 	amqpHost, err := mq.PortEndpoint(ctx, "5672/tcp", "")
 	if err != nil {
-		return Servers{}, err
+		return testinfra.Servers{}, err
 	}
 	mgmtHost, err := mq.PortEndpoint(ctx, "15672/tcp", "")
 	if err != nil {
-		return Servers{}, err
+		return testinfra.Servers{}, err
 	}
-	return Servers{
+	return testinfra.Servers{
 		PostgresURL:   "postgres://postgres@" + pgHost + "/postgres?sslmode=disable",
 		AMQPURL:       "amqp://guest:guest@" + amqpHost + "/",
 		ManagementURL: "http://guest:guest@" + mgmtHost,
