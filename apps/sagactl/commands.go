@@ -14,8 +14,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/settings"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
+	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )

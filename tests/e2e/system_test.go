@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/testinfra"
-	"github.com/ordersaga/ordersaga/saga"
 	"github.com/ordersaga/ordersaga/libs/testinfra/containers"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // binDir holds the gateway's and every participant's binary, built once
