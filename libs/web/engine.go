@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -22,6 +23,22 @@ const RequestIDHeader = "X-Request-ID"
 
 // Check tells whether one dependency is reachable.
 type Check func(ctx context.Context) error
+
+// Informational returns check as a readiness check that is reported in
+// /readyz's checks but never makes it answer 503: a dependency that only
+// some requests need (the gateway's other participants, contract §1).
+func Informational(check Check) Check {
+	return func(ctx context.Context) error {
+		if err := check(ctx); err != nil {
+			return informational{err}
+		}
+		return nil
+	}
+}
+
+type informational struct{ error }
+
+func (i informational) Unwrap() error { return i.error }
 
 // NewEngine returns a gin engine with the shared middleware and the
 // /healthz, /readyz and /metrics endpoints. checks are the readiness checks,
@@ -133,27 +150,29 @@ func Ready(ctx context.Context, checks map[string]Check) (int, Readiness) {
 	r := Readiness{Status: "ok", Checks: make(map[string]string, len(checks))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	unavailable := false
 	for name, check := range checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			result := "ok"
+			result, failed := "ok", false
 			if err := check(cctx); err != nil {
 				result = err.Error()
+				var info informational
+				failed = !errors.As(err, &info)
 			}
 			mu.Lock()
 			r.Checks[name] = result
+			unavailable = unavailable || failed
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	for _, v := range r.Checks {
-		if v != "ok" {
-			r.Status = "unavailable"
-			return http.StatusServiceUnavailable, r
-		}
+	if unavailable {
+		r.Status = "unavailable"
+		return http.StatusServiceUnavailable, r
 	}
 	return http.StatusOK, r
 }

@@ -131,9 +131,12 @@ func New(o Options) (*Gateway, error) {
 	}
 	checks := map[string]web.Check{"broker": o.BrokerCheck}
 	for _, p := range participants {
-		checks[p.name] = p.check
+		// POST /api/orders needs the broker and order-service only: the
+		// others are reported, and never make the gateway unready (§1).
+		checks[p.name] = web.Informational(p.check)
 		switch p.name {
 		case OrderService:
+			checks[p.name] = p.check
 			g.orders = p.upstream
 		case PaymentService:
 			g.payments = p.upstream

@@ -453,6 +453,25 @@ func TestReadiness(t *testing.T) {
 		assert.Contains(t, r.Checks["payment-service"], "500")
 		assert.Contains(t, r.Checks["broker"], "broker unavailable")
 	})
+	// Contract §1: 503 only when the broker or order-service, what POST
+	// /api/orders needs, is unavailable; the others are reported.
+	t.Run("payment-service down alone", func(t *testing.T) {
+		t.Parallel()
+		h := startGateway(t, up.URL, closedURL(t))
+		status, r := ready(t, h)
+		assert.Equal(t, http.StatusOK, status)
+		assert.Equal(t, "ok", r.Status)
+		assert.Equal(t, "ok", r.Checks["order-service"])
+		assert.Contains(t, r.Checks["payment-service"], "connection refused")
+	})
+	t.Run("order-service down alone", func(t *testing.T) {
+		t.Parallel()
+		h := startGateway(t, closedURL(t), up.URL)
+		status, r := ready(t, h)
+		assert.Equal(t, http.StatusServiceUnavailable, status)
+		assert.Equal(t, "unavailable", r.Status)
+		assert.Equal(t, "ok", r.Checks["payment-service"])
+	})
 	t.Run("liveness needs nothing", func(t *testing.T) {
 		t.Parallel()
 		h := startGateway(t, closedURL(t), closedURL(t))
