@@ -30,6 +30,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/retention"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -53,6 +54,10 @@ type Config struct {
 	Workers, MaxBatch int
 	// Pprof serves /debug/pprof/ (PPROF=true), for finding where time goes.
 	Pprof bool
+	// MessageRetention is how long handled and published messages are
+	// kept in the inbox and outbox (MESSAGE_RETENTION): what it means for
+	// the timeline and for replays is said in package retention.
+	MessageRetention time.Duration
 }
 
 // Env reads the configuration every participant shares from getenv, with
@@ -69,6 +74,7 @@ func Env(getenv func(string) string, name, defaultAddr, defaultDB string) (Confi
 	var errs []error
 	c.StartupTimeout, errs = Positive(getenv, "STARTUP_TIMEOUT", 30*time.Second, errs)
 	c.PublishTimeout, errs = Positive(getenv, "PUBLISH_TIMEOUT", 5*time.Second, errs)
+	c.MessageRetention, errs = Positive(getenv, "MESSAGE_RETENTION", 168*time.Hour, errs)
 	c.Workers, errs = Int(getenv, "CONSUMER_WORKERS", 4, 1, 256, errs)
 	c.MaxBatch, errs = Int(getenv, "CONSUMER_MAX_BATCH", 32, 1, 1000, errs)
 	c.Pprof, errs = Bool(getenv, "PPROF", errs)
@@ -208,6 +214,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 		Registry:  reg,
 		relay:     relay,
 		metrics:   rabbit.NewMetrics(reg),
+		loops:     []loop{{"retention", retention.New(pool, cfg.MessageRetention, log, reg).Run}},
 	}, nil
 }
 

@@ -87,15 +87,14 @@ func (q *Queries) InboxClaimBatch(ctx context.Context, arg InboxClaimBatchParams
 }
 
 const inboxPrune = `-- name: InboxPrune :execrows
-DELETE FROM inbox i
-USING (
-    SELECT consumer, message_id FROM inbox
+DELETE FROM inbox
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM inbox
     WHERE processed_at < $1::timestamptz
     ORDER BY processed_at
     LIMIT $2::int
     FOR UPDATE SKIP LOCKED
-) old
-WHERE i.consumer = old.consumer AND i.message_id = old.message_id
+))
 `
 
 type InboxPruneParams struct {
@@ -105,6 +104,8 @@ type InboxPruneParams struct {
 
 // Deletes at most @max_rows inbox rows handled before @before, oldest
 // first, through the index on processed_at; like OutboxPrunePublished.
+// The rows are found again by their ctid (inbox rows are never updated,
+// and these are locked): a join on the key may be planned as a scan.
 func (q *Queries) InboxPrune(ctx context.Context, arg InboxPruneParams) (int64, error) {
 	result, err := q.db.Exec(ctx, inboxPrune, arg.Before, arg.MaxRows)
 	if err != nil {

@@ -92,15 +92,16 @@ WHERE id = ANY(ARRAY(
 -- name: InboxPrune :execrows
 -- Deletes at most @max_rows inbox rows handled before @before, oldest
 -- first, through the index on processed_at; like OutboxPrunePublished.
-DELETE FROM inbox i
-USING (
-    SELECT consumer, message_id FROM inbox
+-- The rows are found again by their ctid (inbox rows are never updated,
+-- and these are locked): a join on the key may be planned as a scan.
+DELETE FROM inbox
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM inbox
     WHERE processed_at < @before::timestamptz
     ORDER BY processed_at
     LIMIT @max_rows::int
     FOR UPDATE SKIP LOCKED
-) old
-WHERE i.consumer = old.consumer AND i.message_id = old.message_id;
+));
 
 -- name: TimelineReceived :many
 SELECT message_id, message_type, detail, processed_at
