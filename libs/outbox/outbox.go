@@ -7,6 +7,7 @@ package outbox
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -110,13 +111,27 @@ func insert(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	return nil
 }
 
-// Sender publishes messages with confirms; *rabbit.Publisher is one.
+// Sender publishes messages with confirms, and looks up exchanges;
+// *rabbit.Publisher is one. Send reports messages the broker returned as
+// unroutable with a *rabbit.ReturnedError.
 type Sender interface {
 	Send(ctx context.Context, outs ...rabbit.Outgoing) error
+	ExchangeExists(ctx context.Context, exchange string) (bool, error)
 }
 
 // Relay publishes committed outbox rows. Several relays may share one table:
 // rows are claimed with FOR UPDATE SKIP LOCKED.
+//
+// A row the broker cannot take, because it returns it as unroutable (no
+// queue is bound for its type) or because its exchange does not exist, is
+// parked: set aside with the reason (outbox.parked_at, park_reason),
+// counted (ordersaga_outbox_parked_total, ordersaga_outbox_parked_messages)
+// and logged once, while the rows around it are published. Parked rows stay
+// until an operator, having fixed the route, un-parks them:
+//
+//	UPDATE outbox SET parked_at = NULL, park_reason = NULL WHERE parked_at IS NOT NULL;
+//
+// and the next poll publishes them. Retention never prunes a parked row.
 type Relay struct {
 	pool  *pgxpool.Pool
 	pub   Sender
@@ -132,6 +147,8 @@ type Relay struct {
 	backlog     prometheus.Gauge
 	age         prometheus.Gauge
 	sent        prometheus.Counter
+	parked      prometheus.Gauge
+	parkedRows  prometheus.Counter
 }
 
 // NewRelay returns a relay that publishes rows of pool's outbox through pub,
@@ -150,8 +167,14 @@ func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, re
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordersaga_outbox_published_total", Help: "Outbox rows published and confirmed.",
 		}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ordersaga_outbox_parked_messages", Help: "Outbox rows set aside because the broker cannot route them.",
+		}),
+		parkedRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordersaga_outbox_parked_total", Help: "Outbox rows parked because the broker could not route them.",
+		}),
 	}
-	reg.MustRegister(r.backlog, r.age, r.sent)
+	reg.MustRegister(r.backlog, r.age, r.sent, r.parked, r.parkedRows)
 	return r
 }
 
@@ -260,28 +283,135 @@ func (r *Relay) dispatchLoop(ctx context.Context) {
 	}
 }
 
-// publish publishes dispatched messages and marks their rows. A failure
-// of either leaves the rows to the poll, which publishes them (again, if
-// only the mark failed: the consumers' inboxes drop the copies).
+// publish publishes dispatched messages and marks their rows, parking
+// those the broker cannot take. A failure of either leaves the rows to the
+// poll, which publishes them (again, if only the mark failed: the
+// consumers' inboxes drop the copies).
 func (r *Relay) publish(ctx context.Context, msgs []events.Message) {
 	outs := make([]rabbit.Outgoing, len(msgs))
-	ids := make([]uuid.UUID, len(msgs))
 	for i, m := range msgs {
 		outs[i] = r.outgoing(events.ExchangeOf(m.Type), m)
-		ids[i] = m.ID
 	}
-	if err := r.pub.Send(ctx, outs...); err != nil {
+	unsendable, err := r.send(ctx, outs)
+	if err != nil {
 		r.log.Warn("dispatch not confirmed; the poll will publish these rows", "messages", len(msgs), "error", err)
 		return
 	}
-	r.sent.Add(float64(len(msgs)))
+	ids := make([]uuid.UUID, 0, len(msgs))
+	for _, m := range msgs {
+		if _, ok := unsendable[m.ID.String()]; !ok {
+			ids = append(ids, m.ID)
+		}
+	}
+	r.sent.Add(float64(len(ids)))
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	var parked []messagingdb.OutboxParkRow
 	if err := pgx.BeginTxFunc(ctx, r.pool, markTx, func(tx pgx.Tx) error {
-		return messagingdb.New(tx).OutboxMarkPublished(ctx, ids)
+		q := messagingdb.New(tx)
+		if len(ids) > 0 {
+			if err := q.OutboxMarkPublished(ctx, ids); err != nil {
+				return err
+			}
+		}
+		parked, err = park(ctx, q, unsendable)
+		return err
 	}); err != nil {
 		r.log.Warn("dispatched rows not marked; the poll will publish them again", "messages", len(msgs), "error", err)
+		return
 	}
+	r.logParked(parked)
+}
+
+// send publishes outs and reports, by message id, why the broker could not
+// take those it could not: it returned them as unroutable, or their
+// exchange does not exist. It returns an error, and outs are to be tried
+// again, only when that is all it can say of a failure.
+//
+// A publish to a missing exchange closes the channel, which fails every
+// message in flight on it: the others are published again, and those that
+// the broker had confirmed before reach their consumers twice (their
+// inboxes drop the copies).
+func (r *Relay) send(ctx context.Context, outs []rabbit.Outgoing) (unsendable map[string]string, err error) {
+	unsendable = map[string]string{}
+	for len(outs) > 0 {
+		err := r.pub.Send(ctx, outs...)
+		if err == nil {
+			return unsendable, nil
+		}
+		var returned *rabbit.ReturnedError
+		if errors.As(err, &returned) {
+			// The broker confirmed every message; it routed all but these.
+			for id, why := range returned.Returned {
+				unsendable[id] = "unroutable: " + why
+			}
+			return unsendable, nil
+		}
+		missing, lookErr := r.missingExchanges(ctx, outs)
+		if lookErr != nil || len(missing) == 0 {
+			return nil, errors.Join(err, lookErr)
+		}
+		outs = slices.DeleteFunc(slices.Clone(outs), func(o rabbit.Outgoing) bool {
+			if missing[o.Exchange] {
+				unsendable[o.Msg.MessageId] = fmt.Sprintf("exchange %q not found", o.Exchange)
+				return true
+			}
+			return false
+		})
+	}
+	return unsendable, nil
+}
+
+// missingExchanges looks up the exchanges of outs and returns those that do
+// not exist.
+func (r *Relay) missingExchanges(ctx context.Context, outs []rabbit.Outgoing) (map[string]bool, error) {
+	missing := map[string]bool{}
+	seen := map[string]bool{}
+	for _, o := range outs {
+		if seen[o.Exchange] {
+			continue
+		}
+		seen[o.Exchange] = true
+		ok, err := r.pub.ExchangeExists(ctx, o.Exchange)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing[o.Exchange] = true
+		}
+	}
+	return missing, nil
+}
+
+// park sets aside the rows of unsendable (message id → reason) and returns
+// those it parked, not those parked already.
+func park(ctx context.Context, q *messagingdb.Queries, unsendable map[string]string) ([]messagingdb.OutboxParkRow, error) {
+	if len(unsendable) == 0 {
+		return nil, nil
+	}
+	var p messagingdb.OutboxParkParams
+	for id, why := range unsendable {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, fmt.Errorf("park outbox row %q: %w", id, err)
+		}
+		p.MessageIds = append(p.MessageIds, u)
+		p.Reasons = append(p.Reasons, why)
+	}
+	rows, err := q.OutboxPark(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("park %d outbox rows: %w", len(unsendable), err)
+	}
+	return rows, nil
+}
+
+// logParked logs and counts rows once their parking committed.
+func (r *Relay) logParked(rows []messagingdb.OutboxParkRow) {
+	for _, row := range rows {
+		r.log.Error("outbox row parked: the broker cannot take it; it stays in the outbox until un-parked",
+			"message_id", row.MessageID, "type", row.MessageType, "exchange", row.Exchange, "reason", row.Reason)
+	}
+	r.parkedRows.Add(float64(len(rows)))
 }
 
 // Flush publishes every unpublished row, however young, a batch at a time,
@@ -297,9 +427,9 @@ func (r *Relay) flush(ctx context.Context, all bool) (int, error) {
 		if all {
 			before = time.Now().Add(time.Hour) // clocks of other writers may run ahead
 		}
-		n, err := r.flushBatch(ctx, before)
-		total += n
-		if err != nil || n < int(r.batch) {
+		claimed, published, err := r.flushBatch(ctx, before)
+		total += published
+		if err != nil || claimed < int(r.batch) {
 			return total, err
 		}
 	}
@@ -310,10 +440,14 @@ func (r *Relay) flush(ctx context.Context, all bool) (int, error) {
 // more and the consumers' inboxes drop the copies.
 var markTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"}
 
-func (r *Relay) flushBatch(ctx context.Context, before time.Time) (int, error) {
-	n := 0
-	err := pgx.BeginTxFunc(ctx, r.pool, markTx, func(tx pgx.Tx) error {
-		rows, err := messagingdb.New(tx).OutboxClaim(ctx, messagingdb.OutboxClaimParams{Limit: r.batch, Before: before})
+// flushBatch claims a batch of rows written before before, publishes them
+// and parks those the broker cannot take, and returns how many rows it
+// claimed and how many of them it published.
+func (r *Relay) flushBatch(ctx context.Context, before time.Time) (claimed, published int, err error) {
+	var parked []messagingdb.OutboxParkRow
+	err = pgx.BeginTxFunc(ctx, r.pool, markTx, func(tx pgx.Tx) error {
+		q := messagingdb.New(tx)
+		rows, err := q.OutboxClaim(ctx, messagingdb.OutboxClaimParams{Limit: r.batch, Before: before})
 		if err != nil || len(rows) == 0 {
 			return err
 		}
@@ -326,17 +460,22 @@ func (r *Relay) flushBatch(ctx context.Context, before time.Time) (int, error) {
 		}
 		// Rows stay locked while they are published: another relay skips
 		// them, and if publishing fails the rollback leaves them unsent.
-		if err := r.pub.Send(ctx, outs...); err != nil {
+		unsendable, err := r.send(ctx, outs)
+		if err != nil {
 			return err
 		}
-		n = len(rows)
+		if parked, err = park(ctx, q, unsendable); err != nil {
+			return err
+		}
+		claimed, published = len(rows), len(rows)-len(unsendable)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("outbox flush: %w", err)
+		return 0, 0, fmt.Errorf("outbox flush: %w", err)
 	}
-	r.sent.Add(float64(n))
-	return n, nil
+	r.sent.Add(float64(published))
+	r.logParked(parked)
+	return claimed, published, nil
 }
 
 // outgoing is m as the relay publishes it to exchange, whether from the
@@ -365,6 +504,7 @@ func (r *Relay) updateGauges(ctx context.Context) {
 		return
 	}
 	r.backlog.Set(float64(b.Rows))
+	r.parked.Set(float64(b.Parked))
 	if b.Rows == 0 {
 		r.age.Set(0)
 	} else {

@@ -27,6 +27,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/retention"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -98,6 +99,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 		Registry:  reg,
 		relay:     relay,
 		metrics:   rabbit.NewMetrics(reg),
+		loops:     []loop{{"retention", retention.New(pool, cfg.MessageRetention, log, reg).Run}},
 	}, nil
 }
 

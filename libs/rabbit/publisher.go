@@ -17,6 +17,18 @@ import (
 // nacked it, returned it as unroutable, or the confirm did not arrive in time.
 var ErrNotConfirmed = errors.New("publish not confirmed")
 
+// ReturnedError is the error of a Send whose messages the broker all
+// confirmed but returned some of as unroutable (mandatory, and no queue
+// bound for them); the others were routed. It is an ErrNotConfirmed.
+type ReturnedError struct {
+	// Returned says why the broker returned each message, by message id.
+	Returned map[string]string
+	err      error
+}
+
+func (e *ReturnedError) Error() string { return e.err.Error() }
+func (e *ReturnedError) Unwrap() error { return e.err }
+
 const maxReturned = 4096
 
 // Outgoing is one message to publish, already in AMQP form.
@@ -134,15 +146,43 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 	defer p.mu.Unlock()
 	p.drainReturns()
 	var errs []error
+	returned := map[string]string{}
 	for _, o := range outs {
 		if why, ok := p.returned[o.Msg.MessageId]; ok {
 			delete(p.returned, o.Msg.MessageId)
+			returned[o.Msg.MessageId] = why
 			errs = append(errs, fmt.Errorf("%w: %s %s returned: %s", ErrNotConfirmed, o.Key, o.Msg.MessageId, why))
 		} else if p.published != nil {
 			p.published.WithLabelValues(o.Exchange, o.Msg.Type).Inc()
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return &ReturnedError{Returned: returned, err: errors.Join(errs...)}
+	}
+	return nil
+}
+
+// ExchangeExists reports whether exchange exists, with a passive declare on
+// a channel of its own (a declare that finds nothing closes its channel).
+// The default exchange ("") always exists. It tells a message for a
+// missing exchange, whose publish closes the channel and so fails every
+// message in flight on it, from its neighbours.
+func (p *Publisher) ExchangeExists(_ context.Context, exchange string) (bool, error) {
+	if exchange == "" {
+		return true, nil
+	}
+	conn, err := p.conn.current()
+	if err != nil {
+		return false, err
+	}
+	// A passive declare does not compare the kind.
+	missing, err := lookUp(conn, func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil)
+	})
+	if err != nil {
+		return false, fmt.Errorf("%w: look up exchange %s: %v", ErrUnavailable, exchange, err)
+	}
+	return !missing, nil
 }
 
 // channel returns the open channel, opening one if needed. Caller holds p.mu.

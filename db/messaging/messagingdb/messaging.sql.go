@@ -86,6 +86,34 @@ func (q *Queries) InboxClaimBatch(ctx context.Context, arg InboxClaimBatchParams
 	return items, nil
 }
 
+const inboxPrune = `-- name: InboxPrune :execrows
+DELETE FROM inbox
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM inbox
+    WHERE processed_at < $1::timestamptz
+    ORDER BY processed_at
+    LIMIT $2::int
+    FOR UPDATE SKIP LOCKED
+))
+`
+
+type InboxPruneParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// Deletes at most @max_rows inbox rows handled before @before, oldest
+// first, through the index on processed_at; like OutboxPrunePublished.
+// The rows are found again by their ctid (inbox rows are never updated,
+// and these are locked): a join on the key may be planned as a scan.
+func (q *Queries) InboxPrune(ctx context.Context, arg InboxPruneParams) (int64, error) {
+	result, err := q.db.Exec(ctx, inboxPrune, arg.Before, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const outboxAdd = `-- name: OutboxAdd :exec
 INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -148,27 +176,30 @@ func (q *Queries) OutboxAddBatch(ctx context.Context, arg OutboxAddBatchParams) 
 }
 
 const outboxBacklog = `-- name: OutboxBacklog :one
-SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest
+SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest,
+    (SELECT count(*) FROM outbox p WHERE p.parked_at IS NOT NULL)::bigint AS parked
 FROM outbox
-WHERE published_at IS NULL
+WHERE published_at IS NULL AND parked_at IS NULL
 `
 
 type OutboxBacklogRow struct {
 	Rows   int64
 	Oldest time.Time
+	Parked int64
 }
 
+// Rows still to publish, the oldest one's time, and parked rows.
 func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	row := q.db.QueryRow(ctx, outboxBacklog)
 	var i OutboxBacklogRow
-	err := row.Scan(&i.Rows, &i.Oldest)
+	err := row.Scan(&i.Rows, &i.Oldest, &i.Parked)
 	return i, err
 }
 
 const outboxClaim = `-- name: OutboxClaim :many
 WITH claimed AS (
     SELECT id FROM outbox
-    WHERE published_at IS NULL AND created_at < $2::timestamptz
+    WHERE published_at IS NULL AND parked_at IS NULL AND created_at < $2::timestamptz
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -204,6 +235,7 @@ type OutboxClaimRow struct {
 // a scan of the whole table at some sizes).
 // Rows written after @before are left to the dispatch of the instance that
 // wrote them (Relay.Dispatch), which normally publishes them at once.
+// Parked rows are not claimed (OutboxPark).
 func (q *Queries) OutboxClaim(ctx context.Context, arg OutboxClaimParams) ([]OutboxClaimRow, error) {
 	rows, err := q.db.Query(ctx, outboxClaim, arg.Limit, arg.Before)
 	if err != nil {
@@ -245,12 +277,78 @@ func (q *Queries) OutboxMarkPublished(ctx context.Context, messageIds []uuid.UUI
 	return err
 }
 
-const outboxPrunePublished = `-- name: OutboxPrunePublished :execrows
-DELETE FROM outbox WHERE published_at < $1::timestamptz
+const outboxPark = `-- name: OutboxPark :many
+UPDATE outbox o SET parked_at = now(), park_reason = p.reason, published_at = NULL
+FROM (SELECT unnest($1::uuid[]) AS message_id, unnest($2::text[]) AS reason) p
+WHERE o.message_id = p.message_id AND o.parked_at IS NULL
+RETURNING o.message_id, o.message_type, o.exchange, p.reason::text AS reason
 `
 
-func (q *Queries) OutboxPrunePublished(ctx context.Context, before time.Time) (int64, error) {
-	result, err := q.db.Exec(ctx, outboxPrunePublished, before)
+type OutboxParkParams struct {
+	MessageIds []uuid.UUID
+	Reasons    []string
+}
+
+type OutboxParkRow struct {
+	MessageID   uuid.UUID
+	MessageType string
+	Exchange    string
+	Reason      string
+}
+
+// Sets rows aside that the broker cannot route, each with its reason, so
+// that the relay no longer claims them (un-parking: see migration 00003).
+// published_at is cleared: a row the calling poll claimed is not published.
+// It returns only the rows it parked, not those parked already, so that
+// each is logged once.
+func (q *Queries) OutboxPark(ctx context.Context, arg OutboxParkParams) ([]OutboxParkRow, error) {
+	rows, err := q.db.Query(ctx, outboxPark, arg.MessageIds, arg.Reasons)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OutboxParkRow
+	for rows.Next() {
+		var i OutboxParkRow
+		if err := rows.Scan(
+			&i.MessageID,
+			&i.MessageType,
+			&i.Exchange,
+			&i.Reason,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const outboxPrunePublished = `-- name: OutboxPrunePublished :execrows
+DELETE FROM outbox
+WHERE id = ANY(ARRAY(
+    SELECT id FROM outbox
+    WHERE published_at < $1::timestamptz
+    ORDER BY published_at
+    LIMIT $2::int
+    FOR UPDATE SKIP LOCKED
+))
+`
+
+type OutboxPrunePublishedParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// Deletes at most @max_rows rows published before @before, found through
+// the index of published rows, oldest first. Unpublished rows, parked ones
+// included, are never pruned. SKIP LOCKED lets the pruners of several
+// instances share the work; ANY(ARRAY(...)) keeps the delete on the
+// primary key (an IN (subquery) may be planned as a scan of the table).
+func (q *Queries) OutboxPrunePublished(ctx context.Context, arg OutboxPrunePublishedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, outboxPrunePublished, arg.Before, arg.MaxRows)
 	if err != nil {
 		return 0, err
 	}

@@ -29,4 +29,6 @@ type Outbox struct {
 	Body          []byte
 	CreatedAt     time.Time
 	PublishedAt   *time.Time
+	ParkedAt      *time.Time
+	ParkReason    *string
 }

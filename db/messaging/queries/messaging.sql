@@ -37,9 +37,10 @@ ON CONFLICT (message_id) DO NOTHING;
 -- a scan of the whole table at some sizes).
 -- Rows written after @before are left to the dispatch of the instance that
 -- wrote them (Relay.Dispatch), which normally publishes them at once.
+-- Parked rows are not claimed (OutboxPark).
 WITH claimed AS (
     SELECT id FROM outbox
-    WHERE published_at IS NULL AND created_at < @before::timestamptz
+    WHERE published_at IS NULL AND parked_at IS NULL AND created_at < @before::timestamptz
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -55,13 +56,52 @@ RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.ca
 UPDATE outbox SET published_at = now()
 WHERE message_id = ANY(@message_ids::uuid[]) AND published_at IS NULL;
 
+-- name: OutboxPark :many
+-- Sets rows aside that the broker cannot route, each with its reason, so
+-- that the relay no longer claims them (un-parking: see migration 00003).
+-- published_at is cleared: a row the calling poll claimed is not published.
+-- It returns only the rows it parked, not those parked already, so that
+-- each is logged once.
+UPDATE outbox o SET parked_at = now(), park_reason = p.reason, published_at = NULL
+FROM (SELECT unnest(@message_ids::uuid[]) AS message_id, unnest(@reasons::text[]) AS reason) p
+WHERE o.message_id = p.message_id AND o.parked_at IS NULL
+RETURNING o.message_id, o.message_type, o.exchange, p.reason::text AS reason;
+
 -- name: OutboxBacklog :one
-SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest
+-- Rows still to publish, the oldest one's time, and parked rows.
+SELECT count(*)::bigint AS rows, coalesce(min(created_at), now())::timestamptz AS oldest,
+    (SELECT count(*) FROM outbox p WHERE p.parked_at IS NOT NULL)::bigint AS parked
 FROM outbox
-WHERE published_at IS NULL;
+WHERE published_at IS NULL AND parked_at IS NULL;
 
 -- name: OutboxPrunePublished :execrows
-DELETE FROM outbox WHERE published_at < @before::timestamptz;
+-- Deletes at most @max_rows rows published before @before, found through
+-- the index of published rows, oldest first. Unpublished rows, parked ones
+-- included, are never pruned. SKIP LOCKED lets the pruners of several
+-- instances share the work; ANY(ARRAY(...)) keeps the delete on the
+-- primary key (an IN (subquery) may be planned as a scan of the table).
+DELETE FROM outbox
+WHERE id = ANY(ARRAY(
+    SELECT id FROM outbox
+    WHERE published_at < @before::timestamptz
+    ORDER BY published_at
+    LIMIT @max_rows::int
+    FOR UPDATE SKIP LOCKED
+));
+
+-- name: InboxPrune :execrows
+-- Deletes at most @max_rows inbox rows handled before @before, oldest
+-- first, through the index on processed_at; like OutboxPrunePublished.
+-- The rows are found again by their ctid (inbox rows are never updated,
+-- and these are locked): a join on the key may be planned as a scan.
+DELETE FROM inbox
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM inbox
+    WHERE processed_at < @before::timestamptz
+    ORDER BY processed_at
+    LIMIT @max_rows::int
+    FOR UPDATE SKIP LOCKED
+));
 
 -- name: TimelineReceived :many
 SELECT message_id, message_type, detail, processed_at
