@@ -8,6 +8,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/ordersaga/ordersaga/db v0.0.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
+	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
 	gopkg.in/yaml.v3 v3.0.1
@@ -89,4 +90,5 @@ require (
 replace (
 	github.com/ordersaga/ordersaga/db => ../db
 	github.com/ordersaga/ordersaga/libs => ../libs
+	github.com/ordersaga/ordersaga/saga => ../saga
 )

@@ -7,6 +7,7 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/google/uuid v1.6.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
+	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
@@ -108,4 +109,5 @@ require (
 replace (
 	github.com/ordersaga/ordersaga/db => ../../db
 	github.com/ordersaga/ordersaga/libs => ../../libs
+	github.com/ordersaga/ordersaga/saga => ../../saga
 )

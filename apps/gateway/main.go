@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -54,7 +54,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
-	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", events.GatewayTopology(), log)
+	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", saga.TopologyOf("gateway"), log)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -12,14 +12,13 @@ import (
 type config struct {
 	participant.Config
 	PaymentTimeout time.Duration
-	Prefetch       int
 }
 
 func parseConfig(getenv func(string) string) (config, error) {
 	base, err := participant.Env(getenv, "order-service", ":3001",
 		"postgres://postgres@127.0.0.1:5432/orders?sslmode=disable")
 	errs := []error{err}
-	c := config{Config: base, Prefetch: 64}
+	c := config{Config: base}
 	c.PaymentTimeout, errs = participant.Duration(getenv, "ORDER_PAYMENT_TIMEOUT", 2*time.Minute, errs)
 	if c.PaymentTimeout == 0 {
 		errs = append(errs, errors.New("ORDER_PAYMENT_TIMEOUT must be positive"))

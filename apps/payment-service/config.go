@@ -12,16 +12,14 @@ import (
 
 type config struct {
 	participant.Config
-	Gateway  payment.Gateway
-	Prefetch int
+	Gateway payment.Gateway
 }
 
 func parseConfig(getenv func(string) string) (config, error) {
 	base, err := participant.Env(getenv, "payment-service", ":3002",
 		"postgres://postgres@127.0.0.1:5432/payments?sslmode=disable")
 	errs := []error{err}
-	c := config{Config: base, Prefetch: 64,
-		Gateway: payment.Gateway{Limit: 1_000_000}}
+	c := config{Config: base, Gateway: payment.Gateway{Limit: 1_000_000}}
 	c.Gateway.Latency, errs = participant.Duration(getenv, "PAYMENT_LATENCY", 0, errs)
 	if v := getenv("PAYMENT_DECLINE_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // chaosOrders is how many orders each fault scenario sends: a short run by
@@ -293,7 +294,7 @@ func TestChaosDatabaseOutage(t *testing.T) {
 	defer conn.Close()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
-	for _, q := range []string{events.QueueOrderCommands + ".retry.1s", events.DeadLetterQueue(events.QueueOrderCommands)} {
+	for _, q := range []string{saga.QueueOrderCommands + ".retry.1s", events.DeadLetterQueue(saga.QueueOrderCommands)} {
 		info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 		require.NoError(t, err)
 		assert.Zero(t, info.Messages, "%s: no attempt spent on a database outage", q)
