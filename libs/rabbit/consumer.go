@@ -258,7 +258,9 @@ func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery) {
 	}
 	if paused {
 		c.log.Warn("dependency down; messages wait for it", "messages", len(batch))
+		c.metrics.pausing(c.cfg.Queue, 1)
 		c.waitReady(ctx)
+		c.metrics.pausing(c.cfg.Queue, -1)
 	}
 	for i, d := range batch {
 		c.settle(ctx, d, dels[i], errs[i], paused, elapsed)

@@ -14,7 +14,17 @@ import (
 // Handler is a typed handler of one message type; On makes one.
 type Handler struct {
 	typ    string
-	handle func(ctx context.Context, tx *Tx, p events.Payload) error
+	handle HandleFunc
+}
+
+// HandleFunc is the work of a handler on a decoded payload.
+type HandleFunc func(ctx context.Context, tx *Tx, p events.Payload) error
+
+// Wrap returns h with mw around its work, the way watermill's middleware
+// wraps a handler: for logging, tracing, or injecting faults in tests.
+func (h Handler) Wrap(mw func(HandleFunc) HandleFunc) Handler {
+	h.handle = mw(h.handle)
+	return h
 }
 
 // On returns the handler of the messages whose payload is an M: fn gets the
