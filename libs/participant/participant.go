@@ -271,12 +271,14 @@ func (p *Participant) Engine() *gin.Engine {
 }
 
 // Run serves handler and runs the relay, consumers and loops until ctx ends,
+// after checking that the handlers match the participant's subscriptions,
 // then shuts down in the order that loses nothing: stop consuming and let
 // handlers in flight finish, stop the loops, flush the relay, close the
 // broker, stop HTTP, close the pool.
 func (p *Participant) Run(ctx context.Context, handler http.Handler) error {
 	consumers, err := p.consumers()
 	if err != nil {
+		p.Close()
 		return err
 	}
 	// Bind before anything consumes, so a taken port fails the start.
