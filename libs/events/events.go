@@ -116,12 +116,6 @@ func NewMessageWithID(id uuid.UUID, payload Payload, correlationID string) (Mess
 	}, nil
 }
 
-// CausedBy returns m marked as caused by the message with id cause.
-func (m Message) CausedBy(cause string) Message {
-	m.CausationID = cause
-	return m
-}
-
 // ExchangeOf is the exchange a message of type typ is published to, or "" for
 // an unknown type.
 func ExchangeOf(typ string) string {

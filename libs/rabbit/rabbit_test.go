@@ -95,7 +95,7 @@ func TestPublishCarriesContractProperties(t *testing.T) {
 	t.Parallel()
 	b, _, pub := broker(t)
 	m := orderCreated(t)
-	m = m.CausedBy("cause-1")
+	m.CausationID = "cause-1"
 	require.NoError(t, pub.Publish(context.Background(), m))
 
 	d := get(t, b.AMQPURL, queue)
