@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
@@ -56,10 +54,9 @@ func (r *Runner) Batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 // once handles delivery i of ds in a transaction of its own.
 func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery, i int, step Step) error {
 	d := ds[i]
-	var tx *Tx
-	err := pgx.BeginFunc(ctx, r.pool, func(ptx pgx.Tx) error {
-		tx = &Tx{Tx: ptx, cause: d.MessageID}
-		n, err := messagingdb.New(ptx).InboxClaim(ctx, messagingdb.InboxClaimParams{
+	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.cause = d.MessageID
+		n, err := messagingdb.New(tx).InboxClaim(ctx, messagingdb.InboxClaimParams{
 			Consumer:      consumer,
 			MessageID:     d.MessageID,
 			MessageType:   d.Type,
@@ -73,16 +70,8 @@ func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery
 			r.duplicates.WithLabelValues(consumer).Inc()
 			return nil
 		}
-		if err := step(ctx, tx, i); err != nil {
-			return err
-		}
-		return tx.flush(ctx)
+		return step(ctx, tx, i)
 	})
-	if err != nil {
-		return err
-	}
-	r.committed(tx)
-	return nil
 }
 
 func recovering(step Step) Step {
@@ -117,11 +106,8 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 		claim.CorrelationIds = append(claim.CorrelationIds, d.CorrelationID)
 		claim.Details = append(claim.Details, events.Detail(d.Body))
 	}
-	var tx *Tx
-	duplicates := 0
-	err := pgx.BeginFunc(ctx, r.pool, func(ptx pgx.Tx) error {
-		tx, duplicates = &Tx{Tx: ptx}, 0
-		claimed, err := messagingdb.New(ptx).InboxClaimBatch(ctx, claim)
+	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		claimed, err := messagingdb.New(tx).InboxClaimBatch(ctx, claim)
 		if err != nil {
 			return fmt.Errorf("inbox claim of %d messages: %w", len(claim.MessageIds), err)
 		}
@@ -129,6 +115,7 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 		for _, id := range claimed {
 			isNew[id] = true
 		}
+		duplicates := 0
 		for _, i := range order {
 			id := ds[i].MessageID
 			if !isNew[id] {
@@ -142,15 +129,9 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 				return err
 			}
 		}
-		// The batch's outbox messages are written in one statement, last.
-		return tx.flush(ctx)
+		if duplicates > 0 {
+			tx.AfterCommit(func() { r.duplicates.WithLabelValues(consumer).Add(float64(duplicates)) })
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if duplicates > 0 {
-		r.duplicates.WithLabelValues(consumer).Add(float64(duplicates))
-	}
-	r.committed(tx)
-	return nil
 }

@@ -75,8 +75,9 @@ func NewRunner(pool *pgxpool.Pool, dispatch func([]events.Message), reg promethe
 // Pool returns the runner's database, for reads outside a unit of work.
 func (r *Runner) Pool() *pgxpool.Pool { return r.pool }
 
-// InTx runs fn in a transaction and commits it if fn returns nil; then what
-// fn emitted is published and its after-commit functions run.
+// InTx runs fn in a transaction and commits it if fn returns nil; what fn
+// emitted is written last, in one statement, and once committed it is
+// published and the after-commit functions run.
 func (r *Runner) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	var tx *Tx
 	err := pgx.BeginFunc(ctx, r.pool, func(ptx pgx.Tx) error {
