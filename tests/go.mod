@@ -8,6 +8,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/ordersaga/ordersaga/db v0.0.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
+	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
 	gopkg.in/yaml.v3 v3.0.1
@@ -58,7 +59,6 @@ require (
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/ordersaga/ordersaga/libs/testinfra/containers v0.0.0
-	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/pressly/goose/v3 v3.28.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
@@ -94,6 +94,5 @@ replace (
 	github.com/ordersaga/ordersaga/db => ../db
 	github.com/ordersaga/ordersaga/libs => ../libs
 	github.com/ordersaga/ordersaga/libs/testinfra/containers => ../libs/testinfra/containers
+	github.com/ordersaga/ordersaga/saga => ../saga
 )
-
-replace github.com/ordersaga/ordersaga/saga => ../saga

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
@@ -65,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
-	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", events.GatewayTopology(), log)
+	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", saga.TopologyOf("gateway"), log)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -11,11 +11,11 @@ import (
 	"syscall"
 
 	"github.com/ordersaga/ordersaga/db"
-	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/participant"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/order-service/internal/order"
 )
@@ -45,14 +45,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	p, err := participant.Start(ctx, cfg.Config, log, db.Order(), events.OrderServiceTopology())
+	p, err := participant.Start(ctx, cfg.Config, log, db.Order(), saga.TopologyOf("order-service"))
 	if err != nil {
 		return err
 	}
-	svc := order.NewService(p.Pool, p.Inbox, log, cfg.PaymentTimeout, p.Registry)
-	svc.Dispatch = p.Dispatch
-	p.Consume(events.QueueOrderCommands, cfg.Prefetch, svc.HandleCommands)
-	p.Consume(events.QueueOrderPaymentEvents, cfg.Prefetch, svc.HandlePaymentEvents)
+	svc := order.NewService(p.Runner, log, cfg.PaymentTimeout, p.Registry)
+	p.Handle(svc.Handlers()...)
 	p.Go("payment-timeout-sweep", svc.RunTimeoutSweep)
 	engine := p.Engine()
 	order.Routes(engine, svc)

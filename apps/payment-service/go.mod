@@ -8,6 +8,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/ordersaga/ordersaga/db v0.0.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
+	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
 )
@@ -64,4 +65,5 @@ require (
 replace (
 	github.com/ordersaga/ordersaga/db => ../../db
 	github.com/ordersaga/ordersaga/libs => ../../libs
+	github.com/ordersaga/ordersaga/saga => ../../saga
 )

@@ -11,11 +11,11 @@ import (
 	"syscall"
 
 	"github.com/ordersaga/ordersaga/db"
-	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/participant"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/payment-service/internal/payment"
 )
@@ -45,13 +45,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	p, err := participant.Start(ctx, cfg.Config, log, db.Payment(), events.PaymentServiceTopology())
+	p, err := participant.Start(ctx, cfg.Config, log, db.Payment(), saga.TopologyOf("payment-service"))
 	if err != nil {
 		return err
 	}
-	svc := payment.NewService(p.Pool, p.Inbox, log, cfg.Gateway(), p.Registry)
-	svc.Dispatch = p.Dispatch
-	p.Consume(events.QueuePaymentOrderEvents, cfg.Prefetch, svc.HandleOrderEvents)
+	svc := payment.NewService(p.Runner, log, cfg.Gateway(), p.Registry)
+	p.Handle(svc.Handlers()...)
 	p.Go("payment-decider", svc.RunDecider)
 	engine := p.Engine()
 	payment.Routes(engine, svc)

@@ -16,6 +16,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )
@@ -296,7 +297,7 @@ func topologyCommand(ctx context.Context, args []string, getenv func(string) str
 	if _, err := parse(fs, usageTopology, args, 0); err != nil {
 		return err
 	}
-	out := topologyJSON{Layout: ops.Describe(events.Saga())}
+	out := topologyJSON{Layout: ops.Describe(saga.Topology())}
 	if *declare {
 		cfg, err := parseConfig(getenv)
 		if err != nil {
@@ -307,7 +308,7 @@ func topologyCommand(ctx context.Context, args []string, getenv func(string) str
 		}
 		dctx, cancel := context.WithTimeout(ctx, connectTimeout)
 		defer cancel()
-		if err := ops.Declare(dctx, cfg.AMQPURL, events.Saga()); err != nil {
+		if err := ops.Declare(dctx, cfg.AMQPURL, saga.Topology()); err != nil {
 			return fmt.Errorf("declare topology in vhost %q: %w", cfg.VHost, err)
 		}
 		out.Declared, out.VHost = true, cfg.VHost
@@ -378,7 +379,7 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 		_ = pub.Close()
 		_ = conn.Close()
 	}
-	return ops.NewDLQ(conn, pub, api, cfg.VHost, events.Saga()), closeAll, nil
+	return ops.NewDLQ(conn, pub, api, cfg.VHost, saga.Topology()), closeAll, nil
 }
 
 // probe connects to the broker once. rabbit.Dial retries every failure

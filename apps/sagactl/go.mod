@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/google/uuid v1.6.0
 	github.com/ordersaga/ordersaga/libs v0.0.0
+	github.com/ordersaga/ordersaga/saga v0.0.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
 )
@@ -30,4 +31,5 @@ require (
 replace (
 	github.com/ordersaga/ordersaga/db => ../../db
 	github.com/ordersaga/ordersaga/libs => ../../libs
+	github.com/ordersaga/ordersaga/saga => ../../saga
 )

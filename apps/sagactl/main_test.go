@@ -16,12 +16,13 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 const (
-	commandsQueue = events.QueueOrderCommands
-	commandsDLQ   = events.QueueOrderCommands + ".dlq"
-	paymentsDLQ   = events.QueueOrderPaymentEvents + ".dlq"
+	commandsQueue = saga.QueueOrderCommands
+	commandsDLQ   = saga.QueueOrderCommands + ".dlq"
+	paymentsDLQ   = saga.QueueOrderPaymentEvents + ".dlq"
 )
 
 // result is what one sagactl invocation did.
@@ -47,7 +48,7 @@ func vhost(t testing.TB, declare bool) (testinfra.Broker, map[string]string) {
 	b := testinfra.VHost(t)
 	if declare {
 		withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
-			require.NoError(t, rabbit.Declare(ch, events.Saga()), "declare the topology")
+			require.NoError(t, rabbit.Declare(ch, saga.Topology()), "declare the topology")
 		})
 	}
 	return b, map[string]string{"AMQP_URL": b.AMQPURL, "RABBITMQ_MGMT_URL": b.ManagementURL}
@@ -239,7 +240,7 @@ func TestTopologyPrintsEveryQueueOfTheContract(t *testing.T) {
 	r := sagactl(t, nil, "topology")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	names := []string{"orders.commands", "orders.events", "payments.events"}
-	for _, q := range []string{commandsQueue, events.QueueOrderPaymentEvents, events.QueuePaymentOrderEvents} {
+	for _, q := range []string{commandsQueue, saga.QueueOrderPaymentEvents, saga.QueuePaymentOrderEvents} {
 		names = append(names, q, q+".dlq")
 		for i := range rabbit.RetryDelays {
 			names = append(names, rabbit.RetryQueue(q, i))
@@ -278,7 +279,7 @@ func TestTopologyDeclare(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, `declared on the broker, vhost "`+b.VHost+`"`)
 	for _, q := range []string{commandsQueue, commandsDLQ, rabbit.RetryQueue(commandsQueue, 0), paymentsDLQ,
-		events.QueuePaymentOrderEvents + ".dlq"} {
+		saga.QueuePaymentOrderEvents + ".dlq"} {
 		assert.Equal(t, 0, count(t, b.AMQPURL, q), "%s exists and is empty", q)
 	}
 }
@@ -288,7 +289,7 @@ func TestDLQList(t *testing.T) {
 	b, env := vhost(t, true)
 	seed(t, b.AMQPURL, commandsDLQ, deadLetter(t, commandsQueue, "permanent", "invalid message"),
 		deadLetter(t, commandsQueue, "permanent", "invalid message"))
-	seed(t, b.AMQPURL, paymentsDLQ, deadLetter(t, events.QueueOrderPaymentEvents, "transient", "db down"))
+	seed(t, b.AMQPURL, paymentsDLQ, deadLetter(t, saga.QueueOrderPaymentEvents, "transient", "db down"))
 	// A work queue's messages are not dead letters.
 	seed(t, b.AMQPURL, commandsQueue, deadLetter(t, commandsQueue, "permanent", "x"))
 
@@ -311,7 +312,7 @@ func TestDLQList(t *testing.T) {
 	assert.Equal(t, []struct {
 		Queue    string
 		Messages int
-	}{{commandsDLQ, 2}, {paymentsDLQ, 1}, {events.QueuePaymentOrderEvents + ".dlq", 0}}, got)
+	}{{commandsDLQ, 2}, {paymentsDLQ, 1}, {saga.QueuePaymentOrderEvents + ".dlq", 0}}, got)
 }
 
 func TestDLQListEmptyVHost(t *testing.T) {
@@ -481,8 +482,8 @@ func TestDLQReplayUnknownID(t *testing.T) {
 func TestDLQPurge(t *testing.T) {
 	t.Parallel()
 	b, env := vhost(t, true)
-	seed(t, b.AMQPURL, paymentsDLQ, deadLetter(t, events.QueueOrderPaymentEvents, "permanent", "bad"),
-		deadLetter(t, events.QueueOrderPaymentEvents, "permanent", "bad"))
+	seed(t, b.AMQPURL, paymentsDLQ, deadLetter(t, saga.QueueOrderPaymentEvents, "permanent", "bad"),
+		deadLetter(t, saga.QueueOrderPaymentEvents, "permanent", "bad"))
 
 	r := sagactl(t, env, "dlq", "purge", paymentsDLQ)
 	assert.Equal(t, exitFailure, r.code, "refused without --yes")

@@ -54,6 +54,24 @@ const (
 // unknown type or with an invalid payload. Consumers dead-letter it at once.
 var ErrInvalid = errors.New("invalid message")
 
+// Statuses of an order (contract §3): the order service moves an order
+// through them and the gateway shows and filters by them.
+const (
+	StatusPendingPayment = "PENDING_PAYMENT"
+	StatusPaid           = "PAID"
+	StatusCancelled      = "CANCELLED"
+	StatusFailed         = "FAILED"
+)
+
+// OrderStatuses lists every status of an order, for validation.
+var OrderStatuses = []string{StatusPendingPayment, StatusPaid, StatusCancelled, StatusFailed}
+
+// SagaFinished reports whether an order with status has reached the saga's
+// outcome (contract §3). PAID is one, though a user may still cancel.
+func SagaFinished(status string) bool {
+	return status == StatusPaid || status == StatusCancelled || status == StatusFailed
+}
+
 // Message is one logical message, independent of the transport. ID is stable
 // across re-publishes; CorrelationID is the order id of the saga.
 type Message struct {
@@ -65,9 +83,10 @@ type Message struct {
 	Body          []byte
 }
 
-// New builds a message of type typ carrying payload, with a fresh id.
-func New(typ string, correlationID uuid.UUID, payload any) (Message, error) {
-	return NewWithID(NewID(), typ, correlationID, payload)
+// NewMessage builds the message carrying payload, of the payload's type,
+// with a fresh id.
+func NewMessage(payload Payload, correlationID string) (Message, error) {
+	return NewMessageWithID(NewID(), payload, correlationID)
 }
 
 // NewID returns a fresh time-ordered (v7) UUID: ids that grow with time keep
@@ -80,12 +99,10 @@ func NewID() uuid.UUID {
 	return id
 }
 
-// NewWithID builds a message with a caller-chosen id, for messages whose
-// identity must be deterministic (an idempotent command, say).
-func NewWithID(id uuid.UUID, typ string, correlationID uuid.UUID, payload any) (Message, error) {
-	if _, ok := registry[typ]; !ok {
-		return Message{}, fmt.Errorf("new message: unknown type %q", typ)
-	}
+// NewMessageWithID is NewMessage with a caller-chosen id, for messages
+// whose identity must be deterministic (an idempotent command, say).
+func NewMessageWithID(id uuid.UUID, payload Payload, correlationID string) (Message, error) {
+	typ := payload.MessageType()
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return Message{}, fmt.Errorf("new message %s: %w", typ, err)
@@ -93,16 +110,10 @@ func NewWithID(id uuid.UUID, typ string, correlationID uuid.UUID, payload any) (
 	return Message{
 		ID:            id,
 		Type:          typ,
-		CorrelationID: correlationID.String(),
+		CorrelationID: correlationID,
 		Timestamp:     time.Now().UTC(),
 		Body:          body,
 	}, nil
-}
-
-// CausedBy returns m marked as caused by the message with id cause.
-func (m Message) CausedBy(cause string) Message {
-	m.CausationID = cause
-	return m
 }
 
 // ExchangeOf is the exchange a message of type typ is published to, or "" for
@@ -137,9 +148,38 @@ func Decode(typ string, body []byte) (Payload, error) {
 	return p, nil
 }
 
-// Payload is the body of a message of the contract.
+// Payload is the body of a message of the contract. Each message type has
+// its own payload type, which knows the message type, so a message built
+// from a payload cannot be of the wrong type.
 type Payload interface {
+	MessageType() string
 	Validate() error
+}
+
+// contract is the one list of the contract's exchanges and, for each, the
+// payloads of the messages published to it; everything else (the registry,
+// Types, Exchanges) derives from it.
+var contract = []struct {
+	exchange Exchange
+	payloads []func() Payload
+}{
+	{Exchange{Name: ExchangeOrderCommands, Kind: "direct"}, []func() Payload{
+		payload[OrderCreateRequested], payload[OrderCancelRequested],
+	}},
+	{Exchange{Name: ExchangeOrderEvents, Kind: "topic"}, []func() Payload{
+		payload[OrderCreated], payload[OrderCancelled], payload[OrderPaid], payload[OrderFailed],
+	}},
+	{Exchange{Name: ExchangePaymentEvents, Kind: "topic"}, []func() Payload{
+		payload[PaymentApproved], payload[PaymentDeclined], payload[PaymentFailed],
+		payload[PaymentRefunded], payload[PaymentCancelled],
+	}},
+}
+
+func payload[T any, P interface {
+	*T
+	Payload
+}]() Payload {
+	return P(new(T))
 }
 
 type kind struct {
@@ -147,18 +187,34 @@ type kind struct {
 	new      func() Payload
 }
 
-var registry = map[string]kind{
-	TypeOrderCreateRequested: {ExchangeOrderCommands, func() Payload { return new(OrderCreateRequested) }},
-	TypeOrderCancelRequested: {ExchangeOrderCommands, func() Payload { return new(OrderCancelRequested) }},
-	TypeOrderCreated:         {ExchangeOrderEvents, func() Payload { return new(OrderCreated) }},
-	TypeOrderCancelled:       {ExchangeOrderEvents, func() Payload { return new(OrderCancelled) }},
-	TypeOrderPaid:            {ExchangeOrderEvents, func() Payload { return new(OrderPaid) }},
-	TypeOrderFailed:          {ExchangeOrderEvents, func() Payload { return new(OrderPaid) }},
-	TypePaymentApproved:      {ExchangePaymentEvents, func() Payload { return &PaymentEvent{} }},
-	TypePaymentRefunded:      {ExchangePaymentEvents, func() Payload { return &PaymentEvent{} }},
-	TypePaymentCancelled:     {ExchangePaymentEvents, func() Payload { return &PaymentEvent{} }},
-	TypePaymentDeclined:      {ExchangePaymentEvents, func() Payload { return &PaymentEvent{reasonRequired: true} }},
-	TypePaymentFailed:        {ExchangePaymentEvents, func() Payload { return &PaymentEvent{reasonRequired: true} }},
+var registry = func() map[string]kind {
+	r := map[string]kind{}
+	for _, e := range contract {
+		for _, p := range e.payloads {
+			r[p().MessageType()] = kind{e.exchange.Name, p}
+		}
+	}
+	return r
+}()
+
+// Types returns every message type of the contract, exchange by exchange.
+func Types() []string {
+	var types []string
+	for _, e := range contract {
+		for _, p := range e.payloads {
+			types = append(types, p().MessageType())
+		}
+	}
+	return types
+}
+
+// Exchanges returns the contract's exchanges.
+func Exchanges() []Exchange {
+	out := make([]Exchange, len(contract))
+	for i, e := range contract {
+		out[i] = e.exchange
+	}
+	return out
 }
 
 // OrderPlaced is the content of an order at creation; the create command and
@@ -195,14 +251,23 @@ func (o OrderPlaced) Validate() error {
 // OrderCreateRequested is the command to create an order.
 type OrderCreateRequested struct{ OrderPlaced }
 
+// MessageType is order.create.requested.
+func (OrderCreateRequested) MessageType() string { return TypeOrderCreateRequested }
+
 // OrderCreated is the fact that an order was created and awaits payment.
 type OrderCreated struct{ OrderPlaced }
+
+// MessageType is order.created.
+func (OrderCreated) MessageType() string { return TypeOrderCreated }
 
 // OrderCancelRequested is the command to cancel an order.
 type OrderCancelRequested struct {
 	OrderID uuid.UUID `json:"orderId"`
 	Reason  string    `json:"reason"`
 }
+
+// MessageType is order.cancel.requested.
+func (OrderCancelRequested) MessageType() string { return TypeOrderCancelRequested }
 
 // Validate checks the command.
 func (c OrderCancelRequested) Validate() error {
@@ -216,12 +281,18 @@ func (c OrderCancelRequested) Validate() error {
 	return errors.Join(errs...)
 }
 
-// OrderCancelled is the fact that an order was cancelled.
+// OrderCancelled is the fact that an order was cancelled. Its producer
+// always sets UserID; a consumer accepts a message without it (from a
+// producer older than the field).
 type OrderCancelled struct {
 	OrderID        uuid.UUID `json:"orderId"`
 	Reason         string    `json:"reason"`
 	PreviousStatus string    `json:"previousStatus"`
+	UserID         uuid.UUID `json:"userId"`
 }
+
+// MessageType is order.cancelled.
+func (OrderCancelled) MessageType() string { return TypeOrderCancelled }
 
 // Validate checks the event.
 func (c OrderCancelled) Validate() error {
@@ -238,14 +309,17 @@ func (c OrderCancelled) Validate() error {
 	return errors.Join(errs...)
 }
 
-// OrderPaid is the body of order.paid and order.failed.
-type OrderPaid struct {
+// OrderOutcome is what order.paid and order.failed carry: the order, its
+// payment and its user. Its producer always sets UserID; a consumer accepts
+// a message without it (from a producer older than the field).
+type OrderOutcome struct {
 	OrderID   uuid.UUID `json:"orderId"`
 	PaymentID uuid.UUID `json:"paymentId"`
+	UserID    uuid.UUID `json:"userId"`
 }
 
 // Validate checks the event.
-func (p OrderPaid) Validate() error {
+func (p OrderOutcome) Validate() error {
 	var errs []error
 	if p.OrderID == uuid.Nil {
 		errs = append(errs, errors.New("orderId is required"))
@@ -256,20 +330,28 @@ func (p OrderPaid) Validate() error {
 	return errors.Join(errs...)
 }
 
-// PaymentEvent is the body of every payment.* event; Reason is set for
-// payment.declined and payment.failed only.
-type PaymentEvent struct {
+// OrderPaid is the fact that an order's payment was approved.
+type OrderPaid struct{ OrderOutcome }
+
+// MessageType is order.paid.
+func (OrderPaid) MessageType() string { return TypeOrderPaid }
+
+// OrderFailed is the fact that an order's payment failed.
+type OrderFailed struct{ OrderOutcome }
+
+// MessageType is order.failed.
+func (OrderFailed) MessageType() string { return TypeOrderFailed }
+
+// PaymentOutcome is what every payment.* event carries.
+type PaymentOutcome struct {
 	PaymentID uuid.UUID `json:"paymentId"`
 	OrderID   uuid.UUID `json:"orderId"`
 	Amount    int64     `json:"amount"`
 	Currency  string    `json:"currency"`
-	Reason    string    `json:"reason,omitempty"`
-
-	reasonRequired bool
 }
 
 // Validate checks the event.
-func (p PaymentEvent) Validate() error {
+func (p PaymentOutcome) Validate() error {
 	var errs []error
 	if p.PaymentID == uuid.Nil {
 		errs = append(errs, errors.New("paymentId is required"))
@@ -283,11 +365,54 @@ func (p PaymentEvent) Validate() error {
 	if !IsCurrencyCode(p.Currency) {
 		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", p.Currency))
 	}
-	if p.reasonRequired && p.Reason == "" {
-		errs = append(errs, errors.New("reason is required"))
-	}
 	return errors.Join(errs...)
 }
+
+// PaymentRefusal is what payment.declined and payment.failed carry: the
+// payment and why it was refused.
+type PaymentRefusal struct {
+	PaymentOutcome
+	Reason string `json:"reason"`
+}
+
+// Validate checks the event: a refusal always says why.
+func (p PaymentRefusal) Validate() error {
+	err := p.PaymentOutcome.Validate()
+	if p.Reason == "" {
+		err = errors.Join(err, errors.New("reason is required"))
+	}
+	return err
+}
+
+// PaymentApproved is the fact that a payment was charged.
+type PaymentApproved struct{ PaymentOutcome }
+
+// MessageType is payment.approved.
+func (PaymentApproved) MessageType() string { return TypePaymentApproved }
+
+// PaymentRefunded is the fact that a charged payment was refunded.
+type PaymentRefunded struct{ PaymentOutcome }
+
+// MessageType is payment.refunded.
+func (PaymentRefunded) MessageType() string { return TypePaymentRefunded }
+
+// PaymentCancelled is the fact that a payment was cancelled uncharged.
+type PaymentCancelled struct{ PaymentOutcome }
+
+// MessageType is payment.cancelled.
+func (PaymentCancelled) MessageType() string { return TypePaymentCancelled }
+
+// PaymentDeclined is the fact that a payment was declined.
+type PaymentDeclined struct{ PaymentRefusal }
+
+// MessageType is payment.declined.
+func (PaymentDeclined) MessageType() string { return TypePaymentDeclined }
+
+// PaymentFailed is the fact that a payment could not be made.
+type PaymentFailed struct{ PaymentRefusal }
+
+// MessageType is payment.failed.
+func (PaymentFailed) MessageType() string { return TypePaymentFailed }
 
 var currencyShape = regexp.MustCompile(`^[A-Z]{3}$`)
 

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -56,58 +57,73 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-func TestNewRoundTrips(t *testing.T) {
+func TestNewMessageRoundTrips(t *testing.T) {
 	t.Parallel()
-	id := uuid.New()
-	in := events.OrderCancelled{OrderID: id, Reason: events.ReasonPaymentTimeout, PreviousStatus: "PENDING_PAYMENT"}
-	m, err := events.New(events.TypeOrderCancelled, id, in)
+	id, user := uuid.New(), uuid.New()
+	in := events.OrderCancelled{OrderID: id, Reason: events.ReasonPaymentTimeout, PreviousStatus: "PENDING_PAYMENT", UserID: user}
+	m, err := events.NewMessage(in, id.String())
 	require.NoError(t, err)
+	assert.Equal(t, events.TypeOrderCancelled, m.Type, "the payload names the type")
 	assert.Equal(t, id.String(), m.CorrelationID)
 	assert.Equal(t, events.ExchangeOrderEvents, events.ExchangeOf(m.Type))
 	out, err := events.Decode(m.Type, m.Body)
 	require.NoError(t, err)
 	assert.Equal(t, &in, out)
 	assert.Equal(t, "reason=PAYMENT_TIMEOUT previousStatus=PENDING_PAYMENT", events.Detail(m.Body))
-
-	_, err = events.New("order.shipped", id, in)
-	assert.Error(t, err, "only contract types can be built")
 }
 
-func TestTopologyBindsEveryPublishedType(t *testing.T) {
+// TestEveryTypeHasItsOwnPayload walks the contract's one list: each type
+// decodes to a payload of its own Go type that names it, on a known
+// exchange, and an empty body is invalid for every one of them.
+func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	t.Parallel()
-	// Publishes are mandatory: every type must reach at least one queue.
-	for _, typ := range []string{
-		events.TypeOrderCreateRequested, events.TypeOrderCancelRequested,
-		events.TypeOrderCreated, events.TypeOrderCancelled, events.TypeOrderPaid, events.TypeOrderFailed,
-		events.TypePaymentApproved, events.TypePaymentDeclined, events.TypePaymentFailed,
-		events.TypePaymentRefunded, events.TypePaymentCancelled,
+	types := events.Types()
+	require.Len(t, types, 11, "contract §4 has eleven message types")
+	goTypes := map[string]string{}
+	for _, typ := range types {
+		t.Run(typ, func(t *testing.T) {
+			assert.True(t, events.Known(typ))
+			assert.NotEmpty(t, events.ExchangeOf(typ), "published to an exchange")
+			_, err := events.Decode(typ, []byte(`{}`))
+			require.ErrorIs(t, err, events.ErrInvalid, "an empty body is invalid")
+		})
+		p, err := events.Decode(typ, []byte(`{"orderId":"`+uuid.NewString()+`","paymentId":"`+uuid.NewString()+
+			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID"}`))
+		require.NoError(t, err, typ)
+		assert.Equal(t, typ, p.MessageType(), "the payload of %s names its type", typ)
+		goType := fmt.Sprintf("%T", p)
+		assert.NotContains(t, goTypes, goType, "%s shares its payload type with %s", typ, goTypes[goType])
+		goTypes[goType] = typ
+	}
+	var exchanges []string
+	for _, e := range events.Exchanges() {
+		exchanges = append(exchanges, e.Name)
+	}
+	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents}, exchanges)
+}
+
+func TestOrderOutcomesAcceptAMissingUserID(t *testing.T) {
+	t.Parallel()
+	order, payment := uuid.NewString(), uuid.NewString()
+	for _, tc := range []struct{ name, typ, body string }{
+		{"paid", events.TypeOrderPaid, `{"orderId":"` + order + `","paymentId":"` + payment + `"}`},
+		{"failed", events.TypeOrderFailed, `{"orderId":"` + order + `","paymentId":"` + payment + `"}`},
+		{"cancelled", events.TypeOrderCancelled, `{"orderId":"` + order + `","reason":"X","previousStatus":"PAID"}`},
 	} {
-		routed := false
-		for _, q := range events.Saga().Queues {
-			for _, b := range q.Bindings {
-				if b.Exchange == events.ExchangeOf(typ) && matchTopic(b.Key, typ) {
-					routed = true
-				}
-			}
-		}
-		assert.True(t, routed, "%s reaches a queue", typ)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := events.Decode(tc.typ, []byte(tc.body))
+			assert.NoError(t, err, "a producer older than userId is still understood")
+		})
 	}
 }
 
-// matchTopic matches the single-word wildcard the topology uses.
-func matchTopic(pattern, key string) bool {
-	if pattern == key {
-		return true
+func TestSagaFinished(t *testing.T) {
+	t.Parallel()
+	for _, status := range events.OrderStatuses {
+		t.Run(status, func(t *testing.T) {
+			assert.Equal(t, status != events.StatusPendingPayment, events.SagaFinished(status),
+				"every status but PENDING_PAYMENT is an outcome")
+		})
 	}
-	n := len(pattern)
-	return n > 2 && pattern[n-2:] == ".*" && len(key) > n-1 && key[:n-1] == pattern[:n-1] && !contains(key[n-1:], '.')
-}
-
-func contains(s string, c byte) bool {
-	for i := range len(s) {
-		if s[i] == c {
-			return true
-		}
-	}
-	return false
+	assert.False(t, events.SagaFinished("SHIPPED"), "an unknown status is no outcome")
 }

@@ -24,50 +24,12 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 )
 
-// Add writes msgs to the outbox inside tx. Whoever commits tx hands the
-// messages to Relay.Dispatch, which publishes them at once; if nobody does
-// (or the process dies first), the relay's poll finds the rows.
+// Add writes msgs to the outbox inside tx, in one statement. Whoever
+// commits tx hands the messages to Relay.Dispatch, which publishes them at
+// once; if nobody does (or the process dies first), the relay's poll finds
+// the rows. Participants write through a unit of work (libs/uow), which
+// does both.
 func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
-	if p, ok := tx.(*Deferred); ok {
-		for _, m := range msgs {
-			if events.ExchangeOf(m.Type) == "" {
-				return fmt.Errorf("outbox add %s: unknown message type %q", m.ID, m.Type)
-			}
-		}
-		p.msgs = append(p.msgs, msgs...)
-		return nil
-	}
-	return insert(ctx, tx, msgs...)
-}
-
-// Deferred is a transaction whose outbox writes wait for Flush, so that
-// the messages of many handlers sharing it (inbox.Batch) are written in one
-// statement. It is a pgx.Tx for everything else.
-type Deferred struct {
-	pgx.Tx
-	msgs    []events.Message
-	written []events.Message
-}
-
-// Defer returns tx with its outbox writes deferred until Flush.
-func Defer(tx pgx.Tx) *Deferred { return &Deferred{Tx: tx} }
-
-// Flush writes the messages added so far; call it before committing.
-func (d *Deferred) Flush(ctx context.Context) error {
-	msgs := d.msgs
-	d.msgs = nil
-	if err := insert(ctx, d.Tx, msgs...); err != nil {
-		return err
-	}
-	d.written = append(d.written, msgs...)
-	return nil
-}
-
-// Written returns the messages Flush wrote: once the transaction
-// committed, what to hand to Relay.Dispatch.
-func (d *Deferred) Written() []events.Message { return d.written }
-
-func insert(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 	q := messagingdb.New(tx)
 	if len(msgs) == 1 {
 		m := msgs[0]
@@ -142,7 +104,6 @@ type Relay struct {
 	// (a dispatch failed, or its process died), and Grace how old a row
 	// must be before the poll takes it from its dispatch.
 	Poll, Grace time.Duration
-	wake        chan struct{}
 	dispatch    chan []events.Message
 	backlog     prometheus.Gauge
 	age         prometheus.Gauge
@@ -157,7 +118,7 @@ func NewRelay(pool *pgxpool.Pool, pub Sender, appID string, log *slog.Logger, re
 	r := &Relay{
 		pool: pool, pub: pub, appID: appID, log: log.With("component", "outbox-relay"),
 		batch: 200, Poll: time.Second, Grace: 5 * time.Second,
-		wake: make(chan struct{}, 1), dispatch: make(chan []events.Message, 4096),
+		dispatch: make(chan []events.Message, 4096),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordersaga_outbox_backlog_messages", Help: "Outbox rows not yet published.",
 		}),
@@ -192,16 +153,6 @@ func (r *Relay) Dispatch(msgs []events.Message) {
 	}
 }
 
-// Wake makes the relay publish every unpublished row now, however young.
-// Rows being dispatched may then be published twice, which the consumers'
-// inboxes absorb; it is for tests and operators, not the normal path.
-func (r *Relay) Wake() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
 // Run publishes until ctx ends: what is dispatched at once, and, polling,
 // the rows older than Grace that no dispatch published. On the way out it
 // publishes what is still dispatched and flushes the table once more,
@@ -214,8 +165,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	dispatched := make(chan struct{})
 	go func() { defer close(dispatched); r.dispatchLoop(ctx) }()
 	lastGauge := time.Time{}
-	for failures, all := 0, false; ; {
-		if _, err := r.flush(ctx, all); err != nil && ctx.Err() == nil {
+	for failures := 0; ; {
+		if _, err := r.flush(ctx, false); err != nil && ctx.Err() == nil {
 			failures++
 			r.log.Warn("outbox flush failed; will retry", "error", err)
 		} else {
@@ -229,14 +180,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if failures > 0 {
 			wait = min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)
 		}
-		// After a failure a wake-up does not cut the back-off short: the
-		// broker or the database failed a moment ago.
-		wake := r.wake
-		if failures > 0 {
-			wake = nil
-		}
 		timer := time.NewTimer(wait)
-		all = false
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -248,8 +192,6 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.log.Warn("final outbox flush incomplete; rows stay for the next start", "error", err)
 			}
 			return nil
-		case <-wake:
-			all = true
 		case <-timer.C:
 		}
 		timer.Stop()

@@ -27,6 +27,13 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// queue receives the order.created messages of the tests' topology.
+const queue = "test.order-events"
+
+var topology = events.Topology{Exchanges: events.Exchanges(), Queues: []events.Queue{
+	{Name: queue, Bindings: []events.Binding{{Exchange: events.ExchangeOrderEvents, Key: events.TypeOrderCreated}}},
+}}
+
 type env struct {
 	pool   *pgxpool.Pool
 	broker testinfra.Broker
@@ -43,7 +50,7 @@ func setup(t testing.TB) env {
 	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, quiet, db.Messaging()))
 	b := testinfra.VHost(t)
-	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Saga(), quiet)
+	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), topology, quiet)
 	require.NoError(t, err)
 	pub := rabbit.NewPublisher(conn, "test", 5*time.Second)
 	t.Cleanup(func() { pub.Close(); conn.Close() })
@@ -53,8 +60,8 @@ func setup(t testing.TB) env {
 func message(t testing.TB) events.Message {
 	t.Helper()
 	id := uuid.New()
-	m, err := events.New(events.TypeOrderCreated, id, events.OrderCreated{OrderPlaced: events.OrderPlaced{
-		OrderID: id, UserID: uuid.New(), Total: 100, Currency: "USD", PaymentMethod: "tok_visa"}})
+	m, err := events.NewMessage(events.OrderCreated{OrderPlaced: events.OrderPlaced{
+		OrderID: id, UserID: uuid.New(), Total: 100, Currency: "USD", PaymentMethod: "tok_visa"}}, id.String())
 	require.NoError(t, err)
 	return m
 }
@@ -116,27 +123,25 @@ func TestRelayPublishesWhatWasCommittedAndNothingRolledBack(t *testing.T) {
 	require.ErrorIs(t, err, errRollback)
 
 	relay := outbox.NewRelay(e.pool, e.pub, "test-app", quiet, prometheus.NewRegistry())
-	relay.Poll = time.Hour // only Wake publishes here
+	// Only the poll publishes here, at once.
+	relay.Poll, relay.Grace = 20*time.Millisecond, 0
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = relay.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 
-	relay.Wake()
-	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 1)
+	got := drain(t, e.broker.AMQPURL, queue, 1)
 	require.Len(t, got, 1, "exactly the committed message")
 	assert.Equal(t, committed.ID.String(), got[0].MessageId)
 	assert.Equal(t, "test-app", got[0].AppId)
 	assert.Equal(t, committed.Body, got[0].Body, "the exact bytes written")
 	require.Eventually(t, func() bool { return unpublished(t, e.pool) == 0 }, 5*time.Second, 20*time.Millisecond)
 
-	// Rows committed while the relay waits are published when the
-	// committer wakes it, not an hour later; several added in one call are
-	// all written, and a message id already there is not added twice.
+	// Several messages added in one call are all written, and a message id
+	// already there is not added twice.
 	a, b := message(t), message(t)
 	require.NoError(t, pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, a, b, committed) }))
-	relay.Wake()
-	got = drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 2)
+	got = drain(t, e.broker.AMQPURL, queue, 2)
 	require.Len(t, got, 2)
 	ids := map[string][]byte{}
 	for _, d := range got {
@@ -157,22 +162,11 @@ func TestDispatchPublishesAtOnceAndMarksTheRows(t *testing.T) {
 	go func() { defer close(done); _ = relay.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 
-	var written []events.Message
-	require.NoError(t, pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		d := outbox.Defer(tx)
-		if err := outbox.Add(ctx, d, message(t), message(t)); err != nil {
-			return err
-		}
-		if err := d.Flush(ctx); err != nil {
-			return err
-		}
-		written = d.Written()
-		return nil
-	}))
-	require.Len(t, written, 2)
+	written := []events.Message{message(t), message(t)}
+	require.NoError(t, pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, written...) }))
 	relay.Dispatch(written)
 
-	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 2)
+	got := drain(t, e.broker.AMQPURL, queue, 2)
 	require.Len(t, got, 2, "both dispatched messages published")
 	for i, d := range got {
 		assert.Equal(t, written[i].ID.String(), d.MessageId)
@@ -197,14 +191,14 @@ func TestRowsSurviveABrokerOutage(t *testing.T) {
 	require.ErrorIs(t, err, rabbit.ErrUnavailable)
 	assert.Equal(t, 1, unpublished(t, e.pool), "the row waits for the broker")
 
-	conn, err := rabbit.Dial(ctx, e.broker.AMQPURL, "again", events.Saga(), quiet)
+	conn, err := rabbit.Dial(ctx, e.broker.AMQPURL, "again", topology, quiet)
 	require.NoError(t, err)
 	defer conn.Close()
 	relay = outbox.NewRelay(e.pool, rabbit.NewPublisher(conn, "test", 5*time.Second), "test", quiet, prometheus.NewRegistry())
 	n, err := relay.Flush(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 1)
+	got := drain(t, e.broker.AMQPURL, queue, 1)
 	require.Len(t, got, 1)
 	assert.Equal(t, m.ID.String(), got[0].MessageId)
 }
@@ -234,7 +228,7 @@ func TestConcurrentRelaysPublishEachRowOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, rows)
+	got := drain(t, e.broker.AMQPURL, queue, rows)
 	seen := map[string]int{}
 	for _, d := range got {
 		seen[d.MessageId]++

@@ -91,7 +91,7 @@ func TestPollParksRowsTheBrokerCannotTakeAndPublishesTheRest(t *testing.T) {
 	require.NoError(t, err, "rows the broker cannot take do not fail the flush")
 	assert.Equal(t, len(good), n, "every good row published")
 
-	got := drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, len(good))
+	got := drain(t, e.broker.AMQPURL, queue, len(good))
 	// Rows confirmed before the missing exchange closed the channel are
 	// published again; the consumers' inboxes drop the copies.
 	want := map[string]bool{}
@@ -122,7 +122,7 @@ func TestPollParksRowsTheBrokerCannotTakeAndPublishesTheRest(t *testing.T) {
 	n, err = relay.Flush(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.Equal(t, map[string]bool{later.ID.String(): true}, ids(drain(t, e.broker.AMQPURL, events.QueuePaymentOrderEvents, 1)))
+	assert.Equal(t, map[string]bool{later.ID.String(): true}, ids(drain(t, e.broker.AMQPURL, queue, 1)))
 	assert.Equal(t, 2.0, metric(t, reg, "ordersaga_outbox_parked_total"), "each row parked once")
 
 	// Once its route exists, the documented statement un-parks a row.
@@ -163,8 +163,11 @@ func TestDispatchParksAnUnroutableMessageAndMarksTheRest(t *testing.T) {
 	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, quiet, db.Messaging()))
 	b := testinfra.VHost(t)
-	// The order service's part only: no queue is bound to orders.events.
-	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.OrderServiceTopology(), quiet)
+	// A queue for payment.approved only: nothing is bound to orders.events.
+	paymentQueue := "test.payment-events"
+	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Topology{Exchanges: events.Exchanges(), Queues: []events.Queue{
+		{Name: paymentQueue, Bindings: []events.Binding{{Exchange: events.ExchangePaymentEvents, Key: events.TypePaymentApproved}}},
+	}}, quiet)
 	require.NoError(t, err)
 	pub := rabbit.NewPublisher(conn, "test", 5*time.Second)
 	t.Cleanup(func() { pub.Close(); conn.Close() })
@@ -190,7 +193,7 @@ func TestDispatchParksAnUnroutableMessageAndMarksTheRest(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return state(t, pool, routed.ID).Published && state(t, pool, unroutable.ID).Parked
 	}, 10*time.Second, 20*time.Millisecond, "the routed message marked, the unroutable one parked")
-	assert.Equal(t, map[string]bool{routed.ID.String(): true}, ids(drain(t, b.AMQPURL, events.QueueOrderPaymentEvents, 1)))
+	assert.Equal(t, map[string]bool{routed.ID.String(): true}, ids(drain(t, b.AMQPURL, paymentQueue, 1)))
 	s := state(t, pool, unroutable.ID)
 	assert.False(t, s.Published)
 	assert.Contains(t, s.Reason, "NO_ROUTE")

@@ -6,7 +6,9 @@
 package participant
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,11 +25,11 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/inbox"
 	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/retention"
+	"github.com/ordersaga/ordersaga/libs/uow"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -38,12 +40,16 @@ type Participant struct {
 	Pool      *pgxpool.Pool
 	Conn      *rabbit.Conn
 	Publisher *rabbit.Publisher
-	Inbox     *inbox.Inbox
-	Registry  *prometheus.Registry
-	relay     *outbox.Relay
-	metrics   *rabbit.Metrics
-	consumers []*rabbit.Consumer
-	loops     []loop
+	// Runner runs the participant's units of work: whatever writes state
+	// and emits messages (handlers, sweeps, deciders) goes through it, and
+	// what it emits is published once committed.
+	Runner   *uow.Runner
+	Registry *prometheus.Registry
+	topology events.Topology
+	handlers []uow.Handler
+	relay    *outbox.Relay
+	metrics  *rabbit.Metrics
+	loops    []loop
 }
 
 type loop struct {
@@ -53,8 +59,14 @@ type loop struct {
 
 // Start connects to the database (waiting up to StartupTimeout), applies the
 // messaging schema and schema, and connects to the broker, declaring
-// topology: the participant's own part of the saga's (events.Saga).
+// topology: the participant's own part of the saga's (saga.TopologyOf),
+// whose own queues it consumes once Run starts.
 func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migrations, topology events.Topology) (*Participant, error) {
+	if cfg.MessageRetention <= 0 {
+		// Zero would prune every handled message at once: redeliveries
+		// would take effect twice.
+		return nil, errors.New("participant: MessageRetention must be positive")
+	}
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 	// A dependency still away when STARTUP_TIMEOUT ends is said so, once.
@@ -86,20 +98,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 		return nil, err
 	}
 	relay := outbox.NewRelay(pool, pub, cfg.Name, log, reg)
-	in := inbox.New(pool, reg)
-	// What the consumers' transactions commit is published at once.
-	in.Committed = relay.Dispatch
 	return &Participant{
 		cfg:       cfg,
 		Log:       log,
 		Pool:      pool,
 		Conn:      conn,
 		Publisher: pub,
-		Inbox:     in,
-		Registry:  reg,
-		relay:     relay,
-		metrics:   rabbit.NewMetrics(reg),
-		loops:     []loop{{"retention", retention.New(pool, cfg.MessageRetention, log, reg).Run}},
+		// What the units of work commit is published at once.
+		Runner:   uow.NewRunner(pool, relay.Dispatch, reg),
+		Registry: reg,
+		topology: topology,
+		relay:    relay,
+		metrics:  rabbit.NewMetrics(reg),
+		loops:    []loop{{"retention", retention.New(pool, cfg.MessageRetention, log, reg).Run}},
 	}, nil
 }
 
@@ -110,23 +121,31 @@ func (p *Participant) CheckDatabase(ctx context.Context) error {
 	return p.Pool.Ping(ctx)
 }
 
-// Consume adds a consumer of queue that runs h on batches of deliveries,
-// with at most prefetch deliveries in flight. What h's transactions write
-// to the outbox through p.Inbox is dispatched to the relay as they commit.
-func (p *Participant) Consume(queue string, prefetch int, h rabbit.BatchHandler) {
-	p.consumers = append(p.consumers, rabbit.NewConsumer(p.Conn, p.Publisher, rabbit.ConsumerConfig{
-		Queue:       queue,
-		Prefetch:    prefetch,
-		Workers:     p.cfg.Workers,
-		MaxBatch:    p.cfg.MaxBatch,
-		MaxAttempts: p.cfg.MaxAttempts,
-		Ready:       p.CheckDatabase,
-	}, h, p.Log, p.metrics))
-}
+// Handle registers the handlers of the messages the participant consumes
+// (uow.On), one per type bound to its queues. Run refuses to start unless
+// they match those bindings exactly.
+func (p *Participant) Handle(hs ...uow.Handler) { p.handlers = append(p.handlers, hs...) }
 
-// Dispatch hands the relay outbox messages whose transaction committed
-// outside a consumer (a background loop), to publish them at once.
-func (p *Participant) Dispatch(msgs []events.Message) { p.relay.Dispatch(msgs) }
+// consumers returns a consumer of each of the participant's own queues that
+// routes its deliveries to the handlers.
+func (p *Participant) consumers() ([]*rabbit.Consumer, error) {
+	router, err := uow.NewRouter(p.Runner, p.topology, p.handlers...)
+	if err != nil {
+		return nil, err
+	}
+	var cs []*rabbit.Consumer
+	for _, q := range router.Queues() {
+		cs = append(cs, rabbit.NewConsumer(p.Conn, p.Publisher, rabbit.ConsumerConfig{
+			Queue:       q,
+			Prefetch:    cmp.Or(p.cfg.Prefetch, 64),
+			Workers:     p.cfg.Workers,
+			MaxBatch:    p.cfg.MaxBatch,
+			MaxAttempts: p.cfg.MaxAttempts,
+			Ready:       p.CheckDatabase,
+		}, router.Handler(q), p.Log, p.metrics))
+	}
+	return cs, nil
+}
 
 // Go adds a background loop that runs until its context ends; an error it
 // returns is logged and the loop restarted after a pause.
@@ -148,10 +167,16 @@ func (p *Participant) Engine() *gin.Engine {
 }
 
 // Run serves handler and runs the relay, consumers and loops until ctx ends,
+// after checking that the handlers match the participant's subscriptions,
 // then shuts down in the order that loses nothing: stop consuming and let
 // handlers in flight finish, stop the loops, flush the relay, close the
 // broker, stop HTTP, close the pool.
 func (p *Participant) Run(ctx context.Context, handler http.Handler) error {
+	consumers, err := p.consumers()
+	if err != nil {
+		p.Close()
+		return err
+	}
 	// Bind before anything consumes, so a taken port fails the start.
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
 	if err != nil {
@@ -163,9 +188,9 @@ func (p *Participant) Run(ctx context.Context, handler http.Handler) error {
 
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
-	var consumers, loops sync.WaitGroup
-	for _, c := range p.consumers {
-		consumers.Go(func() { _ = c.Run(workCtx) })
+	var consuming, loops sync.WaitGroup
+	for _, c := range consumers {
+		consuming.Go(func() { _ = c.Run(workCtx) })
 	}
 	for _, l := range p.loops {
 		loops.Go(func() { p.keepRunning(workCtx, l) })
@@ -184,7 +209,7 @@ func (p *Participant) Run(ctx context.Context, handler http.Handler) error {
 	}
 	p.Log.Info("shutting down")
 	stopWork()
-	consumers.Wait()
+	consuming.Wait()
 	loops.Wait()
 	stopRelay() // the relay flushes once more on its way out
 	<-relayDone

@@ -74,10 +74,5 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, schemas 
 	return nil
 }
 
-// InTx runs fn in a transaction, committing if it returns nil.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, pool, fn)
-}
-
 // IsNotFound reports whether err means a query found no row.
 func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

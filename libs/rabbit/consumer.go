@@ -30,26 +30,12 @@ type Delivery struct {
 	Attempt int
 }
 
-// Handler processes one delivery. nil acks it. An error wrapping
-// events.ErrInvalid (or made by Permanent) dead-letters it at once; any other
-// error is transient and retried after a delay.
-type Handler func(ctx context.Context, d Delivery) error
-
 // BatchHandler processes several deliveries at once, typically in one
-// database transaction, and returns one error per delivery, in order, each
-// meaning what Handler's error means.
+// database transaction, and returns one error per delivery, in order. nil
+// acks the delivery. An error wrapping events.ErrInvalid (or made by
+// Permanent) dead-letters it at once; any other error is transient and
+// retried after a delay.
 type BatchHandler func(ctx context.Context, ds []Delivery) []error
-
-// Each adapts h to a BatchHandler that handles the deliveries one by one.
-func Each(h Handler) BatchHandler {
-	return func(ctx context.Context, ds []Delivery) []error {
-		errs := make([]error, len(ds))
-		for i, d := range ds {
-			errs[i] = h(ctx, d)
-		}
-		return errs
-	}
-}
 
 // PermanentError marks a failure that no retry can mend.
 type PermanentError struct{ Err error }
@@ -298,7 +284,9 @@ func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery) {
 	}
 	if paused {
 		c.log.Warn("dependency down; messages wait for it", "messages", len(batch))
+		c.metrics.pausing(c.cfg.Queue, 1)
 		c.waitReady(ctx)
+		c.metrics.pausing(c.cfg.Queue, -1)
 	}
 	for i, d := range batch {
 		c.settle(ctx, d, dels[i], errs[i], paused, elapsed)

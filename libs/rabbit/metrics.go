@@ -11,6 +11,7 @@ type Metrics struct {
 	handled  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	batch    *prometheus.HistogramVec
+	paused   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the consumer metrics with reg.
@@ -30,8 +31,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Deliveries handled together (in one transaction), by queue.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		}, []string{"queue"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ordersaga_consumer_paused_batches",
+			Help: "Batches waiting for their consumer's own dependency (its database) to come back, by queue.",
+		}, []string{"queue"}),
 	}
-	reg.MustRegister(m.handled, m.duration, m.batch)
+	reg.MustRegister(m.handled, m.duration, m.batch, m.paused)
 	return m
 }
 
@@ -48,4 +53,12 @@ func (m *Metrics) observeBatch(queue string, n int) {
 		return
 	}
 	m.batch.WithLabelValues(queue).Observe(float64(n))
+}
+
+// pausing adds delta to the batches of queue waiting for a dependency.
+func (m *Metrics) pausing(queue string, delta float64) {
+	if m == nil {
+		return
+	}
+	m.paused.WithLabelValues(queue).Add(delta)
 }

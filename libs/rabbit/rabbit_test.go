@@ -25,13 +25,20 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// broker dials a fresh vhost with the saga topology declared.
+// queue receives the order.created messages of the tests' topology.
+const queue = "test.order-events"
+
+var topology = events.Topology{Exchanges: events.Exchanges(), Queues: []events.Queue{
+	{Name: queue, Bindings: []events.Binding{{Exchange: events.ExchangeOrderEvents, Key: events.TypeOrderCreated}}},
+}}
+
+// broker dials a fresh vhost with the tests' topology declared.
 func broker(t testing.TB) (testinfra.Broker, *rabbit.Conn, *rabbit.Publisher) {
 	t.Helper()
 	b := testinfra.VHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Saga(), quiet)
+	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), topology, quiet)
 	require.NoError(t, err, "dial broker")
 	pub := rabbit.NewPublisher(conn, "test", 5*time.Second)
 	t.Cleanup(func() {
@@ -78,8 +85,8 @@ func count(t testing.TB, url, queue string) int {
 func orderCreated(t testing.TB) events.Message {
 	t.Helper()
 	id := uuid.New()
-	m, err := events.New(events.TypeOrderCreated, id, events.OrderCreated{OrderPlaced: events.OrderPlaced{
-		OrderID: id, UserID: uuid.New(), Total: 100, Currency: "USD", PaymentMethod: "tok_visa"}})
+	m, err := events.NewMessage(events.OrderCreated{OrderPlaced: events.OrderPlaced{
+		OrderID: id, UserID: uuid.New(), Total: 100, Currency: "USD", PaymentMethod: "tok_visa"}}, id.String())
 	require.NoError(t, err)
 	return m
 }
@@ -88,10 +95,10 @@ func TestPublishCarriesContractProperties(t *testing.T) {
 	t.Parallel()
 	b, _, pub := broker(t)
 	m := orderCreated(t)
-	m = m.CausedBy("cause-1")
+	m.CausationID = "cause-1"
 	require.NoError(t, pub.Publish(context.Background(), m))
 
-	d := get(t, b.AMQPURL, events.QueuePaymentOrderEvents)
+	d := get(t, b.AMQPURL, queue)
 	assert.Equal(t, "application/json", d.ContentType)
 	assert.Equal(t, amqp.Persistent, d.DeliveryMode)
 	assert.Equal(t, m.ID.String(), d.MessageId)
@@ -134,13 +141,20 @@ func TestPublishWhileDisconnectedFailsFast(t *testing.T) {
 	assert.Error(t, conn.Check(context.Background()), "readiness reports the broker down")
 }
 
-// consume runs a consumer of the payment-service queue with h until the test ends.
-func consume(t testing.TB, conn *rabbit.Conn, pub *rabbit.Publisher, maxAttempts int, h rabbit.Handler) {
+// consume runs a consumer of the tests' queue with h, one delivery at a
+// time, until the test ends.
+func consume(t testing.TB, conn *rabbit.Conn, pub *rabbit.Publisher, maxAttempts int, h func(context.Context, rabbit.Delivery) error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := rabbit.NewConsumer(conn, pub, rabbit.ConsumerConfig{
-		Queue: events.QueuePaymentOrderEvents, Prefetch: 4, MaxAttempts: maxAttempts,
-	}, rabbit.Each(h), quiet, nil)
+		Queue: queue, Prefetch: 4, MaxAttempts: maxAttempts,
+	}, func(ctx context.Context, ds []rabbit.Delivery) []error {
+		errs := make([]error, len(ds))
+		for i, d := range ds {
+			errs[i] = h(ctx, d)
+		}
+		return errs
+	}, quiet, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -178,7 +192,7 @@ func TestPoisonMessageGoesToDLQAndTheNextIsProcessed(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the good message was not processed")
 	}
-	d := get(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents))
+	d := get(t, b.AMQPURL, events.DeadLetterQueue(queue))
 	assert.Equal(t, poisonID, d.MessageId, "message_id kept")
 	assert.Equal(t, "mallory", d.AppId, "properties kept")
 	assert.Equal(t, "c-1", d.CorrelationId)
@@ -206,7 +220,7 @@ func TestMissingMessageIDAndUnknownSchemaAreDeadLettered(t *testing.T) {
 	require.NoError(t, ch.Publish(events.ExchangeOrderEvents, events.TypeOrderCreated, false, false, amqp.Publishing{
 		MessageId: "v2", Type: events.TypeOrderCreated, Body: []byte("{}"), Headers: amqp.Table{rabbit.HeaderSchemaVersion: int64(2)}}))
 
-	dlq := events.DeadLetterQueue(events.QueuePaymentOrderEvents)
+	dlq := events.DeadLetterQueue(queue)
 	reasons := map[string]bool{}
 	for range 2 {
 		d := get(t, b.AMQPURL, dlq)
@@ -232,7 +246,7 @@ func TestTransientFailureIsRetriedThenDeadLettered(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, pub.Publish(context.Background(), m))
 
-	d := get(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents))
+	d := get(t, b.AMQPURL, events.DeadLetterQueue(queue))
 	assert.GreaterOrEqual(t, time.Since(start), rabbit.RetryDelays[0], "the retry waited in the first delay tier")
 	assert.Equal(t, m.ID.String(), d.MessageId)
 	assert.Equal(t, "transient", d.Headers[rabbit.HeaderErrorKind])
@@ -257,7 +271,7 @@ func TestHandlerPanicIsATransientFailure(t *testing.T) {
 	require.Eventually(t, func() bool { return calls.Load() == 2 }, 20*time.Second, 20*time.Millisecond,
 		"the message came back after the panic")
 	time.Sleep(100 * time.Millisecond) // let the ack land before counting
-	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents)))
+	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(queue)))
 }
 
 func TestFailuresWhileTheDatabaseIsDownSpendNoAttempt(t *testing.T) {
@@ -276,7 +290,7 @@ func TestFailuresWhileTheDatabaseIsDownSpendNoAttempt(t *testing.T) {
 	succeeded := map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := rabbit.NewConsumer(conn, pub, rabbit.ConsumerConfig{
-		Queue: events.QueuePaymentOrderEvents, Prefetch: n, Workers: 1, MaxBatch: n, MaxAttempts: 2,
+		Queue: queue, Prefetch: n, Workers: 1, MaxBatch: n, MaxAttempts: 2,
 		Ready: func(context.Context) error {
 			readyCalls.Add(1)
 			if down.Load() {
@@ -317,6 +331,6 @@ func TestFailuresWhileTheDatabaseIsDownSpendNoAttempt(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(events.QueuePaymentOrderEvents)))
-	assert.Zero(t, count(t, b.AMQPURL, rabbit.RetryQueue(events.QueuePaymentOrderEvents, 0)), "nothing waits in a retry tier")
+	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(queue)))
+	assert.Zero(t, count(t, b.AMQPURL, rabbit.RetryQueue(queue, 0)), "nothing waits in a retry tier")
 }

@@ -25,14 +25,24 @@ func TestEnsureDeclaresWhatIsMissingOnly(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 
-	// Missing: the gateway's part declares the command queue, with its
-	// retry and dead-letter queues and bindings.
-	require.NoError(t, rabbit.Ensure(conn, events.GatewayTopology()))
+	// A publisher of commands, and an owner and a user of payment events.
+	const commands = "test.commands"
+	publisher := events.Topology{
+		Exchanges: []events.Exchange{{Name: events.ExchangeOrderCommands, Kind: "direct"}},
+		Queues: []events.Queue{{Name: commands, IfMissing: true, Bindings: []events.Binding{
+			{Exchange: events.ExchangeOrderCommands, Key: events.TypeOrderCreateRequested}}}},
+	}
+	user := events.Topology{Exchanges: []events.Exchange{{Name: events.ExchangePaymentEvents, Kind: "topic", IfMissing: true}}}
+	owner := events.Topology{Exchanges: []events.Exchange{{Name: events.ExchangePaymentEvents, Kind: "topic"}}}
+
+	// Missing: the publisher declares the command queue, with its retry
+	// and dead-letter queues and bindings.
+	require.NoError(t, rabbit.Ensure(conn, publisher))
 	ch, err := conn.Channel()
 	require.NoError(t, err)
 	defer ch.Close()
-	for _, q := range []string{events.QueueOrderCommands, events.DeadLetterQueue(events.QueueOrderCommands),
-		rabbit.RetryQueue(events.QueueOrderCommands, 0)} {
+	for _, q := range []string{commands, events.DeadLetterQueue(commands),
+		rabbit.RetryQueue(commands, 0)} {
 		_, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 		require.NoError(t, err, "%s was declared", q)
 	}
@@ -47,15 +57,15 @@ func TestEnsureDeclaresWhatIsMissingOnly(t *testing.T) {
 	require.True(t, acked)
 	// The broker acks an unroutable mandatory message too (after returning
 	// it): the queue's count is what shows the binding.
-	q, err := ch.QueueDeclarePassive(events.QueueOrderCommands, true, false, false, false, nil)
+	q, err := ch.QueueDeclarePassive(commands, true, false, false, false, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, q.Messages, "a command is routed to the declared queue")
 
 	// Present: a payment events exchange of another kind is only looked
 	// up, not redeclared (which the broker would refuse as inequivalent).
 	require.NoError(t, ch.ExchangeDeclare(events.ExchangePaymentEvents, "fanout", true, false, false, false, nil))
-	assert.NoError(t, rabbit.Ensure(conn, events.OrderServiceTopology()),
+	assert.NoError(t, rabbit.Ensure(conn, user),
 		"an existing exchange marked IfMissing is left as it is")
-	assert.Error(t, rabbit.Ensure(conn, events.PaymentServiceTopology()),
+	assert.Error(t, rabbit.Ensure(conn, owner),
 		"while its owner, which declares it, is refused the inequivalent exchange")
 }

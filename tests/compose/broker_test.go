@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // applyDefinitions imports deploy/rabbitmq/definitions.json into the test
@@ -94,32 +96,43 @@ func TestBrokerUsersHaveLeastPrivilege(t *testing.T) {
 	// is the order service's right. Compose starts the gateway after a
 	// healthy order service for this reason.
 	dialCtx, dialCancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err := rabbit.Dial(dialCtx, urls["gateway"], "gateway", events.GatewayTopology(), quiet)
+	_, err := rabbit.Dial(dialCtx, urls["gateway"], "gateway", saga.TopologyOf("gateway"), quiet)
 	dialCancel()
 	require.Error(t, err, "the gateway cannot start before the order service declared its queue")
 	assert.Contains(t, err.Error(), "ACCESS_REFUSED")
 
-	order := connect(t, ctx, "order-service", urls["order-service"], events.OrderServiceTopology())
-	payment := connect(t, ctx, "payment-service", urls["payment-service"], events.PaymentServiceTopology())
-	gateway := connect(t, ctx, "gateway", urls["gateway"], events.GatewayTopology())
+	// Each participant declares its own queues and waits for the queues of
+	// the consumers of what it publishes, which only their owners may
+	// declare: started together, as compose starts them, both come up.
+	var order, payment *rabbit.Publisher
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		order = connect(t, ctx, "order-service", urls["order-service"], saga.TopologyOf("order-service"))
+	})
+	wg.Go(func() {
+		payment = connect(t, ctx, "payment-service", urls["payment-service"], saga.TopologyOf("payment-service"))
+	})
+	wg.Wait()
+	require.False(t, order == nil || payment == nil, "both participants connected")
+	gateway := connect(t, ctx, "gateway", urls["gateway"], saga.TopologyOf("gateway"))
 
 	orderID := uuid.New()
 	placed := events.OrderPlaced{OrderID: orderID, UserID: uuid.New(), Total: 4200, Currency: "USD", PaymentMethod: "tok_visa"}
-	command := message(t, events.TypeOrderCreateRequested, orderID, events.OrderCreateRequested{OrderPlaced: placed})
+	command := message(t, orderID, events.OrderCreateRequested{OrderPlaced: placed})
 	require.NoError(t, gateway.Publish(ctx, command), "the gateway publishes a command")
-	created := message(t, events.TypeOrderCreated, orderID, events.OrderCreated{OrderPlaced: placed})
+	created := message(t, orderID, events.OrderCreated{OrderPlaced: placed})
 	require.NoError(t, order.Publish(ctx, created), "the order service publishes an order event")
-	approved := message(t, events.TypePaymentApproved, orderID,
-		events.PaymentEvent{PaymentID: uuid.New(), OrderID: orderID, Amount: 4200, Currency: "USD"})
+	approved := message(t, orderID,
+		events.PaymentApproved{PaymentOutcome: events.PaymentOutcome{PaymentID: uuid.New(), OrderID: orderID, Amount: 4200, Currency: "USD"}})
 	require.NoError(t, payment.Publish(ctx, approved), "the payment service publishes a payment event")
 
 	for _, c := range []struct {
 		user, queue string
 		id          uuid.UUID
 	}{
-		{"order-service", events.QueueOrderCommands, command.ID},
-		{"order-service", events.QueueOrderPaymentEvents, approved.ID},
-		{"payment-service", events.QueuePaymentOrderEvents, created.ID},
+		{"order-service", saga.QueueOrderCommands, command.ID},
+		{"order-service", saga.QueueOrderPaymentEvents, approved.ID},
+		{"payment-service", saga.QueuePaymentOrderEvents, created.ID},
 	} {
 		consumeAndFail(t, urls[c.user], c.queue, c.id.String())
 		dead := getOne(t, urls["admin"], events.DeadLetterQueue(c.queue))
@@ -130,23 +143,23 @@ func TestBrokerUsersHaveLeastPrivilege(t *testing.T) {
 		user, what string
 		op         func(*amqp.Channel) error
 	}{
-		{"gateway", "consume the order service's commands", consume(events.QueueOrderCommands)},
-		{"gateway", "create the command queue", declareQueue(events.QueueOrderCommands)},
-		{"gateway", "declare a payment service queue", declareQueue(events.QueuePaymentOrderEvents)},
+		{"gateway", "consume the order service's commands", consume(saga.QueueOrderCommands)},
+		{"gateway", "create the command queue", declareQueue(saga.QueueOrderCommands)},
+		{"gateway", "declare a payment service queue", declareQueue(saga.QueuePaymentOrderEvents)},
 		{"gateway", "publish an order event", publish(events.ExchangeOrderEvents, events.TypeOrderCreated)},
-		{"gateway", "publish to a queue through the default exchange", publish("", events.QueueOrderCommands)},
-		{"order-service", "consume the payment service's order events", consume(events.QueuePaymentOrderEvents)},
+		{"gateway", "publish to a queue through the default exchange", publish("", saga.QueueOrderCommands)},
+		{"order-service", "consume the payment service's order events", consume(saga.QueuePaymentOrderEvents)},
 		{"order-service", "publish a command", publish(events.ExchangeOrderCommands, events.TypeOrderCreateRequested)},
 		{"order-service", "publish a payment event", publish(events.ExchangePaymentEvents, events.TypePaymentApproved)},
 		{"order-service", "redeclare the payment events exchange", declareExchange(events.ExchangePaymentEvents, "topic")},
 		{"order-service", "delete the command exchange", deleteExchange(events.ExchangeOrderCommands)},
-		{"order-service", "read its dead letters (an operator's job)", get(events.DeadLetterQueue(events.QueueOrderCommands))},
+		{"order-service", "read its dead letters (an operator's job)", get(events.DeadLetterQueue(saga.QueueOrderCommands))},
 		{"payment-service", "publish a command", publish(events.ExchangeOrderCommands, events.TypeOrderCreateRequested)},
 		{"payment-service", "publish an order event", publish(events.ExchangeOrderEvents, events.TypeOrderCreated)},
-		{"payment-service", "consume the order service's commands", consume(events.QueueOrderCommands)},
-		{"payment-service", "declare an order service queue", declareQueue(events.QueueOrderPaymentEvents)},
+		{"payment-service", "consume the order service's commands", consume(saga.QueueOrderCommands)},
+		{"payment-service", "declare an order service queue", declareQueue(saga.QueueOrderPaymentEvents)},
 		{"payment-service", "delete the order events exchange", deleteExchange(events.ExchangeOrderEvents)},
-		{"payment-service", "purge the order service's dead letters", purge(events.DeadLetterQueue(events.QueueOrderCommands))},
+		{"payment-service", "purge the order service's dead letters", purge(events.DeadLetterQueue(saga.QueueOrderCommands))},
 	}
 	for _, r := range refusals {
 		t.Run(r.user+" cannot "+r.what, func(t *testing.T) {
@@ -161,7 +174,7 @@ func TestBrokerUsersHaveLeastPrivilege(t *testing.T) {
 	// by name, and RabbitMQ checks write permission on the exchange
 	// (amq.default), which the consumers need for their retries and dead
 	// letters. A consumer can therefore put a message into any queue.
-	assert.NoError(t, try(t, urls["order-service"], publish("", events.DeadLetterQueue(events.QueuePaymentOrderEvents))),
+	assert.NoError(t, try(t, urls["order-service"], publish("", events.DeadLetterQueue(saga.QueuePaymentOrderEvents))),
 		"known limit: through the default exchange, a consumer's user can publish to another service's queue")
 }
 
@@ -217,9 +230,9 @@ func consumeAndFail(t *testing.T, amqpURL, queue, messageID string) {
 	}
 }
 
-func message(t *testing.T, typ string, orderID uuid.UUID, payload any) events.Message {
+func message(t *testing.T, orderID uuid.UUID, payload events.Payload) events.Message {
 	t.Helper()
-	m, err := events.New(typ, orderID, payload)
+	m, err := events.NewMessage(payload, orderID.String())
 	require.NoError(t, err)
 	return m
 }

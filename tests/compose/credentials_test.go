@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // definitions is the part of a RabbitMQ definitions file that ordersaga
@@ -78,14 +79,14 @@ func (d definitions) permission(user string) (permission, bool) {
 	return permission{}, false
 }
 
-// topologies is what each service declares at start-up (its main.go).
-var topologies = map[string]struct {
-	topology events.Topology
-	call     string
-}{
-	"gateway":         {events.GatewayTopology(), "events.GatewayTopology()"},
-	"order-service":   {events.OrderServiceTopology(), "events.OrderServiceTopology()"},
-	"payment-service": {events.PaymentServiceTopology(), "events.PaymentServiceTopology()"},
+// services are those that declare a part of the topology at start-up
+// (their main.go): the gateway and every participant.
+func services() []string {
+	names := []string{"gateway"}
+	for _, p := range saga.Participants() {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // rights are the resource names on which a broker user needs each
@@ -135,10 +136,10 @@ func resources() []string {
 		"amq.rabbitmq.trace", "x", "orders", "orders.commands.x", "xorders.events", "payments.events.dlq",
 		"order-service", "order-service.other", "order-service.commands.other", "order-service.commands.dlq.x",
 		"payment-service.order-events.retry.1s.x", "gateway", "gateway.commands"}
-	for _, e := range events.Saga().Exchanges {
+	for _, e := range saga.Topology().Exchanges {
 		names = append(names, e.Name)
 	}
-	for _, q := range events.Saga().Queues {
+	for _, q := range saga.Topology().Queues {
 		names = append(names, q.Name, events.DeadLetterQueue(q.Name))
 		for i := range rabbit.RetryDelays {
 			names = append(names, rabbit.RetryQueue(q.Name, i))
@@ -176,7 +177,7 @@ func TestBrokerDefinitions(t *testing.T) {
 		}
 	}
 
-	for service, tc := range topologies {
+	for _, service := range services() {
 		t.Run(service, func(t *testing.T) {
 			s, err := p.GetService(service)
 			require.NoError(t, err)
@@ -190,11 +191,11 @@ func TestBrokerDefinitions(t *testing.T) {
 
 			main, err := os.ReadFile(filepath.Join(root, "apps", service, "main.go"))
 			require.NoError(t, err)
-			assert.Contains(t, string(main), tc.call, "%s declares its own part of the topology", service)
+			assert.Contains(t, string(main), `saga.TopologyOf("`+service+`")`, "%s declares its own part of the topology", service)
 
 			perm, ok := defs.permission(service)
 			require.True(t, ok, "%s has permissions", service)
-			need := needs(tc.topology)
+			need := needs(saga.TopologyOf(service))
 			for _, c := range []struct {
 				kind    string
 				pattern string
@@ -222,7 +223,7 @@ func TestBrokerDefinitions(t *testing.T) {
 	}
 
 	want := map[string]string{}
-	for _, e := range events.Saga().Exchanges {
+	for _, e := range saga.Topology().Exchanges {
 		want[e.Name] = e.Kind
 	}
 	got := map[string]string{}

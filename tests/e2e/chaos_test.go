@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,13 +11,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // chaosOrders is how many orders each fault scenario sends: a short run by
@@ -88,7 +86,7 @@ func TestChaosPostgresBackendsTerminated(t *testing.T) {
 		// Three rounds, spread over the rest of the load.
 		rounds.Go(func() {
 			for range 3 {
-				terminations.Add(int64(terminateBackends(t, s.OrderDB, s.PaymentDB)))
+				terminations.Add(int64(testinfra.TerminateBackends(t, s.OrderDB, s.PaymentDB)))
 				time.Sleep(time.Duration(n) * 25 / 3 / 2 * time.Millisecond)
 			}
 		})
@@ -96,27 +94,6 @@ func TestChaosPostgresBackendsTerminated(t *testing.T) {
 	rounds.Wait()
 	s.report(t, "postgres backends killed", r)
 	assert.Positive(t, terminations.Load(), "backends were terminated")
-}
-
-// terminateBackends kills every connection to the given databases.
-func terminateBackends(t testing.TB, urls ...string) int {
-	s, err := testinfra.Find()
-	require.NoError(t, err)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.PostgresURL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	total := 0
-	for _, u := range urls {
-		cfg, err := pgx.ParseConfig(u)
-		require.NoError(t, err)
-		var n int
-		require.NoError(t, conn.QueryRow(ctx,
-			"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-			cfg.Database).Scan(&n))
-		total += n
-	}
-	return total
 }
 
 func TestChaosTwoInstancesOneKilled(t *testing.T) {
@@ -268,11 +245,11 @@ func TestChaosBrokerRestart(t *testing.T) {
 func TestChaosDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	s := Start(t, nil)
-	setAllowConnections(t, s.OrderDB, false)
+	testinfra.AllowConnections(t, s.OrderDB, false)
 	outage := true
 	t.Cleanup(func() {
 		if outage {
-			setAllowConnections(t, s.OrderDB, true)
+			testinfra.AllowConnections(t, s.OrderDB, true)
 		}
 	})
 	var ids []string
@@ -293,33 +270,14 @@ func TestChaosDatabaseOutage(t *testing.T) {
 	defer conn.Close()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
-	for _, q := range []string{events.QueueOrderCommands + ".retry.1s", events.DeadLetterQueue(events.QueueOrderCommands)} {
+	for _, q := range []string{saga.QueueOrderCommands + ".retry.1s", events.DeadLetterQueue(saga.QueueOrderCommands)} {
 		info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 		require.NoError(t, err)
 		assert.Zero(t, info.Messages, "%s: no attempt spent on a database outage", q)
 	}
 
-	setAllowConnections(t, s.OrderDB, true)
+	testinfra.AllowConnections(t, s.OrderDB, true)
 	outage = false
 	outcomes := s.checkInvariants(t, ids, 60*time.Second)
 	assert.Equal(t, map[string]int{"PAID/APPROVED": len(ids)}, outcomes, "the backlog drained by itself")
-}
-
-// setAllowConnections opens or closes a database to new connections and,
-// when closing, ends the ones it has.
-func setAllowConnections(t testing.TB, dbURL string, allow bool) {
-	t.Helper()
-	srv, err := testinfra.Find()
-	require.NoError(t, err)
-	cfg, err := pgx.ParseConfig(dbURL)
-	require.NoError(t, err)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, srv.PostgresURL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", pgx.Identifier{cfg.Database}.Sanitize(), allow))
-	require.NoError(t, err)
-	if !allow {
-		terminateBackends(t, dbURL)
-	}
 }

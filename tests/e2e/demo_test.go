@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 var (
@@ -127,7 +128,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	defer conn.Close()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
-	q, err := ch.QueueDeclarePassive(events.DeadLetterQueue(events.QueueOrderCommands), true, false, false, false, nil)
+	q, err := ch.QueueDeclarePassive(events.DeadLetterQueue(saga.QueueOrderCommands), true, false, false, false, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 0, q.Messages, "the replay took the dead letter out of its queue")
 }

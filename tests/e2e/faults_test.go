@@ -17,6 +17,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 // checkInvariants waits for every order to reach a final status within
@@ -210,7 +211,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 	outcomes := s.checkInvariants(t, ids, 30*time.Second)
 	assert.Equal(t, map[string]int{"PAID/APPROVED": len(ids)}, outcomes)
 
-	dlq := events.DeadLetterQueue(events.QueueOrderCommands)
+	dlq := events.DeadLetterQueue(saga.QueueOrderCommands)
 	reasons := map[string]string{}
 	deadline := time.Now().Add(20 * time.Second)
 	for len(reasons) < len(poison) && time.Now().Before(deadline) {

@@ -259,8 +259,8 @@ func TestDuplicateCommandDelivery(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, ch.Confirm(false))
 	orderID := uuid.New()
-	msg, err := events.New(events.TypeOrderCreateRequested, orderID, events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{
-		OrderID: orderID, UserID: uuid.New(), Total: 500, Currency: "EUR", PaymentMethod: "tok_visa"}})
+	msg, err := events.NewMessage(events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{
+		OrderID: orderID, UserID: uuid.New(), Total: 500, Currency: "EUR", PaymentMethod: "tok_visa"}}, orderID.String())
 	require.NoError(t, err)
 	for range 3 {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), events.ExchangeOrderCommands, msg.Type, true, false, amqp.Publishing{

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/web"
@@ -65,7 +64,7 @@ func startGatewayWith(t testing.TB, o gateway.Options) *harness {
 	b := testinfra.VHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Saga(), quiet)
+	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), saga.Topology(), quiet)
 	require.NoError(t, err, "dial broker")
 	pub := rabbit.NewPublisher(conn, "gateway", 5*time.Second)
 	client := gateway.NewClient(2 * time.Second)

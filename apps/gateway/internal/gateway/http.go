@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -26,7 +27,6 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 const correlationKey = "correlation_id"
 
 var (
-	orderStatuses   = []string{StatusPendingPayment, StatusPaid, StatusCancelled, StatusFailed}
 	paymentStatuses = []string{"PROCESSING", "APPROVED", "DECLINED", "FAILED", "CANCELLED", "REFUNDED"}
 )
 
@@ -87,14 +87,14 @@ func (g *Gateway) createOrder(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/orders/"+id.String())
-	c.JSON(http.StatusAccepted, orderAccepted{OrderID: id, Status: StatusPendingPayment, Message: "Order creation request accepted"})
+	c.JSON(http.StatusAccepted, orderAccepted{OrderID: id, Status: events.StatusPendingPayment, Message: "Order creation request accepted"})
 }
 
 func (g *Gateway) listOrders(c *gin.Context) {
 	if _, ok := web.ParsePaging(c); !ok {
 		return
 	}
-	if _, ok := web.ParseEnumQuery(c, "status", orderStatuses); !ok {
+	if _, ok := web.ParseEnumQuery(c, "status", events.OrderStatuses); !ok {
 		return
 	}
 	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {

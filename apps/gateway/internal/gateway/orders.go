@@ -21,14 +21,6 @@ import (
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
-// Order statuses the gateway knows (contract §3).
-const (
-	StatusPendingPayment = "PENDING_PAYMENT"
-	StatusPaid           = "PAID"
-	StatusCancelled      = "CANCELLED"
-	StatusFailed         = "FAILED"
-)
-
 // Defaults of an order request.
 const (
 	DefaultCurrency      = "USD"
@@ -71,14 +63,14 @@ func (g *Gateway) PlaceOrder(ctx context.Context, o NewOrder) (uuid.UUID, error)
 	if o.IdempotencyKey != "" {
 		id = IdempotentOrderID(o.UserID, o.IdempotencyKey)
 	}
-	msg, err := events.NewWithID(uuid.NewSHA1(id, []byte(events.TypeOrderCreateRequested)),
-		events.TypeOrderCreateRequested, id, events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{
+	msg, err := events.NewMessageWithID(uuid.NewSHA1(id, []byte(events.TypeOrderCreateRequested)),
+		events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{
 			OrderID:       id,
 			UserID:        o.UserID,
 			Total:         o.Total,
 			Currency:      o.Currency,
 			PaymentMethod: o.PaymentMethod,
-		}})
+		}}, id.String())
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("place order %s: %w", id, err)
 	}
@@ -101,11 +93,10 @@ func (g *Gateway) CancelOrder(ctx context.Context, id uuid.UUID) error {
 		}
 		return fmt.Errorf("cancel order %s: %w", id, err)
 	}
-	if o.Status == StatusCancelled || o.Status == StatusFailed {
+	if o.Status == events.StatusCancelled || o.Status == events.StatusFailed {
 		return fmt.Errorf("order %s is already %s: %w", id, o.Status, ErrConflict)
 	}
-	msg, err := events.New(events.TypeOrderCancelRequested, id,
-		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})
+	msg, err := events.NewMessage(events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested}, id.String())
 	if err != nil {
 		return fmt.Errorf("cancel order %s: %w", id, err)
 	}
@@ -351,7 +342,7 @@ func decodeStatusChange(body []byte) error {
 		return err
 	}
 	var f fieldErrors
-	if s, ok := stringField(fields, &f, "status", true, ""); ok && s != StatusCancelled {
+	if s, ok := stringField(fields, &f, "status", true, ""); ok && s != events.StatusCancelled {
 		f.bad("status", `must be "CANCELLED": cancelling is the only change a client can ask for`)
 	}
 	unknownFields(order, &f, "status")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
 )
@@ -138,7 +139,7 @@ func TestCreateOrderRejects(t *testing.T) {
 			})
 		}
 	})
-	assert.Zero(t, queueLength(t, h.Broker, events.QueueOrderCommands), "commands published for rejected requests")
+	assert.Zero(t, queueLength(t, h.Broker, saga.QueueOrderCommands), "commands published for rejected requests")
 }
 
 // accepted is the body of a 202 to POST /api/orders.
@@ -208,7 +209,7 @@ func TestCreateOrderAccepts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := postOrder(t, h, tc.body, tc.headers)
-			d := nextMessage(t, h.Broker, events.QueueOrderCommands)
+			d := nextMessage(t, h.Broker, saga.QueueOrderCommands)
 			var got placed
 			require.NoError(t, json.Unmarshal(d.Body, &got), "command body %s", d.Body)
 			want := tc.want
@@ -225,7 +226,7 @@ func TestCreateOrderPublishesConfirmedCommand(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	a := postOrder(t, h, `{"userId":"`+user+`","total":4200,"currency":"EUR","paymentMethod":"tok_visa"}`, jsonHeaders())
 
-	d := nextMessage(t, h.Broker, events.QueueOrderCommands)
+	d := nextMessage(t, h.Broker, saga.QueueOrderCommands)
 	orderID := uuid.MustParse(a.OrderID)
 	assert.Equal(t, "application/json", d.ContentType)
 	assert.Equal(t, amqp.Persistent, d.DeliveryMode, "persistent")
@@ -279,7 +280,7 @@ func TestIdempotencyKey(t *testing.T) {
 	// so the order service's inbox keeps only one.
 	var ids []string
 	for range 3 {
-		d := nextMessage(t, h.Broker, events.QueueOrderCommands)
+		d := nextMessage(t, h.Broker, saga.QueueOrderCommands)
 		assert.Equal(t, first.OrderID, d.CorrelationId)
 		ids = append(ids, d.MessageId)
 	}
@@ -362,13 +363,13 @@ func TestCancelOrder(t *testing.T) {
 				if tc.status == http.StatusConflict {
 					assert.Regexp(t, `^order [0-9a-f-]{36} is already (CANCELLED|FAILED)$`, p.Detail, "a detail for people")
 				}
-				assert.Zero(t, queueLength(t, h.Broker, events.QueueOrderCommands), "no command for a refused cancellation")
+				assert.Zero(t, queueLength(t, h.Broker, saga.QueueOrderCommands), "no command for a refused cancellation")
 				return
 			}
 			require.Equal(t, http.StatusAccepted, resp.StatusCode, "body %s", body)
 			assert.JSONEq(t, fmt.Sprintf(`{"orderId":%q,"message":"Order cancellation request accepted"}`, tc.id), string(body))
 
-			d := nextMessage(t, h.Broker, events.QueueOrderCommands)
+			d := nextMessage(t, h.Broker, saga.QueueOrderCommands)
 			assert.Equal(t, events.TypeOrderCancelRequested, d.Type)
 			assert.Equal(t, tc.id, d.CorrelationId)
 			assert.Equal(t, "application/json", d.ContentType)
@@ -387,8 +388,8 @@ func TestCancelOrder(t *testing.T) {
 			resp, body := do(t, h.URL, viaCancel(pending))
 			require.Equal(t, http.StatusAccepted, resp.StatusCode, "body %s", body)
 		}
-		first := nextMessage(t, h.Broker, events.QueueOrderCommands)
-		second := nextMessage(t, h.Broker, events.QueueOrderCommands)
+		first := nextMessage(t, h.Broker, saga.QueueOrderCommands)
+		second := nextMessage(t, h.Broker, saga.QueueOrderCommands)
 		assert.NotEqual(t, first.MessageId, second.MessageId)
 	})
 	t.Run("broker down", func(t *testing.T) {
@@ -440,5 +441,5 @@ func TestCancelOrderByStatusRejects(t *testing.T) {
 		}
 	})
 	assert.Empty(t, orders.requests(), "the order service was asked about an invalid request")
-	assert.Zero(t, queueLength(t, h.Broker, events.QueueOrderCommands), "commands published for rejected requests")
+	assert.Zero(t, queueLength(t, h.Broker, saga.QueueOrderCommands), "commands published for rejected requests")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -81,13 +82,6 @@ func (o StreamOptions) withDefaults() (StreamOptions, error) {
 	return o, errors.Join(errs...)
 }
 
-// isOutcome reports whether an order with status has reached the saga's
-// outcome (contract §3), which ends its event stream. PAID is an outcome
-// though a user may still cancel the order.
-func isOutcome(status string) bool {
-	return status == StatusPaid || status == StatusCancelled || status == StatusFailed
-}
-
 // orderState is an order as the order service answers it.
 type orderState struct {
 	status string
@@ -154,7 +148,7 @@ func (g *Gateway) orderEvents(c *gin.Context) {
 	}
 	s := &eventStream{w: c.Writer}
 
-	if !s.event(EventStatus, current.json) || isOutcome(current.status) {
+	if !s.event(EventStatus, current.json) || events.SagaFinished(current.status) {
 		return
 	}
 	poll := time.NewTicker(g.stream.PollInterval)
@@ -198,7 +192,7 @@ func (g *Gateway) orderEvents(c *gin.Context) {
 				continue
 			}
 			current = next
-			if !s.event(EventStatus, current.json) || isOutcome(current.status) {
+			if !s.event(EventStatus, current.json) || events.SagaFinished(current.status) {
 				return
 			}
 		}

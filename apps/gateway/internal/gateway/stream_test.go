@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/web"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
@@ -65,7 +66,7 @@ func newLiveOrders(t testing.TB) *liveOrders {
 func orderOf(id, status string, version int) map[string]any {
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	var reason any
-	if status == gateway.StatusCancelled {
+	if status == events.StatusCancelled {
 		reason = "USER_REQUESTED"
 	}
 	return map[string]any{"id": id, "userId": "8d1c7c8e-3c4e-4a51-9d43-6c0c7b3f0a11", "total": 4200, "currency": "USD",
@@ -226,7 +227,7 @@ func assertStatusEvent(t testing.TB, e sseEvent, id, wantID, status string) {
 func TestOrderEventsRejectBeforeStreaming(t *testing.T) {
 	t.Parallel()
 	orders := newLiveOrders(t)
-	down := orders.add(gateway.StatusPendingPayment)
+	down := orders.add(events.StatusPendingPayment)
 	orders.setDown(down, true)
 	broken := newFakeService(t, map[string]http.HandlerFunc{
 		"GET /api/orders/{id}": answer(http.StatusOK, "application/json", `{"id":"x"}`),
@@ -263,15 +264,15 @@ func TestOrderEventsFollowStatusToOutcome(t *testing.T) {
 	orders := newLiveOrders(t)
 	h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{PollInterval: 5 * time.Millisecond})
 
-	for _, outcome := range []string{gateway.StatusPaid, gateway.StatusCancelled, gateway.StatusFailed} {
+	for _, outcome := range []string{events.StatusPaid, events.StatusCancelled, events.StatusFailed} {
 		t.Run(outcome, func(t *testing.T) {
 			t.Parallel()
-			id := orders.add(gateway.StatusPendingPayment)
+			id := orders.add(events.StatusPendingPayment)
 			c := openEvents(t, h.URL, id)
 			assert.Equal(t, "text/event-stream", c.resp.Header.Get("Content-Type"))
 			assert.Equal(t, "no-cache", c.resp.Header.Get("Cache-Control"))
 
-			assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+			assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 			// Answers whose updatedAt changed but not the status are no events.
 			require.Eventually(t, func() bool { return orders.calls(id) >= 5 }, 5*time.Second, time.Millisecond, "the stream polls")
 			orders.set(id, outcome)
@@ -281,9 +282,9 @@ func TestOrderEventsFollowStatusToOutcome(t *testing.T) {
 	}
 	t.Run("already at its outcome", func(t *testing.T) {
 		t.Parallel()
-		id := orders.add(gateway.StatusCancelled)
+		id := orders.add(events.StatusCancelled)
 		c := openEvents(t, h.URL, id)
-		assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusCancelled)
+		assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusCancelled)
 		c.requireEnd(t)
 		assert.Equal(t, 1, orders.calls(id), "no polling for an order at its outcome")
 	})
@@ -293,16 +294,16 @@ func TestOrderEventsHeartbeat(t *testing.T) {
 	t.Parallel()
 	orders := newLiveOrders(t)
 	h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{HeartbeatInterval: 20 * time.Millisecond})
-	id := orders.add(gateway.StatusPendingPayment)
+	id := orders.add(events.StatusPendingPayment)
 	c := openEvents(t, h.URL, id)
-	assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+	assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 	for i := range 3 {
 		e, ok := c.next(t)
 		require.True(t, ok, "the stream goes on")
 		assert.Equal(t, sseEvent{Comment: "heartbeat"}, e, "heartbeat %d", i)
 	}
-	orders.set(id, gateway.StatusPaid)
-	assertStatusEvent(t, c.nextEvent(t), id, "2", gateway.StatusPaid) // heartbeats take no id
+	orders.set(id, events.StatusPaid)
+	assertStatusEvent(t, c.nextEvent(t), id, "2", events.StatusPaid) // heartbeats take no id
 	c.requireEnd(t)
 }
 
@@ -310,9 +311,9 @@ func TestOrderEventsStopPollingWhenClientLeaves(t *testing.T) {
 	t.Parallel()
 	orders := newLiveOrders(t)
 	h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{PollInterval: 5 * time.Millisecond})
-	id := orders.add(gateway.StatusPendingPayment)
+	id := orders.add(events.StatusPendingPayment)
 	c := openEvents(t, h.URL, id)
-	assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+	assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 	require.Eventually(t, func() bool { return orders.calls(id) >= 5 }, 5*time.Second, time.Millisecond, "the stream polls")
 
 	c.leave()
@@ -337,9 +338,9 @@ func TestOrderEventsWhenOrderServiceFails(t *testing.T) {
 		const limit = 400 * time.Millisecond
 		h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{
 			PollInterval: 10 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, UnreachableLimit: limit})
-		id := orders.add(gateway.StatusPendingPayment)
+		id := orders.add(events.StatusPendingPayment)
 		c := openEvents(t, h.URL, id)
-		assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+		assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 
 		orders.Close() // nothing listens any more
 		gone := time.Now()
@@ -370,16 +371,16 @@ func TestOrderEventsWhenOrderServiceFails(t *testing.T) {
 		orders := newLiveOrders(t)
 		h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{
 			PollInterval: 5 * time.Millisecond, UnreachableLimit: time.Minute})
-		id := orders.add(gateway.StatusPendingPayment)
+		id := orders.add(events.StatusPendingPayment)
 		c := openEvents(t, h.URL, id)
-		assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+		assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 
 		orders.setDown(id, true)
 		failed := orders.calls(id)
 		require.Eventually(t, func() bool { return orders.calls(id) >= failed+5 }, 5*time.Second, time.Millisecond, "the stream keeps trying")
-		orders.set(id, gateway.StatusPaid)
+		orders.set(id, events.StatusPaid)
 		orders.setDown(id, false)
-		assertStatusEvent(t, c.nextEvent(t), id, "2", gateway.StatusPaid)
+		assertStatusEvent(t, c.nextEvent(t), id, "2", events.StatusPaid)
 		c.requireEnd(t)
 	})
 }
@@ -389,10 +390,10 @@ func TestOrderEventsMaximumLifetime(t *testing.T) {
 	orders := newLiveOrders(t)
 	const lifetime = 300 * time.Millisecond
 	h := startGateway(t, orders.URL, closedURL(t), gateway.StreamOptions{MaxLifetime: lifetime})
-	id := orders.add(gateway.StatusPendingPayment)
+	id := orders.add(events.StatusPendingPayment)
 	start := time.Now()
 	c := openEvents(t, h.URL, id)
-	assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+	assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 
 	e := c.nextEvent(t)
 	assert.GreaterOrEqual(t, time.Since(start), lifetime, "not before the maximum lifetime")
@@ -412,9 +413,9 @@ func TestOrderEventsEndAtShutdown(t *testing.T) {
 	t.Parallel()
 	orders := newLiveOrders(t)
 	h := startGateway(t, orders.URL, closedURL(t))
-	id := orders.add(gateway.StatusPendingPayment)
+	id := orders.add(events.StatusPendingPayment)
 	c := openEvents(t, h.URL, id)
-	assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+	assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 	h.Gateway.Shutdown()
 	c.requireEnd(t)
 }
@@ -432,9 +433,9 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	id := orders.add(gateway.StatusPendingPayment)
+	id := orders.add(events.StatusPendingPayment)
 	c := openEvents(t, srv.URL, id)
-	assertStatusEvent(t, c.nextEvent(t), id, "1", gateway.StatusPendingPayment)
+	assertStatusEvent(t, c.nextEvent(t), id, "1", events.StatusPendingPayment)
 	assert.Equal(t, gateway.EventTimeout, c.nextEvent(t).Event, "the stream lasts its lifetime")
 	c.requireEnd(t)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -16,7 +17,7 @@ func Routes(e *gin.Engine, s *Service) {
 		if !ok {
 			return
 		}
-		status, ok := web.ParseEnumQuery(c, "status", Statuses)
+		status, ok := web.ParseEnumQuery(c, "status", events.OrderStatuses)
 		if !ok {
 			return
 		}

@@ -10,31 +10,20 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersaga/ordersaga/db/order/orderdb"
+	"github.com/ordersaga/ordersaga/libs/events"
 )
 
-// Statuses of an order (contract §3).
-const (
-	StatusPendingPayment = "PENDING_PAYMENT"
-	StatusPaid           = "PAID"
-	StatusCancelled      = "CANCELLED"
-	StatusFailed         = "FAILED"
-)
-
-// Statuses lists every status, for validation.
-var Statuses = []string{StatusPendingPayment, StatusPaid, StatusCancelled, StatusFailed}
-
+// transitions are the moves of an order between the statuses of the
+// contract (events.OrderStatuses).
 var transitions = map[string][]string{
-	StatusPendingPayment: {StatusPaid, StatusCancelled, StatusFailed},
-	StatusPaid:           {StatusCancelled},
+	events.StatusPendingPayment: {events.StatusPaid, events.StatusCancelled, events.StatusFailed},
+	events.StatusPaid:           {events.StatusCancelled},
 }
 
 // CanTransition reports whether an order may move from one status to another.
 func CanTransition(from, to string) bool {
 	return slices.Contains(transitions[from], to)
 }
-
-// Final reports whether status is an outcome of the saga.
-func Final(status string) bool { return status != StatusPendingPayment }
 
 // Errors of the order service.
 var (

@@ -7,17 +7,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersaga/ordersaga/db/order/orderdb"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/inbox"
-	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/timeline"
+	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
 // ServiceName is how the order service names itself in timelines.
@@ -26,19 +24,16 @@ const ServiceName = "order-service"
 // Service runs the order side of the saga.
 type Service struct {
 	pool           *pgxpool.Pool
-	inbox          *inbox.Inbox
+	uow            *uow.Runner
 	log            *slog.Logger
 	paymentTimeout time.Duration
 	sagaDuration   *prometheus.HistogramVec
-	// Dispatch, when set, receives the events the timeout sweep committed
-	// to the outbox, so that the relay publishes them at once.
-	Dispatch func([]events.Message)
 }
 
-// NewService returns the order service over pool. Orders still waiting for
-// payment after paymentTimeout are cancelled.
-func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, paymentTimeout time.Duration, reg prometheus.Registerer) *Service {
-	s := &Service{pool: pool, inbox: in, log: log, paymentTimeout: paymentTimeout,
+// NewService returns the order service, writing through runner. Orders
+// still waiting for payment after paymentTimeout are cancelled.
+func NewService(runner *uow.Runner, log *slog.Logger, paymentTimeout time.Duration, reg prometheus.Registerer) *Service {
+	s := &Service{pool: runner.Pool(), uow: runner, log: log, paymentTimeout: paymentTimeout,
 		sagaDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ordersaga_saga_duration_seconds",
 			Help:    "Time from an order's creation to its saga's outcome, by outcome (PAID, CANCELLED, FAILED).",
@@ -49,74 +44,33 @@ func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, paymentTi
 	return s
 }
 
-// settled records the outcomes of sagas whose transactions committed.
-func (s *Service) settled(orders []orderdb.Order) {
-	for _, o := range orders {
+// Handlers returns the handlers of the messages the order service consumes
+// (its subscriptions in saga/topology.go).
+func (s *Service) Handlers() []uow.Handler {
+	return []uow.Handler{
+		uow.On(s.create),
+		uow.On(s.cancelRequested),
+		uow.On(s.paymentApproved),
+		uow.On(s.paymentDeclined),
+		uow.On(s.paymentFailed),
+		// payment.refunded and payment.cancelled close the payment side;
+		// the order already is where it ends. The inbox keeps them for the
+		// timeline.
+		uow.Record[events.PaymentRefunded](),
+		uow.Record[events.PaymentCancelled](),
+	}
+}
+
+// settled records, once tx committed, the outcome of o's saga.
+func (s *Service) settled(tx *uow.Tx, o orderdb.Order) {
+	tx.AfterCommit(func() {
 		s.sagaDuration.WithLabelValues(o.Status).Observe(o.UpdatedAt.Sub(o.CreatedAt).Seconds())
-	}
+	})
 }
 
-// HandleCommands handles deliveries of the order-service.commands queue,
-// in one transaction when it can (inbox.Batch).
-func (s *Service) HandleCommands(ctx context.Context, ds []rabbit.Delivery) []error {
-	return s.inbox.Batch(ctx, events.QueueOrderCommands, ds, s.command)
-}
-
-// HandleCommand handles one delivery of the order-service.commands queue.
-func (s *Service) HandleCommand(ctx context.Context, d rabbit.Delivery) error {
-	return s.HandleCommands(ctx, []rabbit.Delivery{d})[0]
-}
-
-func (s *Service) command(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
-	p, err := events.Decode(d.Type, d.Body)
-	if err != nil {
-		return nil, err
-	}
-	switch cmd := p.(type) {
-	case *events.OrderCreateRequested:
-		return nil, s.create(ctx, tx, d, cmd.OrderPlaced)
-	case *events.OrderCancelRequested:
-		var done []orderdb.Order
-		if err := s.cancel(ctx, tx, d.MessageID, cmd.OrderID, cmd.Reason, &done); err != nil {
-			return nil, err
-		}
-		return func() { s.settled(done) }, nil
-	default:
-		return nil, rabbit.Permanent(fmt.Errorf("%s is not a command of %s", d.Type, events.QueueOrderCommands))
-	}
-}
-
-// HandlePaymentEvents handles deliveries of the
-// order-service.payment-events queue, in one transaction when it can.
-func (s *Service) HandlePaymentEvents(ctx context.Context, ds []rabbit.Delivery) []error {
-	return s.inbox.Batch(ctx, events.QueueOrderPaymentEvents, ds, s.paymentEvent)
-}
-
-// HandlePaymentEvent handles one delivery of the
-// order-service.payment-events queue.
-func (s *Service) HandlePaymentEvent(ctx context.Context, d rabbit.Delivery) error {
-	return s.HandlePaymentEvents(ctx, []rabbit.Delivery{d})[0]
-}
-
-func (s *Service) paymentEvent(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
-	p, err := events.Decode(d.Type, d.Body)
-	if err != nil {
-		return nil, err
-	}
-	e, ok := p.(*events.PaymentEvent)
-	if !ok {
-		return nil, rabbit.Permanent(fmt.Errorf("%s is not a payment event", d.Type))
-	}
-	var done []orderdb.Order
-	if err := s.applyPayment(ctx, tx, d, e, &done); err != nil {
-		return nil, err
-	}
-	return func() { s.settled(done) }, nil
-}
-
-func (s *Service) create(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, o events.OrderPlaced) error {
-	q := orderdb.New(tx)
-	n, err := q.CreateOrder(ctx, orderdb.CreateOrderParams{
+func (s *Service) create(ctx context.Context, tx *uow.Tx, cmd *events.OrderCreateRequested) error {
+	o := cmd.OrderPlaced
+	n, err := orderdb.New(tx).CreateOrder(ctx, orderdb.CreateOrderParams{
 		ID: o.OrderID, UserID: o.UserID, Total: o.Total, Currency: o.Currency,
 		PaymentMethod: o.PaymentMethod, Now: time.Now().UTC(),
 	})
@@ -128,12 +82,16 @@ func (s *Service) create(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, o ev
 		// content stands, and its order.created went out then.
 		return nil
 	}
-	return emit(ctx, tx, d.MessageID, events.TypeOrderCreated, o.OrderID, events.OrderCreated{OrderPlaced: o})
+	return tx.Emit(events.OrderCreated{OrderPlaced: o}, o.OrderID.String())
+}
+
+func (s *Service) cancelRequested(ctx context.Context, tx *uow.Tx, cmd *events.OrderCancelRequested) error {
+	return s.cancel(ctx, tx, cmd.OrderID, cmd.Reason)
 }
 
 // cancel cancels an order that is waiting for payment or paid; an order
 // that is already cancelled or failed stays as it is.
-func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, id uuid.UUID, reason string, done *[]orderdb.Order) error {
+func (s *Service) cancel(ctx context.Context, tx *uow.Tx, id uuid.UUID, reason string) error {
 	q := orderdb.New(tx)
 	o, err := q.LockOrder(ctx, id)
 	if postgres.IsNotFound(err) {
@@ -142,52 +100,54 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, id uuid.U
 	if err != nil {
 		return fmt.Errorf("cancel order %s: %w", id, err)
 	}
-	if !CanTransition(o.Status, StatusCancelled) {
+	if !CanTransition(o.Status, events.StatusCancelled) {
 		return nil
 	}
 	cancelled, err := q.TransitionOrder(ctx, orderdb.TransitionOrderParams{
-		ID: id, FromStatus: o.Status, ToStatus: StatusCancelled, CancelReason: &reason,
+		ID: id, FromStatus: o.Status, ToStatus: events.StatusCancelled, CancelReason: &reason,
 	})
 	if err != nil {
 		return fmt.Errorf("cancel order %s: %w", id, err)
 	}
-	if o.Status == StatusPendingPayment {
+	if o.Status == events.StatusPendingPayment {
 		// A cancelled paid order had its outcome already.
-		*done = append(*done, cancelled)
+		s.settled(tx, cancelled)
 	}
-	return emit(ctx, tx, cause, events.TypeOrderCancelled, id, events.OrderCancelled{
-		OrderID: id, Reason: reason, PreviousStatus: o.Status,
+	return tx.Emit(events.OrderCancelled{OrderID: id, Reason: reason, PreviousStatus: o.Status, UserID: o.UserID}, id.String())
+}
+
+func (s *Service) paymentApproved(ctx context.Context, tx *uow.Tx, e *events.PaymentApproved) error {
+	return s.applyPayment(ctx, tx, e, e.PaymentOutcome, events.StatusPaid, "", func(o orderdb.Order) events.Payload {
+		return events.OrderPaid{OrderOutcome: outcome(o, e.PaymentID)}
 	})
 }
 
-// applyPayment moves a waiting order to the outcome of its payment. An
-// order that left PENDING_PAYMENT meanwhile (cancelled by its user or by the
-// timeout) stays as it is: the payment service saw that cancellation too and
-// cancels or refunds the payment itself.
-func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, d rabbit.Delivery, e *events.PaymentEvent, done *[]orderdb.Order) error {
-	var (
-		to, reason string
-		emitType   string
-		payload    any
-	)
-	switch d.Type {
-	case events.TypePaymentApproved:
-		to, emitType = StatusPaid, events.TypeOrderPaid
-		payload = events.OrderPaid{OrderID: e.OrderID, PaymentID: e.PaymentID}
-	case events.TypePaymentDeclined:
-		to, reason, emitType = StatusCancelled, events.ReasonPaymentDeclined, events.TypeOrderCancelled
-		payload = events.OrderCancelled{OrderID: e.OrderID, Reason: reason, PreviousStatus: StatusPendingPayment}
-	case events.TypePaymentFailed:
-		to, emitType = StatusFailed, events.TypeOrderFailed
-		payload = events.OrderPaid{OrderID: e.OrderID, PaymentID: e.PaymentID}
-	default:
-		// payment.refunded and payment.cancelled close the payment side;
-		// the order already is where it ends. The inbox keeps them for the
-		// timeline.
-		return nil
-	}
+func (s *Service) paymentDeclined(ctx context.Context, tx *uow.Tx, e *events.PaymentDeclined) error {
+	reason := events.ReasonPaymentDeclined
+	return s.applyPayment(ctx, tx, e, e.PaymentOutcome, events.StatusCancelled, reason, func(o orderdb.Order) events.Payload {
+		return events.OrderCancelled{OrderID: o.ID, Reason: reason, PreviousStatus: events.StatusPendingPayment, UserID: o.UserID}
+	})
+}
+
+func (s *Service) paymentFailed(ctx context.Context, tx *uow.Tx, e *events.PaymentFailed) error {
+	return s.applyPayment(ctx, tx, e, e.PaymentOutcome, events.StatusFailed, "", func(o orderdb.Order) events.Payload {
+		return events.OrderFailed{OrderOutcome: outcome(o, e.PaymentID)}
+	})
+}
+
+func outcome(o orderdb.Order, paymentID uuid.UUID) events.OrderOutcome {
+	return events.OrderOutcome{OrderID: o.ID, PaymentID: paymentID, UserID: o.UserID}
+}
+
+// applyPayment moves a waiting order to status to, the outcome of its
+// payment, and emits what emit makes of the order. An order that left
+// PENDING_PAYMENT meanwhile (cancelled by its user or by the timeout) stays
+// as it is: the payment service saw that cancellation too and cancels or
+// refunds the payment itself.
+func (s *Service) applyPayment(ctx context.Context, tx *uow.Tx, m events.Payload, e events.PaymentOutcome,
+	to, reason string, emit func(orderdb.Order) events.Payload) error {
 	q := orderdb.New(tx)
-	params := orderdb.TransitionOrderParams{ID: e.OrderID, FromStatus: StatusPendingPayment, ToStatus: to, PaymentID: &e.PaymentID}
+	params := orderdb.TransitionOrderParams{ID: e.OrderID, FromStatus: events.StatusPendingPayment, ToStatus: to, PaymentID: &e.PaymentID}
 	if reason != "" {
 		params.CancelReason = &reason
 	}
@@ -195,25 +155,17 @@ func (s *Service) applyPayment(ctx context.Context, tx pgx.Tx, d rabbit.Delivery
 	if postgres.IsNotFound(err) {
 		// Not waiting for payment, or not there at all.
 		if _, getErr := q.GetOrder(ctx, e.OrderID); postgres.IsNotFound(getErr) {
-			return rabbit.Permanent(fmt.Errorf("%s for order %s: %w", d.Type, e.OrderID, ErrNotFound))
+			return rabbit.Permanent(fmt.Errorf("%s for order %s: %w", m.MessageType(), e.OrderID, ErrNotFound))
 		} else if getErr != nil {
-			return fmt.Errorf("%s for order %s: %w", d.Type, e.OrderID, getErr)
+			return fmt.Errorf("%s for order %s: %w", m.MessageType(), e.OrderID, getErr)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s for order %s: %w", d.Type, e.OrderID, err)
+		return fmt.Errorf("%s for order %s: %w", m.MessageType(), e.OrderID, err)
 	}
-	*done = append(*done, o)
-	return emit(ctx, tx, d.MessageID, emitType, e.OrderID, payload)
-}
-
-func emit(ctx context.Context, tx pgx.Tx, cause, typ string, orderID uuid.UUID, payload any) error {
-	msg, err := events.New(typ, orderID, payload)
-	if err != nil {
-		return err
-	}
-	return outbox.Add(ctx, tx, msg.CausedBy(cause))
+	s.settled(tx, o)
+	return tx.Emit(emit(o), e.OrderID.String())
 }
 
 // RunTimeoutSweep cancels, until ctx ends, every order still waiting for
@@ -249,34 +201,27 @@ const sweepBatch = 100
 
 // SweepTimeouts cancels one batch of overdue orders and returns its size.
 func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
-	var done []orderdb.Order
-	var deferred *outbox.Deferred
-	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		done = nil
-		deferred = outbox.Defer(tx)
-		q := orderdb.New(tx)
-		overdue, err := q.ClaimOverdueOrders(ctx, orderdb.ClaimOverdueOrdersParams{
+	n := 0
+	err := s.uow.InTx(ctx, func(ctx context.Context, tx *uow.Tx) error {
+		overdue, err := orderdb.New(tx).ClaimOverdueOrders(ctx, orderdb.ClaimOverdueOrdersParams{
 			Before: time.Now().Add(-s.paymentTimeout), RowLimit: sweepBatch,
 		})
 		if err != nil {
 			return err
 		}
 		for _, o := range overdue {
-			if err := s.cancel(ctx, deferred, "", o.ID, events.ReasonPaymentTimeout, &done); err != nil {
+			if err := s.cancel(ctx, tx, o.ID, events.ReasonPaymentTimeout); err != nil {
 				return err
 			}
 			s.log.Info("order timed out waiting for payment", "order_id", o.ID, "correlation_id", o.ID)
 		}
-		return deferred.Flush(ctx)
+		n = len(overdue)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep overdue orders: %w", err)
 	}
-	if s.Dispatch != nil {
-		s.Dispatch(deferred.Written())
-	}
-	s.settled(done)
-	return len(done), nil
+	return n, nil
 }
 
 // Get returns one order.

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -16,13 +17,21 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/inbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
-func newService(t testing.TB, timeout time.Duration) (*Service, *pgxpool.Pool) {
+// harness is the order service over a fresh database, with its handlers
+// routed as the participant routes them.
+type harness struct {
+	*Service
+	router *uow.Router
+}
+
+func newService(t testing.TB, timeout time.Duration) (*harness, *pgxpool.Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -32,30 +41,44 @@ func newService(t testing.TB, timeout time.Duration) (*Service, *pgxpool.Pool) {
 	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Order()))
 	reg := prometheus.NewRegistry()
-	return NewService(pool, inbox.New(pool, reg), log, timeout, reg), pool
+	runner := uow.NewRunner(pool, nil, reg)
+	svc := NewService(runner, log, timeout, reg)
+	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
+	require.NoError(t, err, "the handlers match the subscriptions")
+	return &harness{Service: svc, router: router}, pool
 }
 
-func delivery(t testing.TB, typ string, orderID uuid.UUID, payload any) rabbit.Delivery {
+// handle handles d as the consumer of its queue does.
+func (h *harness) handle(ctx context.Context, d rabbit.Delivery) error {
+	return h.router.Handler(h.router.QueueOf(d.Type))(ctx, []rabbit.Delivery{d})[0]
+}
+
+func delivery(t testing.TB, orderID uuid.UUID, payload events.Payload) rabbit.Delivery {
 	t.Helper()
-	m, err := events.New(typ, orderID, payload)
+	m, err := events.NewMessage(payload, orderID.String())
 	require.NoError(t, err)
-	return rabbit.Delivery{MessageID: m.ID.String(), Type: typ, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
+	return rabbit.Delivery{MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
 }
 
-func create(t testing.TB, s *Service) uuid.UUID {
+func create(t testing.TB, s *harness) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
-	require.NoError(t, s.HandleCommand(context.Background(), delivery(t, events.TypeOrderCreateRequested, id,
+	require.NoError(t, s.handle(context.Background(), delivery(t, id,
 		events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{OrderID: id, UserID: uuid.New(), Total: 900, Currency: "USD", PaymentMethod: "tok_visa"}})))
 	return id
 }
 
 func paymentEvent(t testing.TB, typ string, orderID uuid.UUID) rabbit.Delivery {
-	p := events.PaymentEvent{PaymentID: uuid.New(), OrderID: orderID, Amount: 900, Currency: "USD"}
-	if typ == events.TypePaymentDeclined || typ == events.TypePaymentFailed {
-		p.Reason = "X"
-	}
-	return delivery(t, typ, orderID, p)
+	p := events.PaymentOutcome{PaymentID: uuid.New(), OrderID: orderID, Amount: 900, Currency: "USD"}
+	refusal := events.PaymentRefusal{PaymentOutcome: p, Reason: "X"}
+	payload := map[string]events.Payload{
+		events.TypePaymentApproved:  events.PaymentApproved{PaymentOutcome: p},
+		events.TypePaymentRefunded:  events.PaymentRefunded{PaymentOutcome: p},
+		events.TypePaymentCancelled: events.PaymentCancelled{PaymentOutcome: p},
+		events.TypePaymentDeclined:  events.PaymentDeclined{PaymentRefusal: refusal},
+		events.TypePaymentFailed:    events.PaymentFailed{PaymentRefusal: refusal},
+	}[typ]
+	return delivery(t, orderID, payload)
 }
 
 func emitted(t testing.TB, pool *pgxpool.Pool, orderID uuid.UUID) []string {
@@ -82,16 +105,16 @@ func TestPaymentOutcomes(t *testing.T) {
 		wantReason string
 		wantEmit   string
 	}{
-		{"approved", events.TypePaymentApproved, StatusPaid, "", events.TypeOrderPaid},
-		{"declined", events.TypePaymentDeclined, StatusCancelled, events.ReasonPaymentDeclined, events.TypeOrderCancelled},
-		{"failed", events.TypePaymentFailed, StatusFailed, "", events.TypeOrderFailed},
+		{"approved", events.TypePaymentApproved, events.StatusPaid, "", events.TypeOrderPaid},
+		{"declined", events.TypePaymentDeclined, events.StatusCancelled, events.ReasonPaymentDeclined, events.TypeOrderCancelled},
+		{"failed", events.TypePaymentFailed, events.StatusFailed, "", events.TypeOrderFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := create(t, s)
 			d := paymentEvent(t, tc.event, id)
-			require.NoError(t, s.HandlePaymentEvent(ctx, d))
-			require.NoError(t, s.HandlePaymentEvent(ctx, d), "redelivery")
+			require.NoError(t, s.handle(ctx, d))
+			require.NoError(t, s.handle(ctx, d), "redelivery")
 			o, err := s.Get(ctx, id)
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantStatus, o.Status)
@@ -108,21 +131,21 @@ func TestStaleEventsNeverMoveAnOrderBackwards(t *testing.T) {
 	s, pool := newService(t, time.Hour)
 	ctx := context.Background()
 	id := create(t, s)
-	require.NoError(t, s.HandleCommand(ctx, delivery(t, events.TypeOrderCancelRequested, id,
+	require.NoError(t, s.handle(ctx, delivery(t, id,
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
 	// The payment was approved meanwhile; the payment service refunds it
 	// on its own when it sees order.cancelled.
 	for _, typ := range []string{events.TypePaymentApproved, events.TypePaymentFailed, events.TypePaymentDeclined, events.TypePaymentRefunded} {
-		require.NoError(t, s.HandlePaymentEvent(ctx, paymentEvent(t, typ, id)), typ)
+		require.NoError(t, s.handle(ctx, paymentEvent(t, typ, id)), typ)
 	}
 	o, err := s.Get(ctx, id)
 	require.NoError(t, err)
-	assert.Equal(t, StatusCancelled, o.Status)
+	assert.Equal(t, events.StatusCancelled, o.Status)
 	assert.Equal(t, events.ReasonUserRequested, *o.CancelReason)
 	assert.Equal(t, []string{events.TypeOrderCreated, events.TypeOrderCancelled}, emitted(t, pool, id))
 
 	// Cancelling a cancelled order again changes nothing.
-	require.NoError(t, s.HandleCommand(ctx, delivery(t, events.TypeOrderCancelRequested, id,
+	require.NoError(t, s.handle(ctx, delivery(t, id,
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
 	assert.Len(t, emitted(t, pool, id), 2)
 }
@@ -132,13 +155,44 @@ func TestCancelAfterPaidEmitsPreviousStatus(t *testing.T) {
 	s, pool := newService(t, time.Hour)
 	ctx := context.Background()
 	id := create(t, s)
-	require.NoError(t, s.HandlePaymentEvent(ctx, paymentEvent(t, events.TypePaymentApproved, id)))
-	require.NoError(t, s.HandleCommand(ctx, delivery(t, events.TypeOrderCancelRequested, id,
+	require.NoError(t, s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, id)))
+	require.NoError(t, s.handle(ctx, delivery(t, id,
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
-	var body []byte
-	require.NoError(t, pool.QueryRow(ctx, "SELECT body FROM outbox WHERE correlation_id = $1 AND message_type = $2",
-		id.String(), events.TypeOrderCancelled).Scan(&body))
-	assert.JSONEq(t, `{"orderId":"`+id.String()+`","reason":"USER_REQUESTED","previousStatus":"PAID"}`, string(body))
+	o, err := s.Get(ctx, id)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"`+id.String()+`","reason":"USER_REQUESTED","previousStatus":"PAID","userId":"`+o.UserID.String()+`"}`,
+		body(t, pool, id, events.TypeOrderCancelled), "order.cancelled carries its order's user (contract §4)")
+}
+
+func TestOutcomesCarryTheOrdersUser(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, time.Hour)
+	ctx := context.Background()
+	for _, tc := range []struct{ event, emit string }{
+		{events.TypePaymentApproved, events.TypeOrderPaid},
+		{events.TypePaymentFailed, events.TypeOrderFailed},
+	} {
+		t.Run(tc.emit, func(t *testing.T) {
+			id := create(t, s)
+			d := paymentEvent(t, tc.event, id)
+			require.NoError(t, s.handle(ctx, d))
+			o, err := s.Get(ctx, id)
+			require.NoError(t, err)
+			var p struct{ PaymentID string }
+			require.NoError(t, json.Unmarshal(d.Body, &p))
+			assert.JSONEq(t, `{"orderId":"`+id.String()+`","paymentId":"`+p.PaymentID+`","userId":"`+o.UserID.String()+`"}`,
+				body(t, pool, id, tc.emit))
+		})
+	}
+}
+
+// body is the body of the message of type typ that order id emitted.
+func body(t testing.TB, pool *pgxpool.Pool, id uuid.UUID, typ string) string {
+	t.Helper()
+	var b []byte
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT body FROM outbox WHERE correlation_id = $1 AND message_type = $2",
+		id.String(), typ).Scan(&b))
+	return string(b)
 }
 
 func TestUnknownOrdersArePermanentFailures(t *testing.T) {
@@ -146,12 +200,25 @@ func TestUnknownOrdersArePermanentFailures(t *testing.T) {
 	s, _ := newService(t, time.Hour)
 	ctx := context.Background()
 	id := uuid.New()
-	err := s.HandleCommand(ctx, delivery(t, events.TypeOrderCancelRequested, id, events.OrderCancelRequested{OrderID: id, Reason: "USER_REQUESTED"}))
+	err := s.handle(ctx, delivery(t, id, events.OrderCancelRequested{OrderID: id, Reason: "USER_REQUESTED"}))
 	assert.True(t, rabbit.IsPermanent(err), "cancel of an unknown order: %v", err)
-	err = s.HandlePaymentEvent(ctx, paymentEvent(t, events.TypePaymentApproved, id))
+	err = s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, id))
 	assert.True(t, rabbit.IsPermanent(err), "payment of an unknown order: %v", err)
-	err = s.HandleCommand(ctx, rabbit.Delivery{MessageID: "m", Type: events.TypeOrderCreated, Body: []byte(`{}`)})
-	assert.True(t, rabbit.IsPermanent(err), "an event on the command queue: %v", err)
+}
+
+func TestMessagesWithoutAHandler(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, time.Hour)
+	commands := s.router.Handler(saga.QueueOrderCommands)
+	errs := commands(context.Background(), []rabbit.Delivery{
+		{MessageID: "m1", Type: events.TypeOrderCreated, Body: []byte(`{}`)},
+		{MessageID: "m2", Type: "order.shipped", Body: []byte(`{}`)},
+	})
+	assert.NoError(t, errs[0], "a contract type the queue has no use for is acknowledged and ignored")
+	assert.True(t, rabbit.IsPermanent(errs[1]), "a type outside the contract is dead-lettered: %v", errs[1])
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM outbox").Scan(&n))
+	assert.Zero(t, n, "neither had an effect")
 }
 
 func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
@@ -163,7 +230,7 @@ func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
 		overdue = append(overdue, create(t, s))
 	}
 	paid := create(t, s)
-	require.NoError(t, s.HandlePaymentEvent(ctx, paymentEvent(t, events.TypePaymentApproved, paid)))
+	require.NoError(t, s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, paid)))
 	// Age the 30 (and the paid one) past the timeout instead of waiting.
 	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '2 minutes'")
 	require.NoError(t, err)
@@ -184,14 +251,14 @@ func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
 	for _, id := range overdue {
 		o, err := s.Get(ctx, id)
 		require.NoError(t, err)
-		assert.Equal(t, StatusCancelled, o.Status)
+		assert.Equal(t, events.StatusCancelled, o.Status)
 		assert.Equal(t, events.ReasonPaymentTimeout, *o.CancelReason)
 		assert.Equal(t, []string{events.TypeOrderCreated, events.TypeOrderCancelled}, emitted(t, pool, id))
 	}
 	o, err := s.Get(ctx, paid)
 	require.NoError(t, err)
-	assert.Equal(t, StatusPaid, o.Status, "a paid order is no longer waiting")
+	assert.Equal(t, events.StatusPaid, o.Status, "a paid order is no longer waiting")
 	o, err = s.Get(ctx, fresh)
 	require.NoError(t, err)
-	assert.Equal(t, StatusPendingPayment, o.Status, "an order within its timeout waits on")
+	assert.Equal(t, events.StatusPendingPayment, o.Status, "an order within its timeout waits on")
 }

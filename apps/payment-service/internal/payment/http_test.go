@@ -22,7 +22,7 @@ func TestStatsRoute(t *testing.T) {
 	t.Parallel()
 	s, pool := newService(t, Gateway{Limit: 1_000_000})
 	e := web.NewEngine(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil)
-	Routes(e, s)
+	Routes(e, s.Service)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 

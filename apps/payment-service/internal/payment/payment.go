@@ -7,7 +7,6 @@ package payment
 import (
 	"errors"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,16 +26,6 @@ const (
 
 // Statuses lists every status, in the order stats report them.
 var Statuses = []string{StatusProcessing, StatusApproved, StatusDeclined, StatusFailed, StatusCancelled, StatusRefunded}
-
-var transitions = map[string][]string{
-	StatusProcessing: {StatusApproved, StatusDeclined, StatusFailed, StatusCancelled},
-	StatusApproved:   {StatusRefunded},
-}
-
-// CanTransition reports whether a payment may move from one status to another.
-func CanTransition(from, to string) bool {
-	return slices.Contains(transitions[from], to)
-}
 
 // Reasons of a declined or failed payment.
 const (

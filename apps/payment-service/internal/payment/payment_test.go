@@ -6,24 +6,6 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestStateMachine(t *testing.T) {
-	t.Parallel()
-	allowed := map[[2]string]bool{
-		{StatusProcessing, StatusApproved}:  true,
-		{StatusProcessing, StatusDeclined}:  true,
-		{StatusProcessing, StatusFailed}:    true,
-		{StatusProcessing, StatusCancelled}: true,
-		{StatusApproved, StatusRefunded}:    true,
-	}
-	for _, from := range Statuses {
-		for _, to := range Statuses {
-			t.Run(from+"→"+to, func(t *testing.T) {
-				assert.Equal(t, allowed[[2]string{from, to}], CanTransition(from, to))
-			})
-		}
-	}
-}
-
 func TestDecide(t *testing.T) {
 	t.Parallel()
 	low := func() float64 { return 0.1 }

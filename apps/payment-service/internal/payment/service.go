@@ -9,17 +9,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersaga/ordersaga/db/payment/paymentdb"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/inbox"
-	"github.com/ordersaga/ordersaga/libs/outbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
-	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/timeline"
+	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
 // ServiceName is how the payment service names itself in timelines.
@@ -32,7 +29,7 @@ const ReasonOrderCancelled = "ORDER_CANCELLED"
 // Service runs the payment side of the saga.
 type Service struct {
 	pool    *pgxpool.Pool
-	inbox   *inbox.Inbox
+	uow     *uow.Runner
 	log     *slog.Logger
 	gateway Gateway
 	// wake nudges the decider when a payment starts waiting for the gateway.
@@ -40,14 +37,12 @@ type Service struct {
 	// wakeAt is when the sleeping decider wakes by itself (Unix ns).
 	wakeAt   atomic.Int64
 	outcomes *prometheus.CounterVec
-	// Dispatch, when set, receives the events the decider committed to the
-	// outbox, so that the relay publishes them at once.
-	Dispatch func([]events.Message)
 }
 
-// NewService returns the payment service over pool, charging through gateway.
-func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, gateway Gateway, reg prometheus.Registerer) *Service {
-	s := &Service{pool: pool, inbox: in, log: log, gateway: gateway, wake: make(chan struct{}, 1),
+// NewService returns the payment service, writing through runner and
+// charging through gateway.
+func NewService(runner *uow.Runner, log *slog.Logger, gateway Gateway, reg prometheus.Registerer) *Service {
+	s := &Service{pool: runner.Pool(), uow: runner, log: log, gateway: gateway, wake: make(chan struct{}, 1),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersaga_payment_outcomes_total",
 			Help: "Payments reaching a status other than PROCESSING, by status and reason.",
@@ -57,70 +52,78 @@ func NewService(pool *pgxpool.Pool, in *inbox.Inbox, log *slog.Logger, gateway G
 	return s
 }
 
-// record counts the outcomes of payments whose transactions committed.
-func (s *Service) record(payments []paymentdb.Payment) {
-	for _, p := range payments {
-		reason := ""
-		if p.Reason != nil {
-			reason = *p.Reason
-		}
-		s.outcomes.WithLabelValues(p.Status, reason).Inc()
-	}
-}
-
-// HandleOrderEvents handles deliveries of the
-// payment-service.order-events queue, in one transaction when it can
-// (inbox.Batch).
-func (s *Service) HandleOrderEvents(ctx context.Context, ds []rabbit.Delivery) []error {
-	return s.inbox.Batch(ctx, events.QueuePaymentOrderEvents, ds, s.orderEvent)
-}
-
-// HandleOrderEvent handles one delivery of the payment-service.order-events
-// queue.
-func (s *Service) HandleOrderEvent(ctx context.Context, d rabbit.Delivery) error {
-	return s.HandleOrderEvents(ctx, []rabbit.Delivery{d})[0]
-}
-
-func (s *Service) orderEvent(ctx context.Context, tx pgx.Tx, d rabbit.Delivery) (func(), error) {
-	p, err := events.Decode(d.Type, d.Body)
-	if err != nil {
-		return nil, err
-	}
-	var settled []paymentdb.Payment
-	switch e := p.(type) {
-	case *events.OrderCreated:
-		decideAt, err := s.charge(ctx, tx, d.MessageID, e.OrderPlaced, &settled)
-		if err != nil {
-			return nil, err
-		}
-		return func() {
-			s.record(settled)
-			if !decideAt.IsZero() {
-				s.nudge(decideAt)
-			}
-		}, nil
-	case *events.OrderCancelled:
-		if err := s.cancel(ctx, tx, d.MessageID, e, &settled); err != nil {
-			return nil, err
-		}
-		return func() { s.record(settled) }, nil
-	case *events.OrderPaid:
+// Handlers returns the handlers of the messages the payment service
+// consumes (its subscriptions in saga/topology.go).
+func (s *Service) Handlers() []uow.Handler {
+	return []uow.Handler{
+		uow.On(s.orderCreated),
+		uow.On(s.orderCancelled),
 		// order.paid and order.failed only confirm what this service
 		// decided: nothing to do but remember them for the timeline.
-		return nil, nil
-	default:
-		return nil, rabbit.Permanent(fmt.Errorf("%s is not an order event", d.Type))
+		uow.Record[events.OrderPaid](),
+		uow.Record[events.OrderFailed](),
 	}
 }
 
-// charge creates the payment of a new order. With no gateway latency it is
-// decided in the same transaction; otherwise it waits, PROCESSING, for the
-// decider, and charge returns when it is due. An order cancelled before it
-// was created gets a CANCELLED payment: it is never charged.
-func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.OrderPlaced, settled *[]paymentdb.Payment) (decideAt time.Time, err error) {
+// settled emits the event of payments that reached a new status and counts
+// them once tx committed.
+func (s *Service) settled(tx *uow.Tx, payments ...paymentdb.Payment) error {
+	for _, p := range payments {
+		e, err := event(p)
+		if err != nil {
+			return err
+		}
+		if err := tx.Emit(e, p.OrderID.String()); err != nil {
+			return err
+		}
+	}
+	tx.AfterCommit(func() {
+		for _, p := range payments {
+			reason := ""
+			if p.Reason != nil {
+				reason = *p.Reason
+			}
+			s.outcomes.WithLabelValues(p.Status, reason).Inc()
+		}
+	})
+	return nil
+}
+
+// event is the payment event that tells p's new status.
+func event(p paymentdb.Payment) (events.Payload, error) {
+	o := events.PaymentOutcome{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency}
+	refusal := func() events.PaymentRefusal {
+		r := events.PaymentRefusal{PaymentOutcome: o}
+		if p.Reason != nil {
+			r.Reason = *p.Reason
+		}
+		return r
+	}
+	switch p.Status {
+	case StatusApproved:
+		return events.PaymentApproved{PaymentOutcome: o}, nil
+	case StatusDeclined:
+		return events.PaymentDeclined{PaymentRefusal: refusal()}, nil
+	case StatusFailed:
+		return events.PaymentFailed{PaymentRefusal: refusal()}, nil
+	case StatusCancelled:
+		return events.PaymentCancelled{PaymentOutcome: o}, nil
+	case StatusRefunded:
+		return events.PaymentRefunded{PaymentOutcome: o}, nil
+	default:
+		return nil, fmt.Errorf("payment %s: no event tells status %s", p.ID, p.Status)
+	}
+}
+
+// orderCreated creates the payment of a new order. With no gateway latency
+// it is decided in the same transaction; otherwise it waits, PROCESSING,
+// for the decider, which is nudged once it is committed. An order cancelled
+// before it was created gets a CANCELLED payment: it is never charged.
+func (s *Service) orderCreated(ctx context.Context, tx *uow.Tx, e *events.OrderCreated) error {
+	o := e.OrderPlaced
 	q := paymentdb.New(tx)
 	if err := q.LockOrderPayments(ctx, o.OrderID.String()); err != nil {
-		return time.Time{}, fmt.Errorf("lock payments of order %s: %w", o.OrderID, err)
+		return fmt.Errorf("lock payments of order %s: %w", o.OrderID, err)
 	}
 	now := time.Now().UTC()
 	p := paymentdb.CreatePaymentParams{
@@ -136,25 +139,24 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 	}
 	n, err := q.CreatePayment(ctx, p)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
+		return fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
 	}
 	if n == 1 {
 		if p.Status == StatusProcessing {
-			return p.DecideAt, nil
+			tx.AfterCommit(func() { s.nudge(p.DecideAt) })
+			return nil
 		}
-		decided := paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount,
-			Currency: p.Currency, Status: p.Status, Reason: p.Reason}
-		*settled = append(*settled, decided)
-		return time.Time{}, emitOutcome(ctx, tx, cause, decided)
+		return s.settled(tx, paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount,
+			Currency: p.Currency, Status: p.Status, Reason: p.Reason})
 	}
 	// Either the order has its payment already (a duplicate order.created
 	// under another message id), or it was cancelled before it was created.
 	early, err := q.GetEarlyCancellation(ctx, o.OrderID)
 	if postgres.IsNotFound(err) {
-		return time.Time{}, nil
+		return nil
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
+		return fmt.Errorf("create payment for order %s: %w", o.OrderID, err)
 	}
 	reason := ReasonOrderCancelled + ": " + early.Reason
 	n, err = q.CreateCancelledPayment(ctx, paymentdb.CreateCancelledPaymentParams{
@@ -162,18 +164,17 @@ func (s *Service) charge(ctx context.Context, tx pgx.Tx, cause string, o events.
 		PaymentMethod: p.PaymentMethod, Reason: &reason, Now: now,
 	})
 	if err != nil || n == 0 {
-		return time.Time{}, err
+		return err
 	}
-	cancelled := paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency,
-		Status: StatusCancelled, Reason: &reason}
-	*settled = append(*settled, cancelled)
-	return time.Time{}, emit(ctx, tx, cause, events.TypePaymentCancelled, cancelled)
+	return s.settled(tx, paymentdb.Payment{ID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency,
+		Status: StatusCancelled, Reason: &reason})
 }
 
-// cancel undoes the payment of a cancelled order: a PROCESSING payment is
-// cancelled before it is charged, an APPROVED one refunded. With no payment
-// yet, the cancellation is remembered for the order.created still to come.
-func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events.OrderCancelled, settled *[]paymentdb.Payment) error {
+// orderCancelled undoes the payment of a cancelled order: a PROCESSING
+// payment is cancelled before it is charged, an APPROVED one refunded. With
+// no payment yet, the cancellation is remembered for the order.created
+// still to come.
+func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.OrderCancelled) error {
 	q := paymentdb.New(tx)
 	if err := q.LockOrderPayments(ctx, e.OrderID.String()); err != nil {
 		return fmt.Errorf("lock payments of order %s: %w", e.OrderID, err)
@@ -185,12 +186,12 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events
 	if err != nil {
 		return fmt.Errorf("cancel payment of order %s: %w", e.OrderID, err)
 	}
-	var to, typ string
+	var to string
 	switch p.Status {
 	case StatusProcessing:
-		to, typ = StatusCancelled, events.TypePaymentCancelled
+		to = StatusCancelled
 	case StatusApproved:
-		to, typ = StatusRefunded, events.TypePaymentRefunded
+		to = StatusRefunded
 	default:
 		// Declined, failed, cancelled or refunded: it holds no money.
 		return nil
@@ -200,36 +201,7 @@ func (s *Service) cancel(ctx context.Context, tx pgx.Tx, cause string, e *events
 	if err != nil {
 		return fmt.Errorf("cancel payment %s: %w", p.ID, err)
 	}
-	*settled = append(*settled, p)
-	return emit(ctx, tx, cause, typ, p)
-}
-
-func emitOutcome(ctx context.Context, tx pgx.Tx, cause string, p paymentdb.Payment) error {
-	return emit(ctx, tx, cause, outcomeType(p.Status), p)
-}
-
-func outcomeType(status string) string {
-	return map[string]string{
-		StatusApproved: events.TypePaymentApproved,
-		StatusDeclined: events.TypePaymentDeclined,
-		StatusFailed:   events.TypePaymentFailed,
-	}[status]
-}
-
-func emit(ctx context.Context, tx pgx.Tx, cause, typ string, p paymentdb.Payment) error {
-	msg, err := message(typ, p)
-	if err != nil {
-		return err
-	}
-	return outbox.Add(ctx, tx, msg.CausedBy(cause))
-}
-
-func message(typ string, p paymentdb.Payment) (events.Message, error) {
-	body := events.PaymentEvent{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency}
-	if typ == events.TypePaymentDeclined || typ == events.TypePaymentFailed {
-		body.Reason = *p.Reason
-	}
-	return events.New(typ, p.OrderID, body)
+	return s.settled(tx, p)
 }
 
 // nudge wakes the decider if a payment due at decideAt would otherwise wait
@@ -299,17 +271,12 @@ func (s *Service) RunDecider(ctx context.Context) error {
 
 // DecideDue decides one batch of due payments and returns its size.
 func (s *Service) DecideDue(ctx context.Context) (int, error) {
-	var settled []paymentdb.Payment
-	var written []events.Message
-	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		settled, written = nil, nil
+	n := 0
+	err := s.uow.InTx(ctx, func(ctx context.Context, tx *uow.Tx) error {
 		q := paymentdb.New(tx)
 		due, err := q.ClaimDuePayments(ctx, paymentdb.ClaimDuePaymentsParams{Now: time.Now().UTC(), RowLimit: decideBatch})
-		if err != nil {
+		if err != nil || len(due) == 0 {
 			return err
-		}
-		if len(due) == 0 {
-			return nil
 		}
 		// One statement decides the batch, one writes its events.
 		var d paymentdb.DecidePaymentsParams
@@ -323,26 +290,13 @@ func (s *Service) DecideDue(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("decide %d payments: %w", len(due), err)
 		}
-		msgs := make([]events.Message, len(decided))
-		for i, p := range decided {
-			if msgs[i], err = message(outcomeType(p.Status), p); err != nil {
-				return err
-			}
-		}
-		if err := outbox.Add(ctx, tx, msgs...); err != nil {
-			return err
-		}
-		settled, written = decided, msgs
-		return nil
+		n = len(decided)
+		return s.settled(tx, decided...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("decide due payments: %w", err)
 	}
-	if s.Dispatch != nil {
-		s.Dispatch(written)
-	}
-	s.record(settled)
-	return len(settled), nil
+	return n, nil
 }
 
 // Get returns one payment.

@@ -16,13 +16,21 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/inbox"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
-func newService(t testing.TB, g Gateway) (*Service, *pgxpool.Pool) {
+// harness is the payment service over a fresh database, with its
+// handlers routed as the participant routes them.
+type harness struct {
+	*Service
+	router *uow.Router
+}
+
+func newService(t testing.TB, g Gateway) (*harness, *pgxpool.Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -32,24 +40,36 @@ func newService(t testing.TB, g Gateway) (*Service, *pgxpool.Pool) {
 	t.Cleanup(pool.Close)
 	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Payment()))
 	reg := prometheus.NewRegistry()
-	return NewService(pool, inbox.New(pool, reg), log, g, reg), pool
+	runner := uow.NewRunner(pool, nil, reg)
+	svc := NewService(runner, log, g, reg)
+	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
+	require.NoError(t, err, "the handlers match the subscriptions")
+	return &harness{Service: svc, router: router}, pool
 }
 
-func delivery(t testing.TB, typ string, orderID uuid.UUID, payload any) rabbit.Delivery {
+// handle handles ds as one batch of the consumer of the order events.
+func (h *harness) handle(ctx context.Context, ds ...rabbit.Delivery) []error {
+	return h.router.Handler(saga.QueuePaymentOrderEvents)(ctx, ds)
+}
+
+// handleOne handles d alone.
+func (h *harness) handleOne(ctx context.Context, d rabbit.Delivery) error { return h.handle(ctx, d)[0] }
+
+func delivery(t testing.TB, orderID uuid.UUID, payload events.Payload) rabbit.Delivery {
 	t.Helper()
-	m, err := events.New(typ, orderID, payload)
+	m, err := events.NewMessage(payload, orderID.String())
 	require.NoError(t, err)
-	return rabbit.Delivery{MessageID: m.ID.String(), Type: typ, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
+	return rabbit.Delivery{MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
 }
 
 func created(t testing.TB, orderID uuid.UUID, method string) rabbit.Delivery {
-	return delivery(t, events.TypeOrderCreated, orderID, events.OrderCreated{OrderPlaced: events.OrderPlaced{
+	return delivery(t, orderID, events.OrderCreated{OrderPlaced: events.OrderPlaced{
 		OrderID: orderID, UserID: uuid.New(), Total: 1500, Currency: "EUR", PaymentMethod: method}})
 }
 
 func cancelled(t testing.TB, orderID uuid.UUID, previous string) rabbit.Delivery {
-	return delivery(t, events.TypeOrderCancelled, orderID, events.OrderCancelled{
-		OrderID: orderID, Reason: events.ReasonUserRequested, PreviousStatus: previous})
+	return delivery(t, orderID, events.OrderCancelled{
+		OrderID: orderID, Reason: events.ReasonUserRequested, PreviousStatus: previous, UserID: uuid.New()})
 }
 
 // emitted lists the types in the outbox for an order, in order.
@@ -72,11 +92,11 @@ func TestCancellationBeforeCreationIsNeverCharged(t *testing.T) {
 	s, pool := newService(t, Gateway{Limit: 1_000_000})
 	ctx := context.Background()
 	id := uuid.New()
-	require.NoError(t, s.HandleOrderEvent(ctx, cancelled(t, id, "PENDING_PAYMENT")))
+	require.NoError(t, s.handleOne(ctx, cancelled(t, id, "PENDING_PAYMENT")))
 	_, err := s.ByOrder(ctx, id)
 	require.ErrorIs(t, err, ErrNotFound, "nothing to cancel yet")
 
-	require.NoError(t, s.HandleOrderEvent(ctx, created(t, id, "tok_visa")))
+	require.NoError(t, s.handleOne(ctx, created(t, id, "tok_visa")))
 	p, err := s.ByOrder(ctx, id)
 	require.NoError(t, err)
 	assert.Equal(t, StatusCancelled, p.Status)
@@ -94,8 +114,8 @@ func TestConcurrentCreateAndCancelNeverLeaveMoneyHeld(t *testing.T) {
 	for i := range orders {
 		ids[i] = uuid.New()
 		c, x := created(t, ids[i], "tok_visa"), cancelled(t, ids[i], "PENDING_PAYMENT")
-		wg.Go(func() { assert.NoError(t, s.HandleOrderEvent(ctx, c)) })
-		wg.Go(func() { assert.NoError(t, s.HandleOrderEvent(ctx, x)) })
+		wg.Go(func() { assert.NoError(t, s.handleOne(ctx, c)) })
+		wg.Go(func() { assert.NoError(t, s.handleOne(ctx, x)) })
 	}
 	wg.Wait()
 	for _, id := range ids {
@@ -118,10 +138,10 @@ func TestRedeliveredAndDuplicatedCreationChargesOnce(t *testing.T) {
 	id := uuid.New()
 	d := created(t, id, "tok_visa")
 	for range 3 {
-		require.NoError(t, s.HandleOrderEvent(ctx, d))
+		require.NoError(t, s.handleOne(ctx, d))
 	}
 	// The same fact under another message id (a re-published duplicate).
-	require.NoError(t, s.HandleOrderEvent(ctx, created(t, id, "tok_visa")))
+	require.NoError(t, s.handleOne(ctx, created(t, id, "tok_visa")))
 	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, id))
 	page, total, err := s.List(ctx, nil, 10, 0)
 	require.NoError(t, err)
@@ -134,8 +154,8 @@ func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
 	s, pool := newService(t, Gateway{Limit: 1_000_000, Latency: 200 * time.Millisecond})
 	ctx := context.Background()
 	approved, cancelledWhileWaiting := uuid.New(), uuid.New()
-	require.NoError(t, s.HandleOrderEvent(ctx, created(t, approved, "tok_visa")))
-	require.NoError(t, s.HandleOrderEvent(ctx, created(t, cancelledWhileWaiting, "tok_visa")))
+	require.NoError(t, s.handleOne(ctx, created(t, approved, "tok_visa")))
+	require.NoError(t, s.handleOne(ctx, created(t, cancelledWhileWaiting, "tok_visa")))
 	for _, id := range []uuid.UUID{approved, cancelledWhileWaiting} {
 		p, err := s.ByOrder(ctx, id)
 		require.NoError(t, err)
@@ -145,7 +165,7 @@ func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing is due before the latency has passed")
 
-	require.NoError(t, s.HandleOrderEvent(ctx, cancelled(t, cancelledWhileWaiting, "PENDING_PAYMENT")))
+	require.NoError(t, s.handleOne(ctx, cancelled(t, cancelledWhileWaiting, "PENDING_PAYMENT")))
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -162,7 +182,7 @@ func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
 	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, approved))
 
 	// The user cancels after approval: refunded.
-	require.NoError(t, s.HandleOrderEvent(ctx, cancelled(t, approved, "PAID")))
+	require.NoError(t, s.handleOne(ctx, cancelled(t, approved, "PAID")))
 	p, err = s.ByOrder(ctx, approved)
 	require.NoError(t, err)
 	assert.Equal(t, StatusRefunded, p.Status)
@@ -173,13 +193,19 @@ func TestInvalidAndIrrelevantEvents(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, Gateway{Limit: 1_000_000})
 	ctx := context.Background()
-	err := s.HandleOrderEvent(ctx, rabbit.Delivery{MessageID: "x", Type: events.TypeOrderCreated, Body: []byte(`{"orderId":1}`)})
+	err := s.handleOne(ctx, rabbit.Delivery{MessageID: "x", Type: events.TypeOrderCreated, Body: []byte(`{"orderId":1}`)})
 	assert.True(t, rabbit.IsPermanent(err), "an invalid payload is permanent: %v", err)
-	err = s.HandleOrderEvent(ctx, rabbit.Delivery{MessageID: "y", Type: "order.shipped", Body: []byte(`{}`)})
+	err = s.handleOne(ctx, rabbit.Delivery{MessageID: "y", Type: "order.shipped", Body: []byte(`{}`)})
 	assert.True(t, rabbit.IsPermanent(err), "an unknown type is permanent: %v", err)
 	id := uuid.New()
-	assert.NoError(t, s.HandleOrderEvent(ctx, delivery(t, events.TypeOrderPaid, id, events.OrderPaid{OrderID: id, PaymentID: uuid.New()})),
+	outcome := events.OrderOutcome{OrderID: id, PaymentID: uuid.New(), UserID: uuid.New()}
+	assert.NoError(t, s.handleOne(ctx, delivery(t, id, events.OrderPaid{OrderOutcome: outcome})),
 		"order.paid needs nothing from the payment service")
+	assert.NoError(t, s.handleOne(ctx, delivery(t, id, events.OrderFailed{OrderOutcome: outcome})),
+		"nor does order.failed")
+	entries, err := s.Timeline(ctx, id)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "both are in the order's timeline")
 }
 
 func TestDueDecisionsOfOneBatchKeepTheirOwnOutcome(t *testing.T) {
@@ -200,7 +226,7 @@ func TestDueDecisionsOfOneBatchKeepTheirOwnOutcome(t *testing.T) {
 		ids[i] = uuid.New()
 		ds = append(ds, created(t, ids[i], c.method))
 	}
-	assert.Equal(t, make([]error, len(ds)), s.HandleOrderEvents(ctx, ds), "created in one batch")
+	assert.Equal(t, make([]error, len(ds)), s.handle(ctx, ds...), "created in one batch")
 	decided := 0
 	require.Eventually(t, func() bool {
 		n, err := s.DecideDue(ctx)

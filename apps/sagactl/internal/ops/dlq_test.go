@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )
@@ -32,7 +32,7 @@ func TestResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dlq, work, err := ops.Resolve(events.Saga(), tt.in)
+			dlq, work, err := ops.Resolve(saga.Topology(), tt.in)
 			if tt.wantErr {
 				require.ErrorIs(t, err, ops.ErrInvalid)
 				assert.Contains(t, err.Error(), "order-service.commands.dlq", "the error lists the known queues")

@@ -1,0 +1,37 @@
+package participant_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/db"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/participant"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/uow"
+)
+
+func TestRunRefusesHandlersThatDoNotMatchTheSubscriptions(t *testing.T) {
+	t.Parallel()
+	topology := events.Topology{Exchanges: events.Exchanges(), Queues: []events.Queue{
+		{Name: "p.order-events", Bindings: []events.Binding{{Exchange: events.ExchangeOrderEvents, Key: events.TypeOrderCreated}}},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := participant.Start(ctx, participant.Config{
+		Name: "p", HTTPAddr: "127.0.0.1:0", AMQPURL: testinfra.VHost(t).AMQPURL, DatabaseURL: testinfra.Database(t),
+		StartupTimeout: 20 * time.Second, PublishTimeout: 5 * time.Second,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging(), topology)
+	require.NoError(t, err)
+	p.Handle(uow.On(func(context.Context, *uow.Tx, *events.OrderPaid) error { return nil }))
+	err = p.Run(ctx, p.Engine())
+	require.Error(t, err, "a participant whose handlers miss a subscribed type does not start")
+	assert.ErrorContains(t, err, "order.created is bound to p.order-events but has no handler")
+	assert.ErrorContains(t, err, "a handler of order.paid, but no queue subscribes to it")
+}

@@ -1,0 +1,137 @@
+package uow
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+)
+
+// Step is the effect of delivery i of a batch, inside the transaction tx
+// that it may share with the other deliveries of the batch.
+type Step func(ctx context.Context, tx *Tx, i int) error
+
+// Batch handles ds, as consumer, in one transaction: one inbox claim for all
+// of them, step for each that consumer did not handle before (a redelivery
+// or a replay is skipped: its effect committed already), one outbox write,
+// one commit. It returns one error per delivery. When any step fails the
+// transaction is rolled back and every delivery is handled again in a
+// transaction of its own, so one bad message costs its neighbours a retry,
+// never their success or a wrong outcome; a panicking step fails its own
+// message, like an error.
+//
+// Deliveries of one order keep their relative order; different orders are
+// handled in the order of their correlation ids, so that concurrent batches
+// take row and advisory locks in the same order and do not deadlock.
+func (r *Runner) Batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) []error {
+	step = recovering(step)
+	errs := make([]error, len(ds))
+	if len(ds) > 1 {
+		// The shared attempt gets half of the time left, so that a batch
+		// that runs out of it leaves its messages time for their own.
+		bctx := ctx
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			bctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+			defer cancel()
+		}
+		if err := r.batch(bctx, consumer, ds, step); err == nil {
+			return errs
+		}
+	}
+	for i := range ds {
+		errs[i] = r.once(ctx, consumer, ds, i, step)
+	}
+	return errs
+}
+
+// once handles delivery i of ds in a transaction of its own.
+func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery, i int, step Step) error {
+	d := ds[i]
+	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.cause = d.MessageID
+		n, err := messagingdb.New(tx).InboxClaim(ctx, messagingdb.InboxClaimParams{
+			Consumer:      consumer,
+			MessageID:     d.MessageID,
+			MessageType:   d.Type,
+			CorrelationID: d.CorrelationID,
+			Detail:        events.Detail(d.Body),
+		})
+		if err != nil {
+			return fmt.Errorf("inbox claim %s: %w", d.MessageID, err)
+		}
+		if n == 0 {
+			r.duplicates.WithLabelValues(consumer).Inc()
+			return nil
+		}
+		return step(ctx, tx, i)
+	})
+}
+
+func recovering(step Step) Step {
+	return func(ctx context.Context, tx *Tx, i int) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
+			}
+		}()
+		return step(ctx, tx, i)
+	}
+}
+
+func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) error {
+	order := make([]int, len(ds))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ds[a].CorrelationID, ds[b].CorrelationID) })
+	claim := messagingdb.InboxClaimBatchParams{Consumer: consumer}
+	seen := make(map[string]bool, len(ds))
+	byID := slices.Clone(order)
+	slices.SortFunc(byID, func(a, b int) int { return cmp.Compare(ds[a].MessageID, ds[b].MessageID) })
+	for _, i := range byID {
+		d := ds[i]
+		if seen[d.MessageID] {
+			continue
+		}
+		seen[d.MessageID] = true
+		claim.MessageIds = append(claim.MessageIds, d.MessageID)
+		claim.MessageTypes = append(claim.MessageTypes, d.Type)
+		claim.CorrelationIds = append(claim.CorrelationIds, d.CorrelationID)
+		claim.Details = append(claim.Details, events.Detail(d.Body))
+	}
+	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		claimed, err := messagingdb.New(tx).InboxClaimBatch(ctx, claim)
+		if err != nil {
+			return fmt.Errorf("inbox claim of %d messages: %w", len(claim.MessageIds), err)
+		}
+		isNew := make(map[string]bool, len(claimed))
+		for _, id := range claimed {
+			isNew[id] = true
+		}
+		duplicates := 0
+		for _, i := range order {
+			id := ds[i].MessageID
+			if !isNew[id] {
+				duplicates++
+				continue
+			}
+			// A message delivered twice in one batch takes effect once.
+			delete(isNew, id)
+			tx.cause = id
+			if err := step(ctx, tx, i); err != nil {
+				return err
+			}
+		}
+		if duplicates > 0 {
+			tx.AfterCommit(func() { r.duplicates.WithLabelValues(consumer).Add(float64(duplicates)) })
+		}
+		return nil
+	})
+}

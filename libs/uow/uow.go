@@ -1,0 +1,110 @@
+// Package uow is the unit of work of a saga participant: everything that
+// writes state and emits messages (a consumer's batch of deliveries, a
+// sweep, a decider, a scheduler) does it in one transaction through a Tx,
+// whose emitted messages are written to the outbox in that transaction and,
+// once it committed, handed to the relay to publish at once. Nothing
+// dispatches by hand, so nothing can forget to.
+package uow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/outbox"
+)
+
+// Tx is a transaction of a unit of work: a pgx.Tx for the participant's
+// queries, that also emits messages and defers work until it committed.
+type Tx struct {
+	pgx.Tx
+	// cause is the id of the message being handled, "" outside a consumer.
+	cause  string
+	msgs   []events.Message
+	afters []func()
+}
+
+// Emit emits the message carrying p, correlated by correlationID (the order
+// id of a saga) and, in a consumer, marked as caused by the message being
+// handled. It is written to the outbox when the transaction ends, with the
+// messages emitted before and after it in one statement, and published
+// once the transaction committed.
+func (t *Tx) Emit(p events.Payload, correlationID string) error {
+	m, err := events.NewMessage(p, correlationID)
+	if err != nil {
+		return err
+	}
+	if events.ExchangeOf(m.Type) == "" {
+		return fmt.Errorf("emit %s: %q is not a message type of the contract", m.ID, m.Type)
+	}
+	m.CausationID = t.cause
+	t.msgs = append(t.msgs, m)
+	return nil
+}
+
+// AfterCommit runs f once the transaction committed, and never if it did
+// not: for metrics and wake-ups, nothing that can fail.
+func (t *Tx) AfterCommit(f func()) { t.afters = append(t.afters, f) }
+
+// Cause returns the id of the message being handled, "" outside a consumer.
+func (t *Tx) Cause() string { return t.cause }
+
+// Runner runs units of work on a participant's database.
+type Runner struct {
+	pool       *pgxpool.Pool
+	dispatch   func([]events.Message)
+	duplicates *prometheus.CounterVec
+}
+
+// NewRunner returns a runner over pool that hands what its transactions
+// emitted to dispatch once they committed (outbox.Relay.Dispatch); with a
+// nil dispatch the relay's poll finds them, a few seconds later.
+func NewRunner(pool *pgxpool.Pool, dispatch func([]events.Message), reg prometheus.Registerer) *Runner {
+	r := &Runner{pool: pool, dispatch: dispatch, duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordersaga_inbox_duplicates_total",
+		Help: "Messages skipped because their consumer had handled them already.",
+	}, []string{"consumer"})}
+	reg.MustRegister(r.duplicates)
+	return r
+}
+
+// Pool returns the runner's database, for reads outside a unit of work.
+func (r *Runner) Pool() *pgxpool.Pool { return r.pool }
+
+// InTx runs fn in a transaction and commits it if fn returns nil; what fn
+// emitted is written last, in one statement, and once committed it is
+// published and the after-commit functions run.
+func (r *Runner) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	var tx *Tx
+	err := pgx.BeginFunc(ctx, r.pool, func(ptx pgx.Tx) error {
+		tx = &Tx{Tx: ptx}
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return tx.flush(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	r.committed(tx)
+	return nil
+}
+
+// flush writes the emitted messages, in one statement; call it last.
+func (t *Tx) flush(ctx context.Context) error {
+	return outbox.Add(ctx, t.Tx, t.msgs...)
+}
+
+// committed dispatches what tx emitted and runs its after-commit functions.
+func (r *Runner) committed(tx *Tx) {
+	if r.dispatch != nil && len(tx.msgs) > 0 {
+		r.dispatch(tx.msgs)
+	}
+	for _, f := range tx.afters {
+		f()
+	}
+}
