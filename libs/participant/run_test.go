@@ -26,7 +26,7 @@ func TestRunRefusesHandlersThatDoNotMatchTheSubscriptions(t *testing.T) {
 	defer cancel()
 	p, err := participant.Start(ctx, participant.Config{
 		Name: "p", HTTPAddr: "127.0.0.1:0", AMQPURL: testinfra.VHost(t).AMQPURL, DatabaseURL: testinfra.Database(t),
-		StartupTimeout: 20 * time.Second, PublishTimeout: 5 * time.Second,
+		StartupTimeout: 20 * time.Second, PublishTimeout: 5 * time.Second, MessageRetention: time.Hour,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging(), topology)
 	require.NoError(t, err)
 	p.Handle(uow.On(func(context.Context, *uow.Tx, *events.OrderPaid) error { return nil }))
