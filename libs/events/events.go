@@ -24,6 +24,9 @@ const (
 	ExchangeOrderCommands = "orders.commands"
 	ExchangeOrderEvents   = "orders.events"
 	ExchangePaymentEvents = "payments.events"
+
+	ExchangeInventoryCommands = "inventory.commands"
+	ExchangeInventoryEvents   = "inventory.events"
 )
 
 // Message types; each is also the routing key.
@@ -41,6 +44,17 @@ const (
 	TypePaymentFailed    = "payment.failed"
 	TypePaymentRefunded  = "payment.refunded"
 	TypePaymentCancelled = "payment.cancelled"
+
+	TypeOrderPlaced = "order.placed"
+
+	TypeProductCreateRequested = "product.create.requested"
+	TypeStockAdjustRequested   = "stock.adjust.requested"
+
+	TypeStockReserved  = "stock.reserved"
+	TypeStockRejected  = "stock.rejected"
+	TypeStockCommitted = "stock.committed"
+	TypeStockReleased  = "stock.released"
+	TypeStockReturned  = "stock.returned"
 )
 
 // Cancel reasons of an order (contract §3).
@@ -48,6 +62,13 @@ const (
 	ReasonUserRequested   = "USER_REQUESTED"
 	ReasonPaymentDeclined = "PAYMENT_DECLINED"
 	ReasonPaymentTimeout  = "PAYMENT_TIMEOUT"
+
+	// The stock reasons (contract §5); when an order's lines fail for
+	// several reasons, the first in this order wins.
+	ReasonUnknownProduct   = "UNKNOWN_PRODUCT"
+	ReasonCurrencyMismatch = "CURRENCY_MISMATCH"
+	ReasonOutOfStock       = "OUT_OF_STOCK"
+	ReasonStockTimeout     = "STOCK_TIMEOUT"
 )
 
 // ErrInvalid marks a message that can never be processed: undecodable, of an
@@ -57,6 +78,7 @@ var ErrInvalid = errors.New("invalid message")
 // Statuses of an order (contract §3): the order service moves an order
 // through them and the gateway shows and filters by them.
 const (
+	StatusPendingStock   = "PENDING_STOCK"
 	StatusPendingPayment = "PENDING_PAYMENT"
 	StatusPaid           = "PAID"
 	StatusCancelled      = "CANCELLED"
@@ -64,7 +86,7 @@ const (
 )
 
 // OrderStatuses lists every status of an order, for validation.
-var OrderStatuses = []string{StatusPendingPayment, StatusPaid, StatusCancelled, StatusFailed}
+var OrderStatuses = []string{StatusPendingStock, StatusPendingPayment, StatusPaid, StatusCancelled, StatusFailed}
 
 // SagaFinished reports whether an order with status has reached the saga's
 // outcome (contract §3). PAID is one, though a user may still cancel.
@@ -168,10 +190,18 @@ var contract = []struct {
 	}},
 	{Exchange{Name: ExchangeOrderEvents, Kind: "topic"}, []func() Payload{
 		payload[OrderCreated], payload[OrderCancelled], payload[OrderPaid], payload[OrderFailed],
+		payload[OrderItemsPlaced],
 	}},
 	{Exchange{Name: ExchangePaymentEvents, Kind: "topic"}, []func() Payload{
 		payload[PaymentApproved], payload[PaymentDeclined], payload[PaymentFailed],
 		payload[PaymentRefunded], payload[PaymentCancelled],
+	}},
+	{Exchange{Name: ExchangeInventoryCommands, Kind: "direct"}, []func() Payload{
+		payload[ProductCreateRequested], payload[StockAdjustRequested],
+	}},
+	{Exchange{Name: ExchangeInventoryEvents, Kind: "topic"}, []func() Payload{
+		payload[StockReserved], payload[StockRejected],
+		payload[StockCommitted], payload[StockReleased], payload[StockReturned],
 	}},
 }
 
@@ -218,11 +248,12 @@ func Exchanges() []Exchange {
 }
 
 // OrderPlaced is the content of an order at creation; the create command and
-// the order.created event carry it.
+// the order.created event carry it. Total is omitted only from a create
+// command with items (the inventory prices those orders).
 type OrderPlaced struct {
 	OrderID       uuid.UUID `json:"orderId"`
 	UserID        uuid.UUID `json:"userId"`
-	Total         int64     `json:"total"`
+	Total         int64     `json:"total,omitempty"`
 	Currency      string    `json:"currency"`
 	PaymentMethod string    `json:"paymentMethod"`
 }
@@ -248,11 +279,102 @@ func (o OrderPlaced) Validate() error {
 	return errors.Join(errs...)
 }
 
-// OrderCreateRequested is the command to create an order.
-type OrderCreateRequested struct{ OrderPlaced }
+// OrderCreateRequested is the command to create an order: with a total, or
+// with items that the inventory reserves and prices (contract §5), never
+// both.
+type OrderCreateRequested struct {
+	OrderPlaced
+	Items []Line `json:"items,omitempty"`
+}
 
 // MessageType is order.create.requested.
 func (OrderCreateRequested) MessageType() string { return TypeOrderCreateRequested }
+
+// Validate checks the command: exactly one of total and items.
+func (c OrderCreateRequested) Validate() error {
+	if c.Items == nil {
+		return c.OrderPlaced.Validate()
+	}
+	withItems := c.OrderPlaced
+	withItems.Total = 1 // checked below: an order with items has none
+	err := withItems.Validate()
+	if c.Total != 0 {
+		err = errors.Join(err, errors.New("an order has a total or items, never both"))
+	}
+	return errors.Join(err, ValidateLines(c.Items))
+}
+
+// Line is one line of an order with items: a product and how many of it.
+type Line struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// Limits of an order's lines (contract §5).
+const (
+	MaxLines    = 50
+	MaxQuantity = 1000
+)
+
+var skuShape = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// IsSKU reports whether s has the shape of a product's sku: 1-64
+// characters of A-Z a-z 0-9 . _ - (contract §5).
+func IsSKU(s string) bool { return skuShape.MatchString(s) }
+
+// ValidateLines checks the lines of an order: 1 to MaxLines, each a valid
+// sku with a quantity from 1 to MaxQuantity, no sku twice.
+func ValidateLines(lines []Line) error {
+	if len(lines) == 0 || len(lines) > MaxLines {
+		return fmt.Errorf("items must have 1 to %d lines", MaxLines)
+	}
+	var errs []error
+	seen := make(map[string]bool, len(lines))
+	for i, l := range lines {
+		if !IsSKU(l.SKU) {
+			errs = append(errs, fmt.Errorf("items[%d].sku %q is not a sku", i, l.SKU))
+		}
+		if l.Quantity < 1 || l.Quantity > MaxQuantity {
+			errs = append(errs, fmt.Errorf("items[%d].quantity must be from 1 to %d", i, MaxQuantity))
+		}
+		if seen[l.SKU] {
+			errs = append(errs, fmt.Errorf("items[%d].sku %q is there twice", i, l.SKU))
+		}
+		seen[l.SKU] = true
+	}
+	return errors.Join(errs...)
+}
+
+// OrderItemsPlaced is the fact that an order with items was placed and
+// waits for its stock (order.placed).
+type OrderItemsPlaced struct {
+	OrderID       uuid.UUID `json:"orderId"`
+	UserID        uuid.UUID `json:"userId"`
+	Items         []Line    `json:"items"`
+	Currency      string    `json:"currency"`
+	PaymentMethod string    `json:"paymentMethod"`
+}
+
+// MessageType is order.placed.
+func (OrderItemsPlaced) MessageType() string { return TypeOrderPlaced }
+
+// Validate checks the event.
+func (o OrderItemsPlaced) Validate() error {
+	var errs []error
+	if o.OrderID == uuid.Nil {
+		errs = append(errs, errors.New("orderId is required"))
+	}
+	if o.UserID == uuid.Nil {
+		errs = append(errs, errors.New("userId is required"))
+	}
+	if !IsCurrencyCode(o.Currency) {
+		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", o.Currency))
+	}
+	if o.PaymentMethod == "" {
+		errs = append(errs, errors.New("paymentMethod is required"))
+	}
+	return errors.Join(append(errs, ValidateLines(o.Items))...)
+}
 
 // OrderCreated is the fact that an order was created and awaits payment.
 type OrderCreated struct{ OrderPlaced }
@@ -414,6 +536,175 @@ type PaymentFailed struct{ PaymentRefusal }
 // MessageType is payment.failed.
 func (PaymentFailed) MessageType() string { return TypePaymentFailed }
 
+// ProductCreateRequested is the command to create a product (correlated by
+// its sku); a second create of the same sku changes nothing.
+type ProductCreateRequested struct {
+	SKU      string `json:"sku"`
+	Name     string `json:"name"`
+	Price    int64  `json:"price"`
+	Currency string `json:"currency"`
+	OnHand   int64  `json:"onHand"`
+}
+
+// MessageType is product.create.requested.
+func (ProductCreateRequested) MessageType() string { return TypeProductCreateRequested }
+
+// Validate checks the command.
+func (p ProductCreateRequested) Validate() error {
+	var errs []error
+	if !IsSKU(p.SKU) {
+		errs = append(errs, fmt.Errorf("sku %q is not a sku", p.SKU))
+	}
+	if strings.TrimSpace(p.Name) == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if p.Price <= 0 {
+		errs = append(errs, errors.New("price must be a positive integer"))
+	}
+	if !IsCurrencyCode(p.Currency) {
+		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", p.Currency))
+	}
+	if p.OnHand < 0 {
+		errs = append(errs, errors.New("onHand must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// StockAdjustRequested is the command to add delta units to a product's
+// stock on hand (or take them away, delta < 0).
+type StockAdjustRequested struct {
+	AdjustmentID uuid.UUID `json:"adjustmentId"`
+	SKU          string    `json:"sku"`
+	Delta        int64     `json:"delta"`
+}
+
+// MessageType is stock.adjust.requested.
+func (StockAdjustRequested) MessageType() string { return TypeStockAdjustRequested }
+
+// Validate checks the command.
+func (a StockAdjustRequested) Validate() error {
+	var errs []error
+	if a.AdjustmentID == uuid.Nil {
+		errs = append(errs, errors.New("adjustmentId is required"))
+	}
+	if !IsSKU(a.SKU) {
+		errs = append(errs, fmt.Errorf("sku %q is not a sku", a.SKU))
+	}
+	if a.Delta == 0 {
+		errs = append(errs, errors.New("delta must not be 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// PricedLine is a reserved line with the unit price it was reserved at.
+type PricedLine struct {
+	SKU       string `json:"sku"`
+	Quantity  int64  `json:"quantity"`
+	UnitPrice int64  `json:"unitPrice"`
+}
+
+// StockReserved is the fact that every line of an order was reserved, at
+// these prices; Total is their sum.
+type StockReserved struct {
+	OrderID  uuid.UUID    `json:"orderId"`
+	Items    []PricedLine `json:"items"`
+	Total    int64        `json:"total"`
+	Currency string       `json:"currency"`
+}
+
+// MessageType is stock.reserved.
+func (StockReserved) MessageType() string { return TypeStockReserved }
+
+// Validate checks the event: the total is the sum of its lines.
+func (r StockReserved) Validate() error {
+	var errs []error
+	if r.OrderID == uuid.Nil {
+		errs = append(errs, errors.New("orderId is required"))
+	}
+	if len(r.Items) == 0 {
+		errs = append(errs, errors.New("items are required"))
+	}
+	var sum int64
+	for i, l := range r.Items {
+		if !IsSKU(l.SKU) || l.Quantity <= 0 || l.UnitPrice <= 0 {
+			errs = append(errs, fmt.Errorf("items[%d] needs a sku, a positive quantity and unitPrice", i))
+		}
+		sum += l.Quantity * l.UnitPrice
+	}
+	if r.Total <= 0 || r.Total != sum {
+		errs = append(errs, fmt.Errorf("total %d is not the sum of the lines, %d", r.Total, sum))
+	}
+	if !IsCurrencyCode(r.Currency) {
+		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", r.Currency))
+	}
+	return errors.Join(errs...)
+}
+
+// RejectedLine is a line of a rejected order: what it asked for and what
+// was available (0 for an unknown sku).
+type RejectedLine struct {
+	SKU       string `json:"sku"`
+	Requested int64  `json:"requested"`
+	Available int64  `json:"available"`
+}
+
+// StockRejected is the fact that an order's lines could not all be
+// reserved, and why (the first reason of the contract's order).
+type StockRejected struct {
+	OrderID uuid.UUID      `json:"orderId"`
+	Reason  string         `json:"reason"`
+	Items   []RejectedLine `json:"items"`
+}
+
+// MessageType is stock.rejected.
+func (StockRejected) MessageType() string { return TypeStockRejected }
+
+// Validate checks the event.
+func (r StockRejected) Validate() error {
+	var errs []error
+	if r.OrderID == uuid.Nil {
+		errs = append(errs, errors.New("orderId is required"))
+	}
+	if r.Reason == "" {
+		errs = append(errs, errors.New("reason is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// StockMovement is what stock.committed, stock.released and stock.returned
+// carry: the order and the units that moved.
+type StockMovement struct {
+	OrderID uuid.UUID `json:"orderId"`
+	Items   []Line    `json:"items"`
+}
+
+// Validate checks the event.
+func (m StockMovement) Validate() error {
+	if m.OrderID == uuid.Nil {
+		return errors.New("orderId is required")
+	}
+	return nil
+}
+
+// StockCommitted is the fact that a paid order's reserved units were sold.
+type StockCommitted struct{ StockMovement }
+
+// MessageType is stock.committed.
+func (StockCommitted) MessageType() string { return TypeStockCommitted }
+
+// StockReleased is the fact that a held reservation was given back.
+type StockReleased struct{ StockMovement }
+
+// MessageType is stock.released.
+func (StockReleased) MessageType() string { return TypeStockReleased }
+
+// StockReturned is the fact that a cancelled paid order's units went back
+// on hand.
+type StockReturned struct{ StockMovement }
+
+// MessageType is stock.returned.
+func (StockReturned) MessageType() string { return TypeStockReturned }
+
 var currencyShape = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // newerCurrencies are ISO 4217 codes the CLDR data of golang.org/x/text
@@ -441,7 +732,7 @@ func Detail(body []byte) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range []string{"total", "amount", "currency", "paymentMethod", "reason", "previousStatus"} {
+	for _, k := range []string{"total", "amount", "currency", "paymentMethod", "reason", "previousStatus", "sku", "delta", "onHand"} {
 		if v, ok := fields[k]; ok && v != nil && v != "" {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}

@@ -41,6 +41,30 @@ func TestDecode(t *testing.T) {
 		{"bad currency", events.TypeOrderCreated, `{"orderId":"` + order + `","userId":"` + user + `","total":1,"currency":"EURO","paymentMethod":"x"}`, "ISO 4217"},
 		{"declined without reason", events.TypePaymentDeclined, `{"paymentId":"` + payment + `","orderId":"` + order + `","amount":5,"currency":"USD"}`, "reason is required"},
 		{"cancelled without previous status", events.TypeOrderCancelled, `{"orderId":"` + order + `","reason":"X"}`, "previousStatus is required"},
+
+		{"create command with items", events.TypeOrderCreateRequested,
+			`{"orderId":"` + order + `","userId":"` + user + `","items":[{"sku":"A","quantity":2},{"sku":"b.1_-","quantity":1000}],"currency":"EUR","paymentMethod":"tok_visa"}`, ""},
+		{"create command with a total and items", events.TypeOrderCreateRequested,
+			`{"orderId":"` + order + `","userId":"` + user + `","total":5,"items":[{"sku":"A","quantity":2}],"currency":"EUR","paymentMethod":"tok_visa"}`, "never both"},
+		{"create command with neither", events.TypeOrderCreateRequested,
+			`{"orderId":"` + order + `","userId":"` + user + `","currency":"EUR","paymentMethod":"tok_visa"}`, "total must be"},
+		{"create command with an empty list", events.TypeOrderCreateRequested,
+			`{"orderId":"` + order + `","userId":"` + user + `","items":[],"currency":"EUR","paymentMethod":"tok_visa"}`, "1 to 50 lines"},
+		{"placed with a bad sku", events.TypeOrderPlaced,
+			`{"orderId":"` + order + `","userId":"` + user + `","items":[{"sku":"a b","quantity":2}],"currency":"EUR","paymentMethod":"tok_visa"}`, "items[0].sku"},
+		{"placed with a sku twice", events.TypeOrderPlaced,
+			`{"orderId":"` + order + `","userId":"` + user + `","items":[{"sku":"A","quantity":2},{"sku":"A","quantity":1}],"currency":"EUR","paymentMethod":"tok_visa"}`, "items[1].sku"},
+		{"placed with too many units", events.TypeOrderPlaced,
+			`{"orderId":"` + order + `","userId":"` + user + `","items":[{"sku":"A","quantity":1001}],"currency":"EUR","paymentMethod":"tok_visa"}`, "items[0].quantity"},
+		{"reserved with a wrong total", events.TypeStockReserved,
+			`{"orderId":"` + order + `","items":[{"sku":"A","quantity":2,"unitPrice":150}],"total":301,"currency":"EUR"}`, "not the sum"},
+		{"reserved", events.TypeStockReserved,
+			`{"orderId":"` + order + `","items":[{"sku":"A","quantity":2,"unitPrice":150}],"total":300,"currency":"EUR"}`, ""},
+		{"rejected", events.TypeStockRejected,
+			`{"orderId":"` + order + `","reason":"OUT_OF_STOCK","items":[{"sku":"A","requested":2,"available":1}]}`, ""},
+		{"adjustment of 0", events.TypeStockAdjustRequested, `{"adjustmentId":"` + payment + `","sku":"A","delta":0}`, "delta must not be 0"},
+		{"product with a negative stock", events.TypeProductCreateRequested,
+			`{"sku":"A","name":"a","price":100,"currency":"USD","onHand":-1}`, "onHand must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,7 +102,7 @@ func TestNewMessageRoundTrips(t *testing.T) {
 func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	t.Parallel()
 	types := events.Types()
-	require.Len(t, types, 11, "contract §4 has eleven message types")
+	require.Len(t, types, 19, "contract §4 has eleven message types, §5 eight more")
 	goTypes := map[string]string{}
 	for _, typ := range types {
 		t.Run(typ, func(t *testing.T) {
@@ -87,8 +111,13 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 			_, err := events.Decode(typ, []byte(`{}`))
 			require.ErrorIs(t, err, events.ErrInvalid, "an empty body is invalid")
 		})
+		items := `"items":[{"sku":"A-1","quantity":1,"unitPrice":1}],`
+		if typ == events.TypeOrderCreateRequested {
+			items = "" // a total or items, never both
+		}
 		p, err := events.Decode(typ, []byte(`{"orderId":"`+uuid.NewString()+`","paymentId":"`+uuid.NewString()+
-			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID"}`))
+			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID",`+
+			items+`"sku":"A-1","name":"A","price":1,"onHand":0,"adjustmentId":"`+uuid.NewString()+`","delta":-1}`))
 		require.NoError(t, err, typ)
 		assert.Equal(t, typ, p.MessageType(), "the payload of %s names its type", typ)
 		goType := fmt.Sprintf("%T", p)
@@ -99,7 +128,8 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	for _, e := range events.Exchanges() {
 		exchanges = append(exchanges, e.Name)
 	}
-	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents}, exchanges)
+	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents,
+		events.ExchangeInventoryCommands, events.ExchangeInventoryEvents}, exchanges)
 }
 
 func TestOrderOutcomesAcceptAMissingUserID(t *testing.T) {
@@ -121,8 +151,8 @@ func TestSagaFinished(t *testing.T) {
 	t.Parallel()
 	for _, status := range events.OrderStatuses {
 		t.Run(status, func(t *testing.T) {
-			assert.Equal(t, status != events.StatusPendingPayment, events.SagaFinished(status),
-				"every status but PENDING_PAYMENT is an outcome")
+			waiting := status == events.StatusPendingPayment || status == events.StatusPendingStock
+			assert.Equal(t, !waiting, events.SagaFinished(status), "every status but the two pending ones is an outcome")
 		})
 	}
 	assert.False(t, events.SagaFinished("SHIPPED"), "an unknown status is no outcome")
