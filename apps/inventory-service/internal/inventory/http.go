@@ -1,0 +1,89 @@
+package inventory
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/web"
+)
+
+// Routes adds the product queries the gateway calls, and the inventory's
+// timeline of an order's saga.
+func Routes(e *gin.Engine, s *Service) {
+	e.GET("/api/products", func(c *gin.Context) {
+		paging, ok := web.ParsePaging(c)
+		if !ok {
+			return
+		}
+		products, total, err := s.List(c, paging.Limit, paging.Offset())
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, web.NewPage(products, paging, total))
+	})
+	e.GET("/api/products/:sku", func(c *gin.Context) {
+		sku, ok := pathSKU(c)
+		if !ok {
+			return
+		}
+		p, err := s.Get(c, sku)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, p)
+	})
+	e.GET("/api/products/:sku/adjustments", func(c *gin.Context) {
+		sku, ok := pathSKU(c)
+		if !ok {
+			return
+		}
+		paging, ok := web.ParsePaging(c)
+		if !ok {
+			return
+		}
+		adjustments, total, err := s.Adjustments(c, sku, paging.Limit, paging.Offset())
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, web.NewPage(adjustments, paging, total))
+	})
+	e.GET("/api/inventory/orders/:id/timeline", func(c *gin.Context) {
+		id, ok := web.PathUUID(c, "id")
+		if !ok {
+			return
+		}
+		entries, err := s.Timeline(c, id)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"orderId": id, "events": entries})
+	})
+}
+
+// pathSKU is the sku of the path; a path that cannot be a sku names no
+// product (404).
+func pathSKU(c *gin.Context) (string, bool) {
+	sku := c.Param("sku")
+	if !events.IsSKU(sku) {
+		web.Fail(c, http.StatusNotFound, ErrNotFound.Error())
+		return "", false
+	}
+	return sku, true
+}
+
+// fail maps a service error to its problem response.
+func fail(c *gin.Context, err error) {
+	if errors.Is(err, ErrNotFound) {
+		web.Fail(c, http.StatusNotFound, err.Error())
+		return
+	}
+	c.Error(err)
+	web.Fail(c, http.StatusServiceUnavailable, "the inventory store is unavailable")
+}

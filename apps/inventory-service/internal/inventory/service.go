@@ -1,0 +1,296 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordersaga/ordersaga/db/inventory/inventorydb"
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/timeline"
+	"github.com/ordersaga/ordersaga/libs/uow"
+)
+
+// Service runs the inventory side of the saga.
+type Service struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// NewService returns the inventory service, whose handlers write through
+// the runner they are given (uow.On).
+func NewService(runner *uow.Runner, log *slog.Logger) *Service {
+	return &Service{pool: runner.Pool(), log: log}
+}
+
+// Handlers returns the handlers of the messages the inventory service
+// consumes (its subscriptions in saga/topology.go).
+func (s *Service) Handlers() []uow.Handler {
+	return []uow.Handler{
+		uow.On(s.createProduct),
+		uow.On(s.adjustStock),
+		uow.On(s.orderPlaced),
+		uow.On(s.orderPaid),
+		uow.On(s.orderCancelled),
+		uow.On(s.orderFailed),
+	}
+}
+
+func (s *Service) createProduct(ctx context.Context, tx *uow.Tx, cmd *events.ProductCreateRequested) error {
+	_, err := inventorydb.New(tx).CreateProduct(ctx, inventorydb.CreateProductParams{
+		Sku: cmd.SKU, Name: cmd.Name, Price: cmd.Price, Currency: cmd.Currency, OnHand: cmd.OnHand, Now: time.Now().UTC(),
+	})
+	if err != nil {
+		return fmt.Errorf("create product %s: %w", cmd.SKU, err)
+	}
+	// Zero rows: a second create of the sku, which changes nothing.
+	return nil
+}
+
+// adjustStock applies an adjustment, or records it REFUSED when it would
+// take the stock on hand below what is reserved. An adjustment of a sku
+// not known yet fails transiently: it may have overtaken its product's
+// create, and is dead-lettered once its attempts are spent.
+func (s *Service) adjustStock(ctx context.Context, tx *uow.Tx, cmd *events.StockAdjustRequested) error {
+	q := inventorydb.New(tx)
+	p, err := q.LockProduct(ctx, cmd.SKU)
+	if postgres.IsNotFound(err) {
+		return fmt.Errorf("adjust stock %s of %s: %w", cmd.AdjustmentID, cmd.SKU, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("adjust stock %s of %s: %w", cmd.AdjustmentID, cmd.SKU, err)
+	}
+	params := inventorydb.InsertAdjustmentParams{ID: cmd.AdjustmentID, Sku: cmd.SKU, Delta: cmd.Delta, Status: Applied}
+	if p.OnHand+cmd.Delta < p.Reserved {
+		reason := ReasonBelowReserved
+		params.Status, params.Reason = Refused, &reason
+	}
+	n, err := q.InsertAdjustment(ctx, params)
+	if err != nil {
+		return fmt.Errorf("adjust stock %s of %s: %w", cmd.AdjustmentID, cmd.SKU, err)
+	}
+	if n == 0 || params.Status == Refused {
+		// Applied before (a replay under another message id), or refused.
+		return nil
+	}
+	if err := q.MoveStock(ctx, inventorydb.MoveStockParams{Sku: cmd.SKU, OnHandDelta: cmd.Delta}); err != nil {
+		return fmt.Errorf("adjust stock %s of %s: %w", cmd.AdjustmentID, cmd.SKU, err)
+	}
+	return nil
+}
+
+// orderPlaced reserves every line of an order or none, in this one
+// transaction, at the products' prices now.
+func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderItemsPlaced) error {
+	q := inventorydb.New(tx)
+	if err := q.LockOrderStock(ctx, e.OrderID.String()); err != nil {
+		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
+	}
+	cancelled, err := q.IsCancelled(ctx, e.OrderID)
+	if err != nil {
+		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
+	}
+	if cancelled {
+		// Cancelled before it reached the inventory: never reserved, and
+		// the order is no longer waiting for stock.
+		return nil
+	}
+	held, err := q.OrderReservations(ctx, e.OrderID)
+	if err != nil {
+		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
+	}
+	if len(held) > 0 {
+		return nil // reserved already
+	}
+	skus := make([]string, len(e.Items))
+	for i, l := range e.Items {
+		skus[i] = l.SKU
+	}
+	products, err := q.LockProducts(ctx, skus)
+	if err != nil {
+		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
+	}
+	stock := make(map[string]Stock, len(products))
+	for _, p := range products {
+		stock[p.Sku] = Stock{Price: p.Price, Currency: p.Currency, Available: p.OnHand - p.Reserved}
+	}
+	d := Reserve(e.Items, e.Currency, stock)
+	if d.Reason != "" {
+		return tx.Emit(events.StockRejected{OrderID: e.OrderID, Reason: d.Reason, Items: d.Rejected}, e.OrderID.String())
+	}
+	// products is in sku order: the stock moves in the order of the locks.
+	quantity := make(map[string]events.PricedLine, len(d.Reserved))
+	for _, l := range d.Reserved {
+		quantity[l.SKU] = l
+	}
+	for _, p := range products {
+		l := quantity[p.Sku]
+		if err := q.MoveStock(ctx, inventorydb.MoveStockParams{Sku: p.Sku, ReservedDelta: l.Quantity}); err != nil {
+			return fmt.Errorf("reserve %s of order %s: %w", p.Sku, e.OrderID, err)
+		}
+		if err := q.InsertReservation(ctx, inventorydb.InsertReservationParams{
+			OrderID: e.OrderID, Sku: p.Sku, Quantity: l.Quantity, UnitPrice: l.UnitPrice,
+		}); err != nil {
+			return fmt.Errorf("reserve %s of order %s: %w", p.Sku, e.OrderID, err)
+		}
+	}
+	return tx.Emit(events.StockReserved{OrderID: e.OrderID, Items: d.Reserved, Total: d.Total, Currency: e.Currency}, e.OrderID.String())
+}
+
+// orderPaid commits a held reservation: its units are sold. An order
+// without one (placed with a total) has no inventory step.
+func (s *Service) orderPaid(ctx context.Context, tx *uow.Tx, e *events.OrderPaid) error {
+	return s.settle(ctx, tx, e.OrderID, Held, Committed, -1, -1, func(m events.StockMovement) events.Payload {
+		return events.StockCommitted{StockMovement: m}
+	})
+}
+
+// orderCancelled releases a held reservation or returns the units of a
+// paid order to stock; a cancellation that came first is remembered, so
+// that the order is never reserved.
+func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.OrderCancelled) error {
+	q := inventorydb.New(tx)
+	if err := q.LockOrderStock(ctx, e.OrderID.String()); err != nil {
+		return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
+	}
+	lines, err := q.OrderReservations(ctx, e.OrderID)
+	if err != nil {
+		return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
+	}
+	if len(lines) == 0 {
+		// Only an order cancelled while waiting for its stock can still
+		// see its order.placed arrive; an order placed with a total never
+		// does, and is not worth a row.
+		if e.PreviousStatus == events.StatusPendingStock {
+			if err := q.RememberCancellation(ctx, e.OrderID); err != nil {
+				return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
+			}
+		}
+		return nil
+	}
+	switch lines[0].Status {
+	case Held:
+		return s.release(ctx, tx, e.OrderID)
+	case Committed:
+		return s.settle(ctx, tx, e.OrderID, Committed, Returned, 1, 0, func(m events.StockMovement) events.Payload {
+			return events.StockReturned{StockMovement: m}
+		})
+	}
+	return nil // released or returned already
+}
+
+// orderFailed releases a held reservation.
+func (s *Service) orderFailed(ctx context.Context, tx *uow.Tx, e *events.OrderFailed) error {
+	return s.release(ctx, tx, e.OrderID)
+}
+
+func (s *Service) release(ctx context.Context, tx *uow.Tx, id uuid.UUID) error {
+	return s.settle(ctx, tx, id, Held, Released, 0, -1, func(m events.StockMovement) events.Payload {
+		return events.StockReleased{StockMovement: m}
+	})
+}
+
+// settle moves the lines of order id that are in status from to status to,
+// adding onHand and reserved times each line's quantity to its product,
+// and emits what emit makes of the units moved. Nothing in status from:
+// nothing to do.
+func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, from, to string, onHand, reserved int64,
+	emit func(events.StockMovement) events.Payload) error {
+	q := inventorydb.New(tx)
+	if err := q.LockOrderStock(ctx, id.String()); err != nil {
+		return fmt.Errorf("%s order %s: %w", to, id, err)
+	}
+	lines, err := q.OrderReservations(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s order %s: %w", to, id, err)
+	}
+	m := events.StockMovement{OrderID: id}
+	skus := make([]string, 0, len(lines))
+	for _, l := range lines {
+		if l.Status == from {
+			m.Items = append(m.Items, events.Line{SKU: l.Sku, Quantity: l.Quantity})
+			skus = append(skus, l.Sku)
+		}
+	}
+	if len(m.Items) == 0 {
+		return nil
+	}
+	// Lock the products in sku order, as a reservation does.
+	if _, err := q.LockProducts(ctx, skus); err != nil {
+		return fmt.Errorf("%s order %s: %w", to, id, err)
+	}
+	for _, l := range m.Items { // in sku order, as OrderReservations returns them
+		if err := q.MoveStock(ctx, inventorydb.MoveStockParams{
+			Sku: l.SKU, OnHandDelta: onHand * l.Quantity, ReservedDelta: reserved * l.Quantity,
+		}); err != nil {
+			return fmt.Errorf("%s %s of order %s: %w", to, l.SKU, id, err)
+		}
+	}
+	if err := q.SetReservationStatus(ctx, inventorydb.SetReservationStatusParams{OrderID: id, FromStatus: from, ToStatus: to}); err != nil {
+		return fmt.Errorf("%s order %s: %w", to, id, err)
+	}
+	return tx.Emit(emit(m), id.String())
+}
+
+// Get returns one product.
+func (s *Service) Get(ctx context.Context, sku string) (Product, error) {
+	r, err := inventorydb.New(s.pool).GetProduct(ctx, sku)
+	if postgres.IsNotFound(err) {
+		return Product{}, ErrNotFound
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("get product %s: %w", sku, err)
+	}
+	return productFromRow(r), nil
+}
+
+// List returns one page of products by sku, and the count of all.
+func (s *Service) List(ctx context.Context, limit, offset int) ([]Product, int64, error) {
+	q := inventorydb.New(s.pool)
+	rows, err := q.ListProducts(ctx, inventorydb.ListProductsParams{RowLimit: int32(limit), RowOffset: int32(offset)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list products: %w", err)
+	}
+	total, err := q.CountProducts(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count products: %w", err)
+	}
+	out := make([]Product, len(rows))
+	for i, r := range rows {
+		out[i] = productFromRow(r)
+	}
+	return out, total, nil
+}
+
+// Adjustments returns one page of a product's adjustments, newest first,
+// and the count of all.
+func (s *Service) Adjustments(ctx context.Context, sku string, limit, offset int) ([]Adjustment, int64, error) {
+	if _, err := s.Get(ctx, sku); err != nil {
+		return nil, 0, err
+	}
+	q := inventorydb.New(s.pool)
+	rows, err := q.ListAdjustments(ctx, inventorydb.ListAdjustmentsParams{Sku: sku, RowLimit: int32(limit), RowOffset: int32(offset)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list adjustments of %s: %w", sku, err)
+	}
+	total, err := q.CountAdjustments(ctx, sku)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count adjustments of %s: %w", sku, err)
+	}
+	out := make([]Adjustment, len(rows))
+	for i, r := range rows {
+		out[i] = adjustmentFromRow(r)
+	}
+	return out, total, nil
+}
+
+// Timeline returns what the inventory service received and emitted for
+// order id (nothing for an order placed with a total).
+func (s *Service) Timeline(ctx context.Context, id uuid.UUID) ([]timeline.Entry, error) {
+	return timeline.Read(ctx, s.pool, ServiceName, id.String())
+}

@@ -1,0 +1,66 @@
+-- name: CreateProduct :execrows
+-- Zero rows: the sku exists already; the first create stands.
+INSERT INTO products (sku, name, price, currency, on_hand, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, @now, @now)
+ON CONFLICT (sku) DO NOTHING;
+
+-- name: GetProduct :one
+SELECT * FROM products WHERE sku = $1;
+
+-- name: LockProduct :one
+SELECT * FROM products WHERE sku = $1 FOR UPDATE;
+
+-- name: LockProducts :many
+-- Rows are locked in sku order (the sort runs below the lock), so
+-- concurrent reservations of overlapping products never deadlock.
+SELECT * FROM products WHERE sku = ANY(@skus::text[]) ORDER BY sku FOR UPDATE;
+
+-- name: ListProducts :many
+SELECT * FROM products ORDER BY sku LIMIT @row_limit OFFSET @row_offset;
+
+-- name: CountProducts :one
+SELECT count(*) FROM products;
+
+-- name: MoveStock :exec
+-- Adds to a locked product's stock on hand and reserved units; the CHECKs
+-- refuse any result below zero.
+UPDATE products
+SET on_hand = on_hand + @on_hand_delta, reserved = reserved + @reserved_delta, updated_at = now()
+WHERE sku = @sku;
+
+-- name: InsertAdjustment :execrows
+INSERT INTO adjustments (id, sku, delta, status, reason, at)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (id) DO NOTHING;
+
+-- name: ListAdjustments :many
+SELECT * FROM adjustments WHERE sku = @sku
+ORDER BY at DESC, id DESC
+LIMIT @row_limit OFFSET @row_offset;
+
+-- name: CountAdjustments :one
+SELECT count(*) FROM adjustments WHERE sku = @sku;
+
+-- name: LockOrderStock :exec
+-- Serialises the handlers of one order's events for the rest of the
+-- transaction: without it an order.cancelled handled concurrently with its
+-- order.placed could slip between the reservation's early-cancellation
+-- check and its insert, and the units would stay held.
+SELECT pg_advisory_xact_lock(hashtextextended(@order_id::text, 0));
+
+-- name: InsertReservation :exec
+INSERT INTO reservations (order_id, sku, quantity, unit_price, status)
+VALUES ($1, $2, $3, $4, 'HELD');
+
+-- name: OrderReservations :many
+SELECT * FROM reservations WHERE order_id = $1 ORDER BY sku;
+
+-- name: SetReservationStatus :exec
+UPDATE reservations SET status = @to_status, updated_at = now()
+WHERE order_id = @order_id AND status = @from_status;
+
+-- name: RememberCancellation :exec
+INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING;
+
+-- name: IsCancelled :one
+SELECT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1);
