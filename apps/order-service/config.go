@@ -12,6 +12,7 @@ import (
 type config struct {
 	participant.Config
 	PaymentTimeout time.Duration `env:"ORDER_PAYMENT_TIMEOUT" envDefault:"2m" valid:"positive"`
+	StockTimeout   time.Duration `env:"ORDER_STOCK_TIMEOUT" envDefault:"2m" valid:"positive"`
 }
 
 const intro = `order-service owns orders: it consumes order commands and payment events,

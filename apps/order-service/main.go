@@ -49,9 +49,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	svc := order.NewService(p.Runner, log, cfg.PaymentTimeout, p.Registry)
+	svc := order.NewService(p.Runner, log, order.Timeouts{Payment: cfg.PaymentTimeout, Stock: cfg.StockTimeout}, p.Registry)
 	p.Handle(svc.Handlers()...)
-	p.Go("payment-timeout-sweep", svc.RunTimeoutSweep)
+	p.Go("timeout-sweep", svc.RunTimeoutSweep)
 	engine := p.Engine()
 	order.Routes(engine, svc)
 	return p.Run(ctx, engine)

@@ -13,7 +13,7 @@ import (
 type Order struct {
 	ID            uuid.UUID
 	UserID        uuid.UUID
-	Total         int64
+	Total         *int64
 	Currency      string
 	PaymentMethod string
 	Status        string
@@ -21,4 +21,5 @@ type Order struct {
 	PaymentID     *uuid.UUID
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	Items         []byte
 }

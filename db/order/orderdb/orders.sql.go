@@ -13,21 +13,22 @@ import (
 )
 
 const claimOverdueOrders = `-- name: ClaimOverdueOrders :many
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at FROM orders
-WHERE status = 'PENDING_PAYMENT' AND created_at < $1::timestamptz
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders
+WHERE status = $1 AND created_at < $2::timestamptz
 ORDER BY created_at
-LIMIT $2
+LIMIT $3
 FOR UPDATE SKIP LOCKED
 `
 
 type ClaimOverdueOrdersParams struct {
+	Status   string
 	Before   time.Time
 	RowLimit int32
 }
 
 // SKIP LOCKED: several order-service instances sweep without double work.
 func (q *Queries) ClaimOverdueOrders(ctx context.Context, arg ClaimOverdueOrdersParams) ([]Order, error) {
-	rows, err := q.db.Query(ctx, claimOverdueOrders, arg.Before, arg.RowLimit)
+	rows, err := q.db.Query(ctx, claimOverdueOrders, arg.Status, arg.Before, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +47,7 @@ func (q *Queries) ClaimOverdueOrders(ctx context.Context, arg ClaimOverdueOrders
 			&i.PaymentID,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Items,
 		); err != nil {
 			return nil, err
 		}
@@ -76,17 +78,19 @@ func (q *Queries) CountOrders(ctx context.Context, arg CountOrdersParams) (int64
 }
 
 const createOrder = `-- name: CreateOrder :execrows
-INSERT INTO orders (id, user_id, total, currency, payment_method, status, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, 'PENDING_PAYMENT', $6, $6)
+INSERT INTO orders (id, user_id, total, currency, payment_method, items, status, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
 ON CONFLICT (id) DO NOTHING
 `
 
 type CreateOrderParams struct {
 	ID            uuid.UUID
 	UserID        uuid.UUID
-	Total         int64
+	Total         *int64
 	Currency      string
 	PaymentMethod string
+	Items         []byte
+	Status        string
 	Now           time.Time
 }
 
@@ -98,6 +102,8 @@ func (q *Queries) CreateOrder(ctx context.Context, arg CreateOrderParams) (int64
 		arg.Total,
 		arg.Currency,
 		arg.PaymentMethod,
+		arg.Items,
+		arg.Status,
 		arg.Now,
 	)
 	if err != nil {
@@ -107,7 +113,7 @@ func (q *Queries) CreateOrder(ctx context.Context, arg CreateOrderParams) (int64
 }
 
 const getOrder = `-- name: GetOrder :one
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at FROM orders WHERE id = $1
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders WHERE id = $1
 `
 
 func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
@@ -124,12 +130,13 @@ func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 		&i.PaymentID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Items,
 	)
 	return i, err
 }
 
 const listOrders = `-- name: ListOrders :many
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at FROM orders
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders
 WHERE ($1::text IS NULL OR status = $1)
   AND ($2::uuid IS NULL OR user_id = $2)
 ORDER BY created_at DESC, id DESC
@@ -168,6 +175,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 			&i.PaymentID,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Items,
 		); err != nil {
 			return nil, err
 		}
@@ -180,7 +188,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 }
 
 const lockOrder = `-- name: LockOrder :one
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at FROM orders WHERE id = $1 FOR UPDATE
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
@@ -197,6 +205,41 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 		&i.PaymentID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Items,
+	)
+	return i, err
+}
+
+const priceOrder = `-- name: PriceOrder :one
+UPDATE orders
+SET status = 'PENDING_PAYMENT', total = $1, items = $2, updated_at = now()
+WHERE id = $3 AND status = 'PENDING_STOCK'
+RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items
+`
+
+type PriceOrderParams struct {
+	Total *int64
+	Items []byte
+	ID    uuid.UUID
+}
+
+// An order waiting for stock, reserved: its prices and total, and on to
+// payment.
+func (q *Queries) PriceOrder(ctx context.Context, arg PriceOrderParams) (Order, error) {
+	row := q.db.QueryRow(ctx, priceOrder, arg.Total, arg.Items, arg.ID)
+	var i Order
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Total,
+		&i.Currency,
+		&i.PaymentMethod,
+		&i.Status,
+		&i.CancelReason,
+		&i.PaymentID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Items,
 	)
 	return i, err
 }
@@ -208,7 +251,7 @@ SET status = $1,
     payment_id = coalesce($3, payment_id),
     updated_at = now()
 WHERE id = $4 AND status = $5
-RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at
+RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items
 `
 
 type TransitionOrderParams struct {
@@ -241,6 +284,7 @@ func (q *Queries) TransitionOrder(ctx context.Context, arg TransitionOrderParams
 		&i.PaymentID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Items,
 	)
 	return i, err
 }

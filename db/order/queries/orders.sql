@@ -1,8 +1,16 @@
 -- name: CreateOrder :execrows
 -- Zero rows: the order exists already; the first command's content wins.
-INSERT INTO orders (id, user_id, total, currency, payment_method, status, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, 'PENDING_PAYMENT', @now, @now)
+INSERT INTO orders (id, user_id, total, currency, payment_method, items, status, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, @status, @now, @now)
 ON CONFLICT (id) DO NOTHING;
+
+-- name: PriceOrder :one
+-- An order waiting for stock, reserved: its prices and total, and on to
+-- payment.
+UPDATE orders
+SET status = 'PENDING_PAYMENT', total = @total, items = @items, updated_at = now()
+WHERE id = @id AND status = 'PENDING_STOCK'
+RETURNING *;
 
 -- name: GetOrder :one
 SELECT * FROM orders WHERE id = $1;
@@ -36,7 +44,7 @@ WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
 -- name: ClaimOverdueOrders :many
 -- SKIP LOCKED: several order-service instances sweep without double work.
 SELECT * FROM orders
-WHERE status = 'PENDING_PAYMENT' AND created_at < @before::timestamptz
+WHERE status = @status AND created_at < @before::timestamptz
 ORDER BY created_at
 LIMIT @row_limit
 FOR UPDATE SKIP LOCKED;

@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 		Schema:   db.Order(),
 		Topology: saga.TopologyOf(order.ServiceName),
 		Handlers: func(p *participant.Participant) []uow.Handler {
-			return order.NewService(p.Runner, p.Log, time.Hour, p.Registry).Handlers()
+			return order.NewService(p.Runner, p.Log, order.Timeouts{Payment: time.Hour, Stock: time.Hour}, p.Registry).Handlers()
 		},
 		Saga: func() (string, []events.Payload) {
 			id, payment := uuid.New(), uuid.New()

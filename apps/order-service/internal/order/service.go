@@ -27,13 +27,21 @@ type Service struct {
 	uow            *uow.Runner
 	log            *slog.Logger
 	paymentTimeout time.Duration
+	stockTimeout   time.Duration
 	sagaDuration   *prometheus.HistogramVec
 }
 
+// Timeouts are how long an order waits for each step of its saga before
+// it is cancelled.
+type Timeouts struct {
+	Payment time.Duration // PAYMENT_TIMEOUT
+	Stock   time.Duration // STOCK_TIMEOUT
+}
+
 // NewService returns the order service, writing through runner. Orders
-// still waiting for payment after paymentTimeout are cancelled.
-func NewService(runner *uow.Runner, log *slog.Logger, paymentTimeout time.Duration, reg prometheus.Registerer) *Service {
-	s := &Service{pool: runner.Pool(), uow: runner, log: log, paymentTimeout: paymentTimeout,
+// still waiting for payment or stock after their timeout are cancelled.
+func NewService(runner *uow.Runner, log *slog.Logger, t Timeouts, reg prometheus.Registerer) *Service {
+	s := &Service{pool: runner.Pool(), uow: runner, log: log, paymentTimeout: t.Payment, stockTimeout: t.Stock,
 		sagaDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ordersaga_saga_duration_seconds",
 			Help:    "Time from an order's creation to its saga's outcome, by outcome (PAID, CANCELLED, FAILED).",
@@ -58,6 +66,13 @@ func (s *Service) Handlers() []uow.Handler {
 		// timeline.
 		uow.Record[events.PaymentRefunded](),
 		uow.Record[events.PaymentCancelled](),
+		uow.On(s.stockReserved),
+		uow.On(s.stockRejected),
+		// The inventory's outcomes of a paid or compensated order: the
+		// order already is where it ends; its timeline shows them.
+		uow.Record[events.StockCommitted](),
+		uow.Record[events.StockReleased](),
+		uow.Record[events.StockReturned](),
 	}
 }
 
@@ -70,10 +85,25 @@ func (s *Service) settled(tx *uow.Tx, o orderdb.Order) {
 
 func (s *Service) create(ctx context.Context, tx *uow.Tx, cmd *events.OrderCreateRequested) error {
 	o := cmd.OrderPlaced
-	n, err := orderdb.New(tx).CreateOrder(ctx, orderdb.CreateOrderParams{
-		ID: o.OrderID, UserID: o.UserID, Total: o.Total, Currency: o.Currency,
-		PaymentMethod: o.PaymentMethod, Now: time.Now().UTC(),
-	})
+	params := orderdb.CreateOrderParams{
+		ID: o.OrderID, UserID: o.UserID, Currency: o.Currency,
+		PaymentMethod: o.PaymentMethod, Status: events.StatusPendingPayment, Now: time.Now().UTC(),
+	}
+	if cmd.Items == nil {
+		params.Total = &o.Total
+	} else {
+		// With items: the inventory reserves and prices them first.
+		items := make([]Item, len(cmd.Items))
+		for i, l := range cmd.Items {
+			items[i] = Item{SKU: l.SKU, Quantity: l.Quantity}
+		}
+		b, err := encodeItems(items)
+		if err != nil {
+			return fmt.Errorf("create order %s: %w", o.OrderID, err)
+		}
+		params.Items, params.Status = b, events.StatusPendingStock
+	}
+	n, err := orderdb.New(tx).CreateOrder(ctx, params)
 	if err != nil {
 		return fmt.Errorf("create order %s: %w", o.OrderID, err)
 	}
@@ -82,7 +112,76 @@ func (s *Service) create(ctx context.Context, tx *uow.Tx, cmd *events.OrderCreat
 		// content stands, and its order.created went out then.
 		return nil
 	}
+	if cmd.Items != nil {
+		return tx.Emit(events.OrderItemsPlaced{OrderID: o.OrderID, UserID: o.UserID, Items: cmd.Items,
+			Currency: o.Currency, PaymentMethod: o.PaymentMethod}, o.OrderID.String())
+	}
 	return tx.Emit(events.OrderCreated{OrderPlaced: o}, o.OrderID.String())
+}
+
+// stockReserved prices an order waiting for its stock and sends it on to
+// payment. An order cancelled meanwhile stays cancelled: the inventory saw
+// that cancellation too and releases the reservation itself.
+func (s *Service) stockReserved(ctx context.Context, tx *uow.Tx, e *events.StockReserved) error {
+	q := orderdb.New(tx)
+	o, err := q.LockOrder(ctx, e.OrderID)
+	if postgres.IsNotFound(err) {
+		return rabbit.Permanent(fmt.Errorf("stock reserved for order %s: %w", e.OrderID, ErrNotFound))
+	}
+	if err != nil {
+		return fmt.Errorf("stock reserved for order %s: %w", e.OrderID, err)
+	}
+	if o.Status != events.StatusPendingStock {
+		return nil
+	}
+	price := make(map[string]int64, len(e.Items))
+	for _, l := range e.Items {
+		price[l.SKU] = l.UnitPrice
+	}
+	items := fromRow(o).Items
+	for i := range items {
+		p, ok := price[items[i].SKU]
+		if !ok {
+			return rabbit.Permanent(fmt.Errorf("stock reserved for order %s: no price of %s", e.OrderID, items[i].SKU))
+		}
+		line := p * items[i].Quantity
+		items[i].UnitPrice, items[i].LineTotal = &p, &line
+	}
+	b, err := encodeItems(items)
+	if err != nil {
+		return fmt.Errorf("stock reserved for order %s: %w", e.OrderID, err)
+	}
+	priced, err := q.PriceOrder(ctx, orderdb.PriceOrderParams{ID: e.OrderID, Total: &e.Total, Items: b})
+	if err != nil {
+		return fmt.Errorf("stock reserved for order %s: %w", e.OrderID, err)
+	}
+	return tx.Emit(events.OrderCreated{OrderPlaced: events.OrderPlaced{
+		OrderID: priced.ID, UserID: priced.UserID, Total: e.Total, Currency: priced.Currency, PaymentMethod: priced.PaymentMethod,
+	}}, e.OrderID.String())
+}
+
+// stockRejected cancels an order waiting for stock, with the inventory's
+// reason.
+func (s *Service) stockRejected(ctx context.Context, tx *uow.Tx, e *events.StockRejected) error {
+	q := orderdb.New(tx)
+	reason := e.Reason
+	o, err := q.TransitionOrder(ctx, orderdb.TransitionOrderParams{
+		ID: e.OrderID, FromStatus: events.StatusPendingStock, ToStatus: events.StatusCancelled, CancelReason: &reason,
+	})
+	if postgres.IsNotFound(err) {
+		// No longer waiting for stock (cancelled meanwhile), or not there.
+		if _, getErr := q.GetOrder(ctx, e.OrderID); postgres.IsNotFound(getErr) {
+			return rabbit.Permanent(fmt.Errorf("stock rejected for order %s: %w", e.OrderID, ErrNotFound))
+		} else if getErr != nil {
+			return fmt.Errorf("stock rejected for order %s: %w", e.OrderID, getErr)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stock rejected for order %s: %w", e.OrderID, err)
+	}
+	s.settled(tx, o)
+	return tx.Emit(events.OrderCancelled{OrderID: o.ID, Reason: reason, PreviousStatus: events.StatusPendingStock, UserID: o.UserID}, o.ID.String())
 }
 
 func (s *Service) cancelRequested(ctx context.Context, tx *uow.Tx, cmd *events.OrderCancelRequested) error {
@@ -109,7 +208,7 @@ func (s *Service) cancel(ctx context.Context, tx *uow.Tx, id uuid.UUID, reason s
 	if err != nil {
 		return fmt.Errorf("cancel order %s: %w", id, err)
 	}
-	if o.Status == events.StatusPendingPayment {
+	if o.Status != events.StatusPaid {
 		// A cancelled paid order had its outcome already.
 		s.settled(tx, cancelled)
 	}
@@ -169,10 +268,11 @@ func (s *Service) applyPayment(ctx context.Context, tx *uow.Tx, m events.Payload
 }
 
 // RunTimeoutSweep cancels, until ctx ends, every order still waiting for
-// payment after the payment timeout (cancelReason PAYMENT_TIMEOUT). Rows are
-// claimed with SKIP LOCKED, so every instance may sweep.
+// payment after the payment timeout (cancelReason PAYMENT_TIMEOUT) or for
+// stock after the stock timeout (STOCK_TIMEOUT). Rows are claimed with SKIP
+// LOCKED, so every instance may sweep.
 func (s *Service) RunTimeoutSweep(ctx context.Context) error {
-	every := min(max(s.paymentTimeout/4, 100*time.Millisecond), 10*time.Second)
+	every := min(max(min(s.paymentTimeout, s.stockTimeout)/4, 100*time.Millisecond), 10*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -181,17 +281,19 @@ func (s *Service) RunTimeoutSweep(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		for {
-			n, err := s.SweepTimeouts(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+		for _, sweep := range []func(context.Context) (int, error){s.SweepTimeouts, s.SweepStockTimeouts} {
+			for {
+				n, err := sweep(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					s.log.Warn("timeout sweep failed", "error", err)
+					break
 				}
-				s.log.Warn("payment-timeout sweep failed", "error", err)
-				break
-			}
-			if n < sweepBatch {
-				break
+				if n < sweepBatch {
+					break
+				}
 			}
 		}
 	}
@@ -199,27 +301,38 @@ func (s *Service) RunTimeoutSweep(ctx context.Context) error {
 
 const sweepBatch = 100
 
-// SweepTimeouts cancels one batch of overdue orders and returns its size.
+// SweepTimeouts cancels one batch of orders overdue for payment and returns
+// its size.
 func (s *Service) SweepTimeouts(ctx context.Context) (int, error) {
+	return s.sweep(ctx, events.StatusPendingPayment, s.paymentTimeout, events.ReasonPaymentTimeout)
+}
+
+// SweepStockTimeouts cancels one batch of orders overdue for stock and
+// returns its size.
+func (s *Service) SweepStockTimeouts(ctx context.Context) (int, error) {
+	return s.sweep(ctx, events.StatusPendingStock, s.stockTimeout, events.ReasonStockTimeout)
+}
+
+func (s *Service) sweep(ctx context.Context, status string, timeout time.Duration, reason string) (int, error) {
 	n := 0
 	err := s.uow.InTx(ctx, func(ctx context.Context, tx *uow.Tx) error {
 		overdue, err := orderdb.New(tx).ClaimOverdueOrders(ctx, orderdb.ClaimOverdueOrdersParams{
-			Before: time.Now().Add(-s.paymentTimeout), RowLimit: sweepBatch,
+			Status: status, Before: time.Now().Add(-timeout), RowLimit: sweepBatch,
 		})
 		if err != nil {
 			return err
 		}
 		for _, o := range overdue {
-			if err := s.cancel(ctx, tx, o.ID, events.ReasonPaymentTimeout); err != nil {
+			if err := s.cancel(ctx, tx, o.ID, reason); err != nil {
 				return err
 			}
-			s.log.Info("order timed out waiting for payment", "order_id", o.ID, "correlation_id", o.ID)
+			s.log.Info("order timed out", "status", status, "reason", reason, "order_id", o.ID, "correlation_id", o.ID)
 		}
 		n = len(overdue)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sweep overdue orders: %w", err)
+		return 0, fmt.Errorf("sweep orders overdue in %s: %w", status, err)
 	}
 	return n, nil
 }

@@ -42,7 +42,7 @@ func newService(t testing.TB, timeout time.Duration) (*harness, *pgxpool.Pool) {
 	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Order()))
 	reg := prometheus.NewRegistry()
 	runner := uow.NewRunner(pool, nil, reg)
-	svc := NewService(runner, log, timeout, reg)
+	svc := NewService(runner, log, Timeouts{Payment: timeout, Stock: timeout}, reg)
 	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
 	require.NoError(t, err, "the handlers match the subscriptions")
 	return &harness{Service: svc, router: router}, pool
@@ -261,4 +261,128 @@ func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
 	o, err = s.Get(ctx, fresh)
 	require.NoError(t, err)
 	assert.Equal(t, events.StatusPendingPayment, o.Status, "an order within its timeout waits on")
+}
+
+func createWithItems(t testing.TB, s *harness, lines ...events.Line) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	require.NoError(t, s.handle(context.Background(), delivery(t, id, events.OrderCreateRequested{
+		OrderPlaced: events.OrderPlaced{OrderID: id, UserID: uuid.New(), Currency: "USD", PaymentMethod: "tok_visa"},
+		Items:       lines,
+	})))
+	return id
+}
+
+func reserved(t testing.TB, id uuid.UUID) rabbit.Delivery {
+	t.Helper()
+	return delivery(t, id, events.StockReserved{OrderID: id, Currency: "USD", Total: 700, Items: []events.PricedLine{
+		{SKU: "B", Quantity: 1, UnitPrice: 100}, {SKU: "A", Quantity: 2, UnitPrice: 300},
+	}})
+}
+
+func TestOrdersWithItems(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, time.Hour)
+	ctx := context.Background()
+	lines := []events.Line{{SKU: "A", Quantity: 2}, {SKU: "B", Quantity: 1}}
+
+	t.Run("reserved, then on to payment", func(t *testing.T) {
+		id := createWithItems(t, s, lines...)
+		o, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, events.StatusPendingStock, o.Status)
+		assert.Nil(t, o.Total, "no total until reserved")
+		assert.Equal(t, []Item{{SKU: "A", Quantity: 2}, {SKU: "B", Quantity: 1}}, o.Items)
+		assert.JSONEq(t, `{"orderId":"`+id.String()+`","userId":"`+o.UserID.String()+`","items":[{"sku":"A","quantity":2},{"sku":"B","quantity":1}],"currency":"USD","paymentMethod":"tok_visa"}`,
+			body(t, pool, id, events.TypeOrderPlaced))
+
+		d := reserved(t, id)
+		require.NoError(t, s.handle(ctx, d))
+		require.NoError(t, s.handle(ctx, d), "redelivery")
+		o, err = s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, events.StatusPendingPayment, o.Status)
+		require.NotNil(t, o.Total)
+		assert.Equal(t, int64(700), *o.Total)
+		b, err := json.Marshal(o.Items)
+		require.NoError(t, err)
+		assert.JSONEq(t, `[{"sku":"A","quantity":2,"unitPrice":300,"lineTotal":600},{"sku":"B","quantity":1,"unitPrice":100,"lineTotal":100}]`, string(b))
+		assert.Equal(t, []string{events.TypeOrderPlaced, events.TypeOrderCreated}, emitted(t, pool, id))
+		assert.JSONEq(t, `{"orderId":"`+id.String()+`","userId":"`+o.UserID.String()+`","total":700,"currency":"USD","paymentMethod":"tok_visa"}`,
+			body(t, pool, id, events.TypeOrderCreated))
+
+		require.NoError(t, s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, id)))
+		o, err = s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, events.StatusPaid, o.Status, "from there the payment flow is unchanged")
+	})
+
+	for _, reason := range []string{events.ReasonOutOfStock, events.ReasonUnknownProduct, events.ReasonCurrencyMismatch} {
+		t.Run("rejected "+reason, func(t *testing.T) {
+			id := createWithItems(t, s, lines...)
+			require.NoError(t, s.handle(ctx, delivery(t, id, events.StockRejected{OrderID: id, Reason: reason,
+				Items: []events.RejectedLine{{SKU: "A", Requested: 2, Available: 0}}})))
+			o, err := s.Get(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, events.StatusCancelled, o.Status)
+			assert.Equal(t, reason, *o.CancelReason)
+			assert.Nil(t, o.Total)
+			assert.JSONEq(t, `{"orderId":"`+id.String()+`","reason":"`+reason+`","previousStatus":"PENDING_STOCK","userId":"`+o.UserID.String()+`"}`,
+				body(t, pool, id, events.TypeOrderCancelled))
+		})
+	}
+
+	t.Run("cancelled while waiting for stock, reserved late", func(t *testing.T) {
+		id := createWithItems(t, s, lines...)
+		require.NoError(t, s.handle(ctx, delivery(t, id, events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
+		require.NoError(t, s.handle(ctx, reserved(t, id)))
+		o, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, events.StatusCancelled, o.Status, "the inventory releases the late reservation on its own")
+		assert.Equal(t, []string{events.TypeOrderPlaced, events.TypeOrderCancelled}, emitted(t, pool, id))
+		assert.Contains(t, body(t, pool, id, events.TypeOrderCancelled), `"previousStatus":"PENDING_STOCK"`)
+	})
+
+	t.Run("stock movements are recorded only", func(t *testing.T) {
+		id := createWithItems(t, s, lines...)
+		for _, p := range []events.Payload{
+			events.StockCommitted{StockMovement: events.StockMovement{OrderID: id, Items: lines}},
+			events.StockReleased{StockMovement: events.StockMovement{OrderID: id, Items: lines}},
+			events.StockReturned{StockMovement: events.StockMovement{OrderID: id, Items: lines}},
+		} {
+			require.NoError(t, s.handle(ctx, delivery(t, id, p)), p.MessageType())
+		}
+		o, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, events.StatusPendingStock, o.Status)
+		entries, err := s.Timeline(ctx, id)
+		require.NoError(t, err)
+		assert.Len(t, entries, 5, "the create, order.placed and three stock movements")
+	})
+}
+
+func TestStockTimeoutSweep(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, time.Minute)
+	ctx := context.Background()
+	waiting := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
+	priced := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
+	require.NoError(t, s.handle(ctx, delivery(t, priced, events.StockReserved{OrderID: priced, Currency: "USD", Total: 5,
+		Items: []events.PricedLine{{SKU: "A", Quantity: 1, UnitPrice: 5}}})))
+	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '90 seconds'")
+	require.NoError(t, err)
+	fresh := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
+
+	n, err := s.SweepStockTimeouts(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	for id, want := range map[uuid.UUID]string{waiting: events.StatusCancelled, priced: events.StatusPendingPayment, fresh: events.StatusPendingStock} {
+		o, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, want, o.Status)
+	}
+	o, err := s.Get(ctx, waiting)
+	require.NoError(t, err)
+	assert.Equal(t, events.ReasonStockTimeout, *o.CancelReason)
+	assert.Contains(t, body(t, pool, waiting, events.TypeOrderCancelled), `"previousStatus":"PENDING_STOCK"`)
 }
