@@ -29,16 +29,23 @@ func TestConformance(t *testing.T) {
 			id, payment := uuid.New(), uuid.New()
 			outcome := events.PaymentOutcome{PaymentID: payment, OrderID: id, Amount: 900, Currency: "USD"}
 			refusal := events.PaymentRefusal{PaymentOutcome: outcome, Reason: "CARD_DECLINED"}
+			lines := []events.Line{{SKU: "A-1", Quantity: 3}}
+			moved := events.StockMovement{OrderID: id, Items: lines}
 			return id.String(), []events.Payload{
 				events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{
-					OrderID: id, UserID: uuid.New(), Total: 900, Currency: "USD", PaymentMethod: "tok_visa"}},
+					OrderID: id, UserID: uuid.New(), Currency: "USD", PaymentMethod: "tok_visa"}, Items: lines},
+				events.StockReserved{OrderID: id, Items: []events.PricedLine{{SKU: "A-1", Quantity: 3, UnitPrice: 300}}, Total: 900, Currency: "USD"},
 				events.PaymentApproved{PaymentOutcome: outcome},
-				// An order no longer waiting for payment ignores these.
+				events.StockCommitted{StockMovement: moved},
+				// An order no longer waiting for stock or payment ignores these.
+				events.StockRejected{OrderID: id, Reason: events.ReasonOutOfStock, Items: []events.RejectedLine{{SKU: "A-1", Requested: 3}}},
 				events.PaymentDeclined{PaymentRefusal: refusal},
 				events.PaymentFailed{PaymentRefusal: refusal},
 				events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested},
 				events.PaymentRefunded{PaymentOutcome: outcome},
 				events.PaymentCancelled{PaymentOutcome: outcome},
+				events.StockReturned{StockMovement: moved},
+				events.StockReleased{StockMovement: moved},
 			}
 		},
 	})
