@@ -151,7 +151,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		if reason != "" {
 			r = `"` + reason + `"`
 		}
-		return fmt.Sprintf(`{"id":%q,"userId":%q,"total":4200,"currency":"USD","status":%q,"cancelReason":%s,"createdAt":"2025-03-01T12:00:00.123456Z","updatedAt":"2025-03-01T12:00:01Z"}`,
+		return fmt.Sprintf(`{"id":%q,"userId":%q,"total":4200,"currency":"USD","status":%q,"cancelReason":%s,"items":null,"createdAt":"2025-03-01T12:00:00.123456Z","updatedAt":"2025-03-01T12:00:01Z"}`,
 			id, user, status, r)
 	}
 	paymentJSON := fmt.Sprintf(`{"id":%q,"orderId":%q,"amount":4200,"currency":"USD","status":"APPROVED","reason":null,"createdAt":"2025-03-01T12:00:00.5Z","updatedAt":"2025-03-01T12:00:00.5Z"}`,
@@ -206,6 +206,15 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 			post("create, too large", jsonHeaders(), huge, 413),
 			post("create, not JSON", http.Header{"Content-Type": {"text/plain"}}, newOrder, 415),
 			post("create, invalid values", jsonHeaders(), `{"userId":"`+user+`","total":0,"currency":"usd"}`, 422),
+			post("create with items", jsonHeaders(), `{"userId":"`+user+`","items":[{"sku":"MUG","quantity":2}]}`, 202),
+			post("create with a bad line", jsonHeaders(), `{"userId":"`+user+`","items":[{"sku":"MUG","quantity":0}]}`, 422),
+			{name: "create a product", method: http.MethodPost, path: "/api/products", headers: jsonHeaders(),
+				body: `{"sku":"MUG","name":"Mug","price":1200,"currency":"USD","onHand":5}`, status: 202},
+			{name: "create a bad product", method: http.MethodPost, path: "/api/products", headers: jsonHeaders(),
+				body: `{"sku":"MUG","name":"Mug","price":0,"currency":"USD","onHand":5}`, status: 422},
+			{name: "adjust stock", method: http.MethodPost, path: "/api/products/MUG/stock", headers: jsonHeaders(), body: `{"delta":-2}`, status: 202},
+			get("products, inventory not a participant", "/api/products", 503),
+			get("product, sku not a sku", "/api/products/a%20b", 400),
 			get("list orders", "/api/orders?page=1&limit=10&status=PAID&userId="+user, 200),
 			get("list orders, bad limit", "/api/orders?limit=101", 400),
 			get("order", "/api/orders/"+orderID, 200),

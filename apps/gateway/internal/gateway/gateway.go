@@ -23,8 +23,9 @@ import (
 
 // Names of the upstream services, as they appear in problems and readiness.
 const (
-	OrderService   = "order-service"
-	PaymentService = "payment-service"
+	OrderService     = "order-service"
+	PaymentService   = "payment-service"
+	InventoryService = "inventory-service"
 )
 
 // Errors of the gateway; the HTTP edge maps each to a status.
@@ -76,6 +77,9 @@ type Gateway struct {
 	pub      *rabbit.Publisher
 	orders   upstream
 	payments upstream
+	// inventory answers the product queries; its base is empty where
+	// inventory-service is not a participant.
+	inventory upstream
 	// participants are called for every timeline, in the order given.
 	participants []participant
 	log          *slog.Logger
@@ -140,6 +144,8 @@ func New(o Options) (*Gateway, error) {
 			g.orders = p.upstream
 		case PaymentService:
 			g.payments = p.upstream
+		case InventoryService:
+			g.inventory = p.upstream
 		}
 	}
 	if err := o.Registry.Register(g.commands); err != nil {

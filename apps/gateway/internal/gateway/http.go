@@ -43,6 +43,11 @@ func (g *Gateway) routes(e *gin.Engine) {
 	api.GET("/payments/stats", g.paymentStats)
 	api.GET("/payments/:id", g.getPayment)
 	api.GET("/payments/order/:orderId", g.paymentOfOrder)
+	api.POST("/products", g.createProduct)
+	api.GET("/products", g.listProducts)
+	api.GET("/products/:sku", g.getProduct)
+	api.POST("/products/:sku/stock", g.adjustStock)
+	api.GET("/products/:sku/adjustments", g.listAdjustments)
 	api.GET("/openapi.json", openAPI)
 
 	e.GET("/docs", docsPage)
@@ -87,7 +92,11 @@ func (g *Gateway) createOrder(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/orders/"+id.String())
-	c.JSON(http.StatusAccepted, orderAccepted{OrderID: id, Status: events.StatusPendingPayment, Message: "Order creation request accepted"})
+	status := events.StatusPendingPayment
+	if o.Items != nil {
+		status = events.StatusPendingStock
+	}
+	c.JSON(http.StatusAccepted, orderAccepted{OrderID: id, Status: status, Message: "Order creation request accepted"})
 }
 
 func (g *Gateway) listOrders(c *gin.Context) {

@@ -40,8 +40,11 @@ var idempotencyNamespace = uuid.MustParse("997b3012-99f1-435f-8089-99fb5677c3fa"
 
 // NewOrder is a validated order request.
 type NewOrder struct {
-	UserID        uuid.UUID
+	UserID uuid.UUID
+	// Total or Items, never both: an order with items is priced by the
+	// inventory (contract §5).
 	Total         int64
+	Items         []events.Line
 	Currency      string
 	PaymentMethod string
 	// IdempotencyKey, when not empty, makes the order id a function of
@@ -70,7 +73,7 @@ func (g *Gateway) PlaceOrder(ctx context.Context, o NewOrder) (uuid.UUID, error)
 			Total:         o.Total,
 			Currency:      o.Currency,
 			PaymentMethod: o.PaymentMethod,
-		}}, id.String())
+		}, Items: o.Items}, id.String())
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("place order %s: %w", id, err)
 	}
@@ -304,8 +307,18 @@ func decodeNewOrder(body []byte) (NewOrder, error) {
 		}
 	}
 
+	rawItems, withItems := fields["items"]
+	_, withTotal := fields["total"]
+	if withItems {
+		if withTotal {
+			f.bad("items", "an order has a total or items, never both")
+		}
+		o.Items = decodeItems(rawItems, &f)
+	}
 	if raw, ok := fields["total"]; !ok {
-		f.bad("total", "is required")
+		if !withItems {
+			f.bad("total", "is required, or items")
+		}
 	} else if kind := jsonKind(raw); kind != "number" {
 		f.wrongType("total", "an integer number of minor units, not "+kind)
 	} else if n, msg := parseTotal(string(raw)); msg != "" {
@@ -330,8 +343,71 @@ func decodeNewOrder(body []byte) (NewOrder, error) {
 		}
 	}
 
-	unknownFields(order, &f, "userId", "total", "currency", "paymentMethod")
+	unknownFields(order, &f, "userId", "total", "items", "currency", "paymentMethod")
 	return o, f.err()
+}
+
+// decodeItems validates the items of an order (contract §5): 1 to 50
+// lines, each {"sku", "quantity"}, no sku twice. Errors name the line,
+// items[i].sku, from 0.
+func decodeItems(raw json.RawMessage, f *fieldErrors) []events.Line {
+	if kind := jsonKind(raw); kind != "array" {
+		f.wrongType("items", "an array of {sku, quantity}, not "+kind)
+		return nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		f.wrongType("items", "an array of {sku, quantity}")
+		return nil
+	}
+	if len(elems) == 0 || len(elems) > events.MaxLines {
+		f.bad("items", fmt.Sprintf("must have 1 to %d lines", events.MaxLines))
+	}
+	lines := make([]events.Line, 0, len(elems))
+	seen := make(map[string]bool, len(elems))
+	for i, elem := range elems {
+		name := fmt.Sprintf("items[%d]", i)
+		if kind := jsonKind(elem); kind != "object" {
+			f.wrongType(name, "an object {sku, quantity}, not "+kind)
+			continue
+		}
+		fields, order, err := decodeObject(elem)
+		if err != nil {
+			f.wrongType(name, "an object {sku, quantity} with each field once")
+			continue
+		}
+		var l events.Line
+		var line fieldErrors
+		if s, ok := stringField(fields, &line, "sku", true, ""); ok {
+			switch {
+			case !events.IsSKU(s):
+				line.bad("sku", "must be 1 to 64 characters from A-Z, a-z, 0-9, ., _ and -")
+			case seen[s]:
+				line.bad("sku", "is already on an earlier line: give each sku once")
+			default:
+				seen[s] = true
+				l.SKU = s
+			}
+		}
+		if raw, ok := fields["quantity"]; !ok {
+			line.bad("quantity", "is required")
+		} else if kind := jsonKind(raw); kind != "number" {
+			line.wrongType("quantity", "an integer, not "+kind)
+		} else if n, msg := parseTotal(string(raw)); msg != "" || n > events.MaxQuantity {
+			line.bad("quantity", fmt.Sprintf("must be an integer from 1 to %d", events.MaxQuantity))
+		} else {
+			l.Quantity = n
+		}
+		unknownFields(order, &line, "sku", "quantity")
+		for _, e := range line.malformed {
+			f.malformed = append(f.malformed, web.FieldError{Field: name + "." + e.Field, Message: e.Message})
+		}
+		for _, e := range line.invalid {
+			f.invalid = append(f.invalid, web.FieldError{Field: name + "." + e.Field, Message: e.Message})
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }
 
 // decodeStatusChange validates the body of PATCH /api/orders/{id}: the only
