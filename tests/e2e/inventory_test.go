@@ -152,6 +152,56 @@ func TestInventorySaga(t *testing.T) {
 		}
 	})
 
+	t.Run("stock adjustments", func(t *testing.T) {
+		a := sku("A")
+		s.createProduct(t, a, 100, 10, "USD")
+		held := s.placeItems(t, "tok_visa", line(a, 4))
+		s.waitStatus(t, held, "PAID")
+		s.stockIs(t, a, 6)
+		var adj struct {
+			AdjustmentID string `json:"adjustmentId"`
+		}
+		require.Equal(t, http.StatusAccepted, s.Do(http.MethodPost, "/api/products/"+a+"/stock", map[string]any{"delta": -7}, nil, &adj).StatusCode)
+		refused := adj.AdjustmentID
+		// Refused only while nothing else changed the stock: wait for it.
+		end := time.Now().Add(30 * time.Second)
+		for {
+			var first struct{ Meta struct{ Total int64 } }
+			s.Do(http.MethodGet, "/api/products/"+a+"/adjustments", nil, nil, &first)
+			if first.Meta.Total == 1 {
+				break
+			}
+			require.False(t, time.Now().After(end), "the adjustment was recorded")
+			time.Sleep(20 * time.Millisecond)
+		}
+		for range 2 { // the same key: one adjustment
+			require.Equal(t, http.StatusAccepted, s.Do(http.MethodPost, "/api/products/"+a+"/stock", map[string]any{"delta": 5},
+				map[string]string{"Idempotency-Key": "restock-" + a}, &adj).StatusCode)
+		}
+		s.stockIs(t, a, 11)
+		var page struct {
+			Data []struct {
+				AdjustmentID string  `json:"adjustmentId"`
+				Delta        int64   `json:"delta"`
+				Status       string  `json:"status"`
+				Reason       *string `json:"reason"`
+			} `json:"data"`
+			Meta struct{ Total int64 } `json:"meta"`
+		}
+		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/products/"+a+"/adjustments?limit=10", nil, nil, &page).StatusCode)
+		require.Len(t, page.Data, 2)
+		assert.Equal(t, int64(2), page.Meta.Total)
+		byID := map[string]string{}
+		for _, d := range page.Data {
+			reason := ""
+			if d.Reason != nil {
+				reason = *d.Reason
+			}
+			byID[d.AdjustmentID] = fmt.Sprint(d.Delta, " ", d.Status, " ", reason)
+		}
+		assert.Equal(t, map[string]string{refused: "-7 REFUSED BELOW_RESERVED", adj.AdjustmentID: "5 APPLIED "}, byID)
+	})
+
 	t.Run("out of stock: cancelled, nothing held", func(t *testing.T) {
 		a, b := sku("A"), sku("B")
 		s.createProduct(t, a, 100, 10, "USD")
