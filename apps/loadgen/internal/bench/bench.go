@@ -165,16 +165,22 @@ func (b *bencher) recreateDatabases(ctx context.Context) error {
 
 // removeSystem stops the started services and, unless -keep, removes
 // their vhost and databases. A service that would not stop is a note of
-// the report, not a failed run.
+// the report, not a failed run; when the run failed before it had a
+// report (rep is nil), it is part of the error instead.
 func (b *bencher) removeSystem(ctx context.Context, rep *Report) error {
+	var errs []error
 	if stopErr := b.sys.StopAll(); stopErr != nil {
-		rep.Notes = append(rep.Notes, "stopping the services: "+stopErr.Error())
+		if rep == nil {
+			errs = append(errs, fmt.Errorf("stopping the services: %w", stopErr))
+		} else {
+			rep.Notes = append(rep.Notes, "stopping the services: "+stopErr.Error())
+		}
 	}
-	if b.o.Keep {
-		return nil
+	if !b.o.Keep {
+		in := b.o.Infra
+		errs = append(errs, in.DeleteVHost(ctx), in.DropDatabase(ctx, in.OrderDB), in.DropDatabase(ctx, in.PaymentDB))
 	}
-	in := b.o.Infra
-	return errors.Join(in.DeleteVHost(ctx), in.DropDatabase(ctx, in.OrderDB), in.DropDatabase(ctx, in.PaymentDB))
+	return errors.Join(errs...)
 }
 
 // floorStep measures the machine's floor into rep. A floor that cannot be
