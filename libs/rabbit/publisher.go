@@ -96,6 +96,12 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 	if len(outs) == 0 {
 		return nil
 	}
+	// While the broker blocks publishing, a message would wait for the
+	// alarm to clear and then take effect: refuse it at once instead.
+	if err := p.conn.publish.blockedErr(); err != nil {
+		return fmt.Errorf("publish %s: %w", outs[0].Key, err)
+	}
+	blocked := p.conn.publish.blockedSignal()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 
@@ -118,11 +124,16 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 	p.mu.Unlock()
 
 	for i, dc := range confirms {
-		acked, err := dc.WaitContext(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %s %s: %v", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, err)
+		select {
+		case <-dc.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s %s: %v", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ctx.Err())
+		case <-blocked:
+			// The broker will not confirm before the alarm clears. The
+			// message may still take effect then, as any unconfirmed one.
+			return fmt.Errorf("%w: %s %s: %w", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ErrBlocked)
 		}
-		if !acked {
+		if !dc.Acked() {
 			return fmt.Errorf("%w: %s %s: nacked by the broker", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId)
 		}
 	}
@@ -150,7 +161,7 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return p.ch, nil
 	}
-	conn, err := p.conn.current()
+	conn, err := p.conn.publish.current()
 	if err != nil {
 		return nil, err
 	}
