@@ -145,6 +145,11 @@ func startRabbitNode(t testing.TB, scripts string) (*RabbitNode, error) {
 	return n, nil
 }
 
+// Broker is the node's default vhost, as a Broker.
+func (n *RabbitNode) Broker() Broker {
+	return Broker{AMQPURL: n.AMQPURL, VHost: "/", ManagementURL: n.ManagementURL}
+}
+
 // writeFiles writes the node's configuration, plugins and Erlang cookie.
 func (n *RabbitNode) writeFiles(amqpPort, mgmtPort int) error {
 	conf := fmt.Sprintf(`listeners.tcp.default = 127.0.0.1:%d

@@ -41,12 +41,19 @@ type harness struct {
 // paymentURL; stream, when given, times its order event streams.
 func startGateway(t testing.TB, orderURL, paymentURL string, stream ...gateway.StreamOptions) *harness {
 	t.Helper()
-	b := testinfra.VHost(t)
+	return startGatewayOn(t, testinfra.VHost(t), 5*time.Second, orderURL, paymentURL, stream...)
+}
+
+// startGatewayOn is startGateway on broker b, waiting at most
+// publishTimeout for a confirm.
+func startGatewayOn(t testing.TB, b testinfra.Broker, publishTimeout time.Duration, orderURL, paymentURL string,
+	stream ...gateway.StreamOptions) *harness {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Saga(), quiet)
 	require.NoError(t, err, "dial broker")
-	pub := rabbit.NewPublisher(conn, "gateway", 5*time.Second)
+	pub := rabbit.NewPublisher(conn, "gateway", publishTimeout)
 	client := gateway.NewClient(2 * time.Second)
 	o := gateway.Options{
 		Publisher:         pub,
