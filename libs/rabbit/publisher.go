@@ -129,9 +129,13 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %s %s: %v", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ctx.Err())
 		case <-blocked:
-			// The broker will not confirm before the alarm clears. The
-			// message may still take effect then, as any unconfirmed one.
-			return fmt.Errorf("%w: %s %s: %w", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ErrBlocked)
+			select {
+			case <-dc.Done(): // confirmed as the block began
+			default:
+				// The broker will not confirm before the alarm clears. The
+				// message may still take effect then, as any unconfirmed one.
+				return fmt.Errorf("%w: %s %s: %w", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ErrBlocked)
+			}
 		}
 		if !dc.Acked() {
 			return fmt.Errorf("%w: %s %s: nacked by the broker", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId)
