@@ -13,9 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -126,14 +126,24 @@ func startRabbitNode(t testing.TB, scripts string) (*RabbitNode, error) {
 	n.cmd.Dir = dir
 	n.cmd.Env = n.env
 	n.cmd.Stdout, n.cmd.Stderr = n.output, n.output
-	// Its own process group, so that whatever the node leaves behind
-	// (erl_child_setup, inet_gethost) can be killed with it.
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := n.cmd.Start(); err != nil {
+	n.cmd.SysProcAttr = nodeProcAttr()
+	started := make(chan error)
+	go func() {
+		// On Linux the node gets SIGTERM when the thread that started it
+		// ends (not the process): keep this thread until the node is gone.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := n.cmd.Start()
+		started <- err
+		if err == nil {
+			_ = n.cmd.Wait()
+		}
+		close(n.exited)
+	}()
+	if err := <-started; err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() { _ = n.cmd.Wait(); close(n.exited) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -303,9 +313,7 @@ func (n *RabbitNode) stop() {
 	case <-n.exited:
 	case <-time.After(15 * time.Second):
 	}
-	// The node's helpers share its process group; none of them outlives
-	// the test. An already empty group answers ESRCH, which is fine.
-	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	killGroup(n.cmd.Process)
 	<-n.exited
 	_ = os.RemoveAll(n.dir)
 }
