@@ -34,12 +34,13 @@ type RabbitNode struct {
 	// ManagementURL is the node's management API base URL with credentials.
 	ManagementURL string
 
-	dir     string
-	scripts string
-	env     []string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	output  *syncBuffer
+	amqpAddr string
+	dir      string
+	scripts  string
+	env      []string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	output   *syncBuffer
 }
 
 // StartRabbitNode starts a private RabbitMQ node for t, waits until it
@@ -111,6 +112,7 @@ func startRabbitNode(t testing.TB, scripts string) (*RabbitNode, error) {
 	n := &RabbitNode{
 		Name:          name,
 		AMQPURL:       fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", amqpPort),
+		amqpAddr:      fmt.Sprintf("127.0.0.1:%d", amqpPort),
 		ManagementURL: fmt.Sprintf("http://guest:guest@127.0.0.1:%d", mgmtPort),
 		dir:           dir,
 		scripts:       scripts,
@@ -224,10 +226,9 @@ func (n *RabbitNode) environment(amqpPort, distPort int) []string {
 
 // waitUp returns once the node answers AMQP and its management API.
 func (n *RabbitNode) waitUp(ctx context.Context) error {
-	amqpAddr := strings.TrimSuffix(strings.TrimPrefix(n.AMQPURL, "amqp://guest:guest@"), "/")
 	var last error
 	for {
-		if last = amqpAnswers(ctx, amqpAddr); last == nil {
+		if last = amqpAnswers(ctx, n.amqpAddr); last == nil {
 			if last = Management(n.ManagementURL, http.MethodGet, "/api/overview", ""); last == nil {
 				return nil
 			}

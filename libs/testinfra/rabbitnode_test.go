@@ -37,8 +37,7 @@ func TestRabbitNodeIsPrivateAndRemoved(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "the node's directory is removed: %v", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	addr := strings.TrimSuffix(strings.TrimPrefix(node.AMQPURL, "amqp://guest:guest@"), "/")
-	assert.Error(t, amqpAnswers(ctx, addr), "the node no longer answers")
+	assert.Error(t, amqpAnswers(ctx, node.amqpAddr), "the node no longer answers")
 	select {
 	case <-node.exited:
 	default:
