@@ -47,7 +47,6 @@ const probeKey = "ordersaga.probe.unroutable"
 // (re)connect, so a broker that lost its definitions gets them back.
 type Conn struct {
 	url      string
-	name     string
 	topology events.Topology
 	log      *slog.Logger
 
@@ -88,7 +87,7 @@ func newLink(c *Conn, name string, probe bool) *link {
 // backoff and jitter. name shows in the management UI (the publishing
 // connection as "<name> publisher").
 func Dial(ctx context.Context, url, name string, topology events.Topology, log *slog.Logger) (*Conn, error) {
-	c := &Conn{url: url, name: name, topology: topology, log: log, done: make(chan struct{})}
+	c := &Conn{url: url, topology: topology, log: log, done: make(chan struct{})}
 	c.consume = newLink(c, name, false)
 	c.publish = newLink(c, name+" publisher", true)
 	for _, l := range []*link{c.consume, c.publish} {
