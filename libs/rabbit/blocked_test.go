@@ -105,3 +105,53 @@ func TestBlockedBroker(t *testing.T) {
 	// same connection: it never took effect.
 	assert.Empty(t, seen(refused.ID.String()), "a publish refused during the alarm never takes effect")
 }
+
+// TestBlockedConsumerStopsWithoutLosingHeldMessages stops a consumer that
+// holds a message whose retry the blocked broker refused: the message goes
+// back to its queue, neither lost nor half-retried.
+func TestBlockedConsumerStopsWithoutLosingHeldMessages(t *testing.T) {
+	t.Parallel()
+	node := testinfra.StartRabbitNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := rabbit.Dial(ctx, node.AMQPURL, t.Name(), events.Saga(), quiet)
+	require.NoError(t, err, "dial the private node")
+	pub := rabbit.NewPublisher(conn, "test", 5*time.Minute)
+	t.Cleanup(func() {
+		pub.Close()
+		conn.Close()
+	})
+	m := orderCreated(t)
+	require.NoError(t, pub.Publish(ctx, m), "publish before the alarm")
+	node.SetMemoryAlarm(t)
+	require.Eventually(t, func() bool { return errors.Is(conn.Check(ctx), rabbit.ErrBlocked) }, 30*time.Second,
+		20*time.Millisecond, "readiness reports the alarm")
+
+	failed := make(chan struct{}, 10)
+	consumer := rabbit.NewConsumer(conn, pub, rabbit.ConsumerConfig{Queue: events.QueuePaymentOrderEvents},
+		func(_ context.Context, ds []rabbit.Delivery) []error {
+			errs := make([]error, len(ds))
+			for i := range ds {
+				errs[i] = errors.New("database timeout")
+				failed <- struct{}{}
+			}
+			return errs
+		}, quiet, nil)
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = consumer.Run(runCtx) }()
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		require.Fail(t, "the message was not consumed during the alarm")
+	}
+	stop()
+	<-done
+
+	require.ErrorIs(t, conn.Check(ctx), rabbit.ErrBlocked, "still blocked when the consumer stopped")
+	work := count(t, node.AMQPURL, events.QueuePaymentOrderEvents)
+	retries := count(t, node.AMQPURL, rabbit.RetryQueue(events.QueuePaymentOrderEvents, 0))
+	assert.Equal(t, 1, work, "the held message is back in its queue")
+	assert.Zero(t, retries, "and not in the delay tier")
+	node.ClearMemoryAlarm(t)
+}
