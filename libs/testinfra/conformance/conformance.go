@@ -36,7 +36,7 @@ import (
 // Participant is the participant under test, described as its main.go
 // wires it.
 type Participant struct {
-	// Name is the participant's name (participants.tsv).
+	// Name is the participant's name (saga/saga.conf).
 	Name string
 	// Schema is its database schema (db.Order(), say).
 	Schema db.Migrations
