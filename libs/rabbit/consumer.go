@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -109,6 +110,9 @@ type Consumer struct {
 	handler BatchHandler
 	log     *slog.Logger
 	metrics *Metrics
+	// held are the settlements waiting for the broker to unblock
+	// publishing; consume waits for them before it returns.
+	held sync.WaitGroup
 }
 
 // NewConsumer returns a consumer of cfg.Queue. pub publishes retries and
@@ -172,6 +176,9 @@ func (c *Consumer) consume(ctx context.Context) error {
 	// Handlers run on their own context: shutdown stops new deliveries
 	// but lets the ones in flight finish (within DrainTimeout).
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	// Held settlements end with the handlers' context, before the channel
+	// closes (deferred calls run last first).
+	defer c.held.Wait()
 	defer cancelHandlers()
 	// Workers take what has arrived, up to MaxBatch, and handle it as one
 	// batch; while they are busy the client buffers what the prefetch lets
@@ -365,12 +372,42 @@ func (c *Consumer) handle(ctx context.Context, ds []Delivery) (errs []error) {
 }
 
 // settleVia acks d once out was confirmed, or nacks it back to the queue.
+// While the broker blocks publishing, d is held instead: unacked, it waits
+// for the alarm to clear without a worker, so the consumer keeps taking
+// the messages it can ack, and without coming straight back to fail again
+// (which would spend the queue's delivery limit).
 func (c *Consumer) settleVia(ctx context.Context, d amqp.Delivery, out Outgoing) error {
-	if err := c.pub.Send(ctx, out); err != nil {
+	err := c.pub.Send(ctx, out)
+	if errors.Is(err, ErrBlocked) {
+		c.log.Warn("broker blocks publishing; message settles once it unblocks",
+			"type", d.Type, "message_id", d.MessageId, "error", err)
+		c.held.Go(func() { c.settleUnblocked(ctx, d, out) })
+		return nil
+	}
+	return c.ackOrNack(d, err)
+}
+
+// settleUnblocked publishes out once the broker unblocks, then acks d, or
+// nacks it back to the queue if that fails or ctx ends first. If the
+// channel is gone by then, the broker redelivers d anyway.
+func (c *Consumer) settleUnblocked(ctx context.Context, d amqp.Delivery, out Outgoing) {
+	err := c.conn.WaitUnblocked(ctx)
+	if err == nil {
+		err = c.pub.Send(ctx, out)
+	}
+	if err := c.ackOrNack(d, err); err != nil {
+		c.log.Warn("could not settle message", "type", d.Type, "message_id", d.MessageId, "error", err)
+	}
+}
+
+// ackOrNack acks d if sendErr is nil, and nacks it back to the queue
+// otherwise.
+func (c *Consumer) ackOrNack(d amqp.Delivery, sendErr error) error {
+	if sendErr != nil {
 		if nackErr := d.Nack(false, true); nackErr != nil {
-			return errors.Join(err, nackErr)
+			return errors.Join(sendErr, nackErr)
 		}
-		return err
+		return sendErr
 	}
 	return d.Ack(false)
 }
@@ -391,7 +428,7 @@ func (c *Consumer) waitReady(ctx context.Context) {
 // deadLetter is d as it goes to the dead-letter queue: every original
 // property kept, the reason added.
 func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempts int) Outgoing {
-	msg := republish(d)
+	msg := Republish(d)
 	msg.Headers[HeaderError] = truncate(cause.Error(), 1024)
 	msg.Headers[HeaderErrorKind] = kind
 	msg.Headers[HeaderAttempts] = int32(attempts)
@@ -405,17 +442,21 @@ func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempt
 }
 
 func (c *Consumer) retry(d amqp.Delivery, cause error, attempts, tier int) Outgoing {
-	msg := republish(d)
+	msg := Republish(d)
 	msg.Headers[HeaderAttempts] = int32(attempts)
 	msg.Headers[HeaderLastError] = truncate(cause.Error(), 1024)
 	return Outgoing{Exchange: "", Key: RetryQueue(c.cfg.Queue, tier), Msg: msg}
 }
 
-func republish(d amqp.Delivery) amqp.Publishing {
+// Republish is delivery d as it is published again (a retry, a dead
+// letter, a replay): every property and header kept but the headers named
+// in drop and the broker's own dead-lettering history, which would only
+// grow; persistent, with no expiration and no user id (which the broker
+// checks against the publishing user).
+func Republish(d amqp.Delivery, drop ...string) amqp.Publishing {
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
-		// The broker's own dead-lettering history would only grow.
-		if k != HeaderDeath && k != HeaderDeliveryCount {
+		if k != HeaderDeath && k != HeaderDeliveryCount && !slices.Contains(drop, k) {
 			headers[k] = v
 		}
 	}
@@ -427,11 +468,9 @@ func republish(d amqp.Delivery) amqp.Publishing {
 		Priority:        d.Priority,
 		CorrelationId:   d.CorrelationId,
 		ReplyTo:         d.ReplyTo,
-		Expiration:      "",
 		MessageId:       d.MessageId,
 		Timestamp:       d.Timestamp,
 		Type:            d.Type,
-		UserId:          "",
 		AppId:           d.AppId,
 		Body:            d.Body,
 	}
