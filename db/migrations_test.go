@@ -13,6 +13,7 @@ func TestSchemaFindsEveryMigrationsDirectory(t *testing.T) {
 		{"order", "goose_db_version", "00001_orders.sql"},
 		{"payment", "goose_db_version", "00001_payments.sql"},
 		{"messaging", "goose_messaging_version", "00001_outbox_inbox.sql"},
+		{"inventory", "goose_db_version", "00001_inventory.sql"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Schema(tc.name)
@@ -30,7 +31,7 @@ func TestSchemaFindsEveryMigrationsDirectory(t *testing.T) {
 
 func TestSchemaRejectsWhatIsNoSchema(t *testing.T) {
 	for name, in := range map[string]string{
-		"unknown":        "inventory",
+		"unknown":        "shipping",
 		"empty":          "",
 		"dot":            ".",
 		"nested":         "order/migrations",
@@ -44,5 +45,5 @@ func TestSchemaRejectsWhatIsNoSchema(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
-	assert.Panics(t, func() { MustSchema("inventory") })
+	assert.Panics(t, func() { MustSchema("shipping") })
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/ordersaga/ordersaga/libs/participant"
-	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
 // config is the inventory service's configuration (contract §1): every
@@ -22,9 +21,4 @@ Usage: inventory-service [-h | --help]
 func defaults() config {
 	return config{Config: participant.Defaults("inventory-service", ":3003",
 		"postgres://postgres@127.0.0.1:5432/inventory?sslmode=disable")}
-}
-
-func parseConfig(getenv func(string) string) (config, error) {
-	c := defaults()
-	return c, settings.Parse(getenv, &c)
 }

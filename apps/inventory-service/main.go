@@ -7,51 +7,33 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/ordersaga/ordersaga/libs/lifecycle"
-	"github.com/ordersaga/ordersaga/libs/logging"
+	"github.com/gin-gonic/gin"
+
 	"github.com/ordersaga/ordersaga/libs/participant"
-	"github.com/ordersaga/ordersaga/libs/settings"
 	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/inventory-service/internal/inventory"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		participant.Fail(inventory.ServiceName, err)
+func main() { participant.Main(service()) }
+
+func service() participant.Service[config] {
+	return participant.Service[config]{
+		Intro:    intro,
+		Config:   defaults(),
+		Schema:   inventory.Schema(),
+		Topology: saga.TopologyOf("inventory-service"),
+		Wire: func(p *participant.Participant, _ *config, engine *gin.Engine) error {
+			svc := inventory.NewService(p.Runner, p.Log)
+			p.Handle(svc.Handlers()...)
+			inventory.Routes(engine, svc)
+			return nil
+		},
 	}
 }
 
-// run runs the service until ctx ends; -h or --help prints its usage and
-// the variables it reads instead, and nothing else.
+// run runs the service until ctx ends (participant.Run).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if help, err := settings.Help(args, stdout, intro, new(defaults())); help || err != nil {
-		return err
-	}
-	cfg, err := parseConfig(getenv)
-	if err != nil {
-		return err
-	}
-	if err := lifecycle.StopWithParent(cfg.StopWithParent); err != nil {
-		return err
-	}
-	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	p, err := participant.Start(ctx, cfg.Config, log, inventory.Schema(), saga.TopologyOf(inventory.ServiceName))
-	if err != nil {
-		return err
-	}
-	svc := inventory.NewService(p.Runner, log)
-	p.Handle(svc.Handlers()...)
-	engine := p.Engine()
-	inventory.Routes(engine, svc)
-	return p.Run(ctx, engine)
+	return participant.Run(ctx, service(), args, getenv, stdout)
 }

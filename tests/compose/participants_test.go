@@ -382,13 +382,13 @@ func TestDeploymentCheckFindsWhatIsMissing(t *testing.T) {
 		})
 	}
 
-	added := saga.Participant{Name: "inventory-service", Port: 3003, Database: "inventory", Timeline: "/api/x/{id}/timeline"}
+	added := saga.Participant{Name: "shipping-service", Port: 3009, Database: "shipping", Timeline: "/api/x/{id}/timeline"}
 	t.Run("a participant added to the list only", func(t *testing.T) {
 		more := append(slices.Clone(ps), added)
 		problems := readDeployment(t, more).problems(more)
 		for _, file := range []string{composeFile, definitionsFile} {
 			assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
-				return strings.HasPrefix(s, file+": ") && strings.Contains(s, "inventory")
+				return strings.HasPrefix(s, file+": ") && strings.Contains(s, "shipping")
 			}), "the new participant is missing from %s: %q", file, problems)
 		}
 		// Its scrape target is generated from the list.
@@ -398,7 +398,7 @@ func TestDeploymentCheckFindsWhatIsMissing(t *testing.T) {
 		more := append(slices.Clone(ps), added)
 		problems := readDeployment(t, ps).problems(more)
 		assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
-			return strings.HasPrefix(s, prometheusFile+": ") && strings.Contains(s, "inventory-service:3003")
+			return strings.HasPrefix(s, prometheusFile+": ") && strings.Contains(s, "shipping-service:3009")
 		}), "%q", problems)
 	})
 	t.Run("a participant removed from the list only", func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/db/inventory/inventorydb"
-	"github.com/ordersaga/ordersaga/db/inventory/migrations"
 	"github.com/ordersaga/ordersaga/libs/events"
 )
 
@@ -17,7 +16,7 @@ import (
 const ServiceName = "inventory-service"
 
 // Schema is the inventory service's database schema.
-func Schema() db.Migrations { return db.Migrations{FS: migrations.FS, Table: "goose_db_version"} }
+func Schema() db.Migrations { return db.MustSchema("inventory") }
 
 // Statuses of a reservation line and of an adjustment.
 const (
