@@ -12,10 +12,16 @@ ALTER TABLE orders ADD CONSTRAINT orders_status_check
 ALTER TABLE orders ADD COLUMN items jsonb;
 -- Only a priced order has no total.
 ALTER TABLE orders ADD CONSTRAINT orders_priced CHECK (total IS NOT NULL OR status IN ('PENDING_STOCK', 'CANCELLED'));
--- The stock-timeout sweep looks only at orders still waiting for stock.
-CREATE INDEX orders_pending_stock ON orders (created_at) WHERE status = 'PENDING_STOCK';
+-- The timeout sweeps look only at orders still waiting, and for how long
+-- they have been in their status: an order with items enters
+-- PENDING_PAYMENT when its stock is reserved, not when it was placed.
+CREATE INDEX orders_pending_stock ON orders (updated_at) WHERE status = 'PENDING_STOCK';
+DROP INDEX orders_pending;
+CREATE INDEX orders_pending ON orders (updated_at) WHERE status = 'PENDING_PAYMENT';
 
 -- +goose Down
+DROP INDEX orders_pending;
+CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'PENDING_PAYMENT';
 DROP INDEX orders_pending_stock;
 DELETE FROM orders WHERE total IS NULL;
 ALTER TABLE orders DROP CONSTRAINT orders_priced;

@@ -14,8 +14,8 @@ import (
 
 const claimOverdueOrders = `-- name: ClaimOverdueOrders :many
 SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders
-WHERE status = $1 AND created_at < $2::timestamptz
-ORDER BY created_at
+WHERE status = $1 AND updated_at < $2::timestamptz
+ORDER BY updated_at
 LIMIT $3
 FOR UPDATE SKIP LOCKED
 `
@@ -26,7 +26,9 @@ type ClaimOverdueOrdersParams struct {
 	RowLimit int32
 }
 
-// SKIP LOCKED: several order-service instances sweep without double work.
+// Overdue: in status since before @before (an order's updated_at is when it
+// entered its status). SKIP LOCKED: several order-service instances sweep
+// without double work.
 func (q *Queries) ClaimOverdueOrders(ctx context.Context, arg ClaimOverdueOrdersParams) ([]Order, error) {
 	rows, err := q.db.Query(ctx, claimOverdueOrders, arg.Status, arg.Before, arg.RowLimit)
 	if err != nil {

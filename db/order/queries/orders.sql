@@ -42,9 +42,11 @@ WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
   AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id));
 
 -- name: ClaimOverdueOrders :many
--- SKIP LOCKED: several order-service instances sweep without double work.
+-- Overdue: in status since before @before (an order's updated_at is when it
+-- entered its status). SKIP LOCKED: several order-service instances sweep
+-- without double work.
 SELECT * FROM orders
-WHERE status = @status AND created_at < @before::timestamptz
-ORDER BY created_at
+WHERE status = @status AND updated_at < @before::timestamptz
+ORDER BY updated_at
 LIMIT @row_limit
 FOR UPDATE SKIP LOCKED;

@@ -232,7 +232,7 @@ func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
 	paid := create(t, s)
 	require.NoError(t, s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, paid)))
 	// Age the 30 (and the paid one) past the timeout instead of waiting.
-	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '2 minutes'")
+	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '2 minutes', updated_at = updated_at - interval '2 minutes'")
 	require.NoError(t, err)
 	fresh := create(t, s)
 
@@ -369,7 +369,7 @@ func TestStockTimeoutSweep(t *testing.T) {
 	priced := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
 	require.NoError(t, s.handle(ctx, delivery(t, priced, events.StockReserved{OrderID: priced, Currency: "USD", Total: 5,
 		Items: []events.PricedLine{{SKU: "A", Quantity: 1, UnitPrice: 5}}})))
-	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '90 seconds'")
+	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '90 seconds', updated_at = updated_at - interval '90 seconds'")
 	require.NoError(t, err)
 	fresh := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
 
@@ -385,4 +385,20 @@ func TestStockTimeoutSweep(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, events.ReasonStockTimeout, *o.CancelReason)
 	assert.Contains(t, body(t, pool, waiting, events.TypeOrderCancelled), `"previousStatus":"PENDING_STOCK"`)
+
+	// An order that waited long for its stock has its whole payment
+	// timeout from the moment it was priced.
+	late := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
+	_, err = pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '90 seconds', updated_at = updated_at - interval '90 seconds' WHERE id = $1", late)
+	require.NoError(t, err)
+	require.NoError(t, s.handle(ctx, delivery(t, late, events.StockReserved{OrderID: late, Currency: "USD", Total: 5,
+		Items: []events.PricedLine{{SKU: "A", Quantity: 1, UnitPrice: 5}}})))
+	_, err = s.SweepTimeouts(ctx)
+	require.NoError(t, err)
+	o, err = s.Get(ctx, late)
+	require.NoError(t, err)
+	assert.Equal(t, events.StatusPendingPayment, o.Status, "not overdue for payment")
+	o, err = s.Get(ctx, priced)
+	require.NoError(t, err)
+	assert.Equal(t, events.StatusCancelled, o.Status, "priced 90 seconds ago: overdue")
 }
