@@ -239,7 +239,7 @@ func TestTopologyPrintsEveryQueueOfTheContract(t *testing.T) {
 	t.Parallel()
 	r := sagactl(t, nil, "topology")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	names := []string{"orders.commands", "orders.events", "payments.events"}
+	names := []string{"orders.commands", "orders.events", "payments.events", "inventory.commands", "inventory.events"}
 	for _, s := range saga.Subscriptions() {
 		q := s.Queue
 		names = append(names, q, q+".dlq")
@@ -265,7 +265,7 @@ func TestTopologyPrintsEveryQueueOfTheContract(t *testing.T) {
 		Declared bool
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &layout), "valid JSON")
-	assert.Len(t, layout.Exchanges, 3)
+	assert.Len(t, layout.Exchanges, 5, "contract §4's three and §5's two")
 	require.Len(t, layout.Queues, len(saga.Subscriptions()), "a queue per subscription of saga/saga.conf")
 	assert.Equal(t, commandsQueue, layout.Queues[0].Name)
 	assert.Equal(t, commandsDLQ, layout.Queues[0].DeadLetterQueue)
@@ -313,7 +313,9 @@ func TestDLQList(t *testing.T) {
 	assert.Equal(t, []struct {
 		Queue    string
 		Messages int
-	}{{commandsDLQ, 2}, {paymentsDLQ, 1}, {saga.QueuePaymentOrderEvents + ".dlq", 0}}, got)
+	}{{"inventory-service.commands.dlq", 0}, {"inventory-service.order-events.dlq", 0},
+		{commandsDLQ, 2}, {"order-service.inventory-events.dlq", 0}, {paymentsDLQ, 1}, {saga.QueuePaymentOrderEvents + ".dlq", 0}}, got,
+		"every dead-letter queue of the saga, by name")
 }
 
 func TestDLQListEmptyVHost(t *testing.T) {
