@@ -6,53 +6,35 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/ordersaga/ordersaga/db"
-	"github.com/ordersaga/ordersaga/libs/lifecycle"
-	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/participant"
-	"github.com/ordersaga/ordersaga/libs/settings"
 	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/payment-service/internal/payment"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		participant.Fail("payment-service", err)
+func main() { participant.Main(service()) }
+
+func service() participant.Service[config] {
+	return participant.Service[config]{
+		Intro:    intro,
+		Config:   defaults(),
+		Schema:   db.Payment(),
+		Topology: saga.TopologyOf("payment-service"),
+		Wire: func(p *participant.Participant, cfg *config, engine *gin.Engine) error {
+			svc := payment.NewService(p.Runner, p.Log, cfg.Gateway(), p.Registry)
+			p.Handle(svc.Handlers()...)
+			p.Go("payment-decider", svc.RunDecider)
+			payment.Routes(engine, svc)
+			return nil
+		},
 	}
 }
 
-// run runs the service until ctx ends; -h or --help prints its usage and
-// the variables it reads instead, and nothing else.
+// run runs the service until ctx ends (participant.Run).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if help, err := settings.Help(args, stdout, intro, new(defaults())); help || err != nil {
-		return err
-	}
-	cfg, err := parseConfig(getenv)
-	if err != nil {
-		return err
-	}
-	if err := lifecycle.StopWithParent(cfg.StopWithParent); err != nil {
-		return err
-	}
-	log, err := logging.New(stdout, cfg.Name, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	p, err := participant.Start(ctx, cfg.Config, log, db.Payment(), saga.TopologyOf("payment-service"))
-	if err != nil {
-		return err
-	}
-	svc := payment.NewService(p.Runner, log, cfg.Gateway(), p.Registry)
-	p.Handle(svc.Handlers()...)
-	p.Go("payment-decider", svc.RunDecider)
-	engine := p.Engine()
-	payment.Routes(engine, svc)
-	return p.Run(ctx, engine)
+	return participant.Run(ctx, service(), args, getenv, stdout)
 }

@@ -55,3 +55,7 @@ func Defaults(name, httpAddr, databaseURL string) Config {
 // Check reports a log level or format that logging cannot use, with the
 // variables' other problems rather than at the first log line.
 func (c *Config) Check() error { return logging.Check(c.LogLevel, c.LogFormat) }
+
+// Base returns c: through embedding, every participant's configuration
+// hands Run the part that is every participant's.
+func (c *Config) Base() *Config { return c }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -391,7 +392,7 @@ func (c *Consumer) waitReady(ctx context.Context) {
 // deadLetter is d as it goes to the dead-letter queue: every original
 // property kept, the reason added.
 func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempts int) Outgoing {
-	msg := republish(d)
+	msg := Republish(d)
 	msg.Headers[HeaderError] = truncate(cause.Error(), 1024)
 	msg.Headers[HeaderErrorKind] = kind
 	msg.Headers[HeaderAttempts] = int32(attempts)
@@ -405,17 +406,21 @@ func (c *Consumer) deadLetter(d amqp.Delivery, cause error, kind string, attempt
 }
 
 func (c *Consumer) retry(d amqp.Delivery, cause error, attempts, tier int) Outgoing {
-	msg := republish(d)
+	msg := Republish(d)
 	msg.Headers[HeaderAttempts] = int32(attempts)
 	msg.Headers[HeaderLastError] = truncate(cause.Error(), 1024)
 	return Outgoing{Exchange: "", Key: RetryQueue(c.cfg.Queue, tier), Msg: msg}
 }
 
-func republish(d amqp.Delivery) amqp.Publishing {
+// Republish is delivery d as it is published again (a retry, a dead
+// letter, a replay): every property and header kept but the headers named
+// in drop and the broker's own dead-lettering history, which would only
+// grow; persistent, with no expiration and no user id (which the broker
+// checks against the publishing user).
+func Republish(d amqp.Delivery, drop ...string) amqp.Publishing {
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
-		// The broker's own dead-lettering history would only grow.
-		if k != HeaderDeath && k != HeaderDeliveryCount {
+		if k != HeaderDeath && k != HeaderDeliveryCount && !slices.Contains(drop, k) {
 			headers[k] = v
 		}
 	}
@@ -427,11 +432,9 @@ func republish(d amqp.Delivery) amqp.Publishing {
 		Priority:        d.Priority,
 		CorrelationId:   d.CorrelationId,
 		ReplyTo:         d.ReplyTo,
-		Expiration:      "",
 		MessageId:       d.MessageId,
 		Timestamp:       d.Timestamp,
 		Type:            d.Type,
-		UserId:          "",
 		AppId:           d.AppId,
 		Body:            d.Body,
 	}

@@ -305,46 +305,15 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayRes
 	return res, nil
 }
 
-// replayStripped are the headers a replay drops: the failure record, so
-// the consumer starts with a fresh attempt budget, and the broker's own
-// delivery history, as the consumer drops it when it republishes.
-var replayStripped = map[string]bool{
-	rabbit.HeaderError:         true,
-	rabbit.HeaderErrorKind:     true,
-	rabbit.HeaderAttempts:      true,
-	rabbit.HeaderLastError:     true,
-	rabbit.HeaderFailedAt:      true,
-	rabbit.HeaderDeath:         true,
-	rabbit.HeaderDeliveryCount: true,
-}
-
 // Replayed is dead letter d as it goes back to its work queue, replayed at
-// at: every property and header kept but the failure record, and header
-// x-replayed-at added. Like the consumer's republishes it is persistent,
-// with no expiration and no user id (which the broker checks against the
-// publishing user).
+// at: as the consumer republishes (rabbit.Republish) but without the
+// failure record, so the consumer starts with a fresh attempt budget, and
+// with header x-replayed-at added.
 func Replayed(d amqp.Delivery, at time.Time) amqp.Publishing {
-	headers := amqp.Table{}
-	for k, v := range d.Headers {
-		if !replayStripped[k] {
-			headers[k] = v
-		}
-	}
-	headers[rabbit.HeaderReplayedAt] = at.UTC().Format(time.RFC3339Nano)
-	return amqp.Publishing{
-		Headers:         headers,
-		ContentType:     d.ContentType,
-		ContentEncoding: d.ContentEncoding,
-		DeliveryMode:    amqp.Persistent,
-		Priority:        d.Priority,
-		CorrelationId:   d.CorrelationId,
-		ReplyTo:         d.ReplyTo,
-		MessageId:       d.MessageId,
-		Timestamp:       d.Timestamp,
-		Type:            d.Type,
-		AppId:           d.AppId,
-		Body:            d.Body,
-	}
+	msg := rabbit.Republish(d, rabbit.HeaderError, rabbit.HeaderErrorKind, rabbit.HeaderAttempts,
+		rabbit.HeaderLastError, rabbit.HeaderFailedAt)
+	msg.Headers[rabbit.HeaderReplayedAt] = at.UTC().Format(time.RFC3339Nano)
+	return msg
 }
 
 // Purge removes every message of the dead-letter queue name and returns
