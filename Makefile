@@ -3,14 +3,14 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-# The saga's participants come from their one list, saga/participants.tsv
-# (columns: name, port, database, timeline); the gateway and the tools are
-# not participants and are named here. $(call column,N) is column N.
-hash := \#
-column = $(shell awk '!/^$(hash)/ && NF {print $$$(1)}' saga/participants.tsv)
+# The saga's participants come from their one list, saga/saga.conf (lines
+# "participant NAME PORT DATABASE TIMELINE"); the gateway and the tools are
+# not participants and are named here. $(call column,N) is field N
+# after the kind: 1 the name, 2 the port, 3 the database.
+column = $(shell awk -v n=$(1) '$$1 == "participant" {print $$(n + 1)}' saga/saga.conf)
 PARTICIPANTS := $(call column,1)
 ifeq ($(PARTICIPANTS),)
-$(error no participants read from saga/participants.tsv)
+$(error no participants read from saga/saga.conf)
 endif
 DATABASES    := $(call column,3)
 GATEWAY_PORT := 3000

@@ -1,19 +1,27 @@
-// Package saga lists the saga's participants: the one place that names
-// them (participants.tsv), from which the Makefile, the local runner, the
-// end-to-end harness and the gateway learn who takes part. libs/ knows no
-// participant; this package is where they are known.
+// Package saga reads saga.conf, the one place that names the saga's
+// participants, what each consumes and who publishes where. The Makefile,
+// the local runner, the end-to-end harness, the deployment and the gateway
+// learn from it who takes part; every queue, binding and service's
+// declarations derive from it (topology.go). libs/ knows no participant;
+// this package is where they are known.
 package saga
 
 import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ordersaga/ordersaga/libs/events"
 )
 
-//go:embed participants.tsv
-var table string
+//go:embed saga.conf
+var conf string
+
+// file is the name errors give the configuration.
+const file = "saga.conf"
 
 var (
 	validName     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -48,53 +56,160 @@ func (p Participant) URLVar() string {
 // DefaultURL is the participant's address on a developer machine.
 func (p Participant) DefaultURL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.Port) }
 
-// Participants returns every participant, in the order of the table.
-func Participants() []Participant {
-	ps, err := parse(table)
+// table is what saga.conf says.
+type table struct {
+	participants  []Participant
+	subscriptions []Subscription
+	publishers    map[string]string // exchange → its publisher
+}
+
+// the is saga.conf, parsed once: it is embedded at build time and its
+// test keeps it valid, so a failure here is a build defect.
+var the = func() table {
+	s, err := parse(conf)
 	if err != nil {
-		// The table is embedded at build time; its test keeps it valid.
 		panic(err)
 	}
-	return ps
-}
+	return s
+}()
+
+// Participants returns every participant, in the order of saga.conf.
+func Participants() []Participant { return slices.Clone(the.participants) }
 
 // Lookup returns the participant called name.
 func Lookup(name string) (Participant, bool) {
-	for _, p := range Participants() {
-		if p.Name == name {
-			return p, true
-		}
+	i := slices.IndexFunc(the.participants, func(p Participant) bool { return p.Name == name })
+	if i < 0 {
+		return Participant{}, false
 	}
-	return Participant{}, false
+	return the.participants[i], true
 }
 
-func parse(s string) ([]Participant, error) {
-	var ps []Participant
-	for i, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+// parse reads a saga.conf; each error names the line it is about.
+func parse(text string) (table, error) {
+	s := table{publishers: map[string]string{}}
+	seen := map[string]int{} // "kind value" → the line that took it
+	taken := func(n int, kind, value string) error {
+		key := kind + " " + value
+		if first, ok := seen[key]; ok {
+			return fmt.Errorf("%s:%d: %s %s already on line %d", file, n, kind, value, first)
+		}
+		seen[key] = n
+		return nil
+	}
+	for i, line := range strings.Split(text, "\n") {
+		n := i + 1
+		if c := strings.IndexByte(line, '#'); c >= 0 {
+			line = line[:c]
 		}
 		f := strings.Fields(line)
-		if len(f) != 4 {
-			return nil, fmt.Errorf("participants.tsv:%d: want name, port, database, timeline; got %q", i+1, line)
+		if len(f) == 0 {
+			continue
 		}
-		// The name ends up in shell scripts, a pkill pattern, variable
-		// names and compose service names; the database in SQL.
-		if !validName.MatchString(f[0]) {
-			return nil, fmt.Errorf("participants.tsv:%d: bad name %q: want lower-case letters, digits and -", i+1, f[0])
+		var err error
+		switch f[0] {
+		case "participant":
+			var p Participant
+			if p, err = parseParticipant(n, f[1:]); err == nil {
+				err = firstErr(taken(n, "participant", p.Name), taken(n, "port", strconv.Itoa(p.Port)), taken(n, "database", p.Database))
+				s.participants = append(s.participants, p)
+			}
+		case "consumes":
+			var sub Subscription
+			if sub, err = parseConsumes(n, f[1:]); err == nil {
+				err = taken(n, "queue", sub.Queue)
+				s.subscriptions = append(s.subscriptions, sub)
+			}
+		case "publishes":
+			err = parsePublishes(n, f[1:], s.publishers, taken)
+		default:
+			err = fmt.Errorf("%s:%d: unknown line kind %q: want participant, consumes or publishes", file, n, f[0])
 		}
-		port, err := strconv.Atoi(f[1])
-		if err != nil || port < 1 || port > 65535 {
-			return nil, fmt.Errorf("participants.tsv:%d: bad port %q", i+1, f[1])
+		if err != nil {
+			return table{}, err
 		}
-		if !validDatabase.MatchString(f[2]) {
-			return nil, fmt.Errorf("participants.tsv:%d: bad database %q: want lower-case letters, digits and _", i+1, f[2])
-		}
-		if !strings.HasPrefix(f[3], "/") || strings.Count(f[3], "{id}") != 1 {
-			return nil, fmt.Errorf("participants.tsv:%d: bad timeline %q: want a path with {id} once", i+1, f[3])
-		}
-		ps = append(ps, Participant{Name: f[0], Port: port, Database: f[2], Timeline: f[3]})
 	}
-	return ps, nil
+	return s, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkName checks a service's name: it ends up in shell scripts, a pkill
+// pattern, variable names, compose service names and queue names.
+func checkName(n int, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("%s:%d: bad name %q: want lower-case letters, digits and -", file, n, name)
+	}
+	return nil
+}
+
+func parseParticipant(n int, f []string) (Participant, error) {
+	if len(f) != 4 {
+		return Participant{}, fmt.Errorf("%s:%d: want participant NAME PORT DATABASE TIMELINE; got %d fields after participant", file, n, len(f))
+	}
+	if err := checkName(n, f[0]); err != nil {
+		return Participant{}, err
+	}
+	port, err := strconv.Atoi(f[1])
+	if err != nil || port < 1 || port > 65535 {
+		return Participant{}, fmt.Errorf("%s:%d: bad port %q", file, n, f[1])
+	}
+	// The database (and the role derived from the name) go into SQL.
+	if !validDatabase.MatchString(f[2]) {
+		return Participant{}, fmt.Errorf("%s:%d: bad database %q: want lower-case letters, digits and _", file, n, f[2])
+	}
+	if !strings.HasPrefix(f[3], "/") || strings.Count(f[3], "{id}") != 1 {
+		return Participant{}, fmt.Errorf("%s:%d: bad timeline %q: want a path with {id} once", file, n, f[3])
+	}
+	return Participant{Name: f[0], Port: port, Database: f[2], Timeline: f[3]}, nil
+}
+
+func parseConsumes(n int, f []string) (Subscription, error) {
+	if len(f) < 3 {
+		return Subscription{}, fmt.Errorf("%s:%d: want consumes NAME QUEUE TYPE...; got %d fields after consumes", file, n, len(f))
+	}
+	if err := checkName(n, f[0]); err != nil {
+		return Subscription{}, err
+	}
+	sub := Subscription{Consumer: f[0], Queue: f[1]}
+	if rest, ok := strings.CutPrefix(sub.Queue, sub.Consumer+"."); !ok || !validName.MatchString(rest) {
+		return Subscription{}, fmt.Errorf("%s:%d: bad queue %q: want %s.<source> (lower-case letters, digits and -)", file, n, sub.Queue, sub.Consumer)
+	}
+	for _, typ := range f[2:] {
+		if !events.Known(typ) {
+			return Subscription{}, fmt.Errorf("%s:%d: %s binds %q, not a message type of the contract (no wildcards)", file, n, sub.Queue, typ)
+		}
+		if slices.Contains(sub.Types, typ) {
+			return Subscription{}, fmt.Errorf("%s:%d: %s binds %s twice", file, n, sub.Queue, typ)
+		}
+		sub.Types = append(sub.Types, typ)
+	}
+	return sub, nil
+}
+
+func parsePublishes(n int, f []string, publishers map[string]string, taken func(int, string, string) error) error {
+	if len(f) < 2 {
+		return fmt.Errorf("%s:%d: want publishes NAME EXCHANGE...; got %d fields after publishes", file, n, len(f))
+	}
+	if err := checkName(n, f[0]); err != nil {
+		return err
+	}
+	for _, exchange := range f[1:] {
+		if !slices.ContainsFunc(events.Exchanges(), func(e events.Exchange) bool { return e.Name == exchange }) {
+			return fmt.Errorf("%s:%d: %q is not an exchange of the contract", file, n, exchange)
+		}
+		// One publisher per exchange: it alone declares it.
+		if err := taken(n, "publisher of", exchange); err != nil {
+			return err
+		}
+		publishers[exchange] = f[0]
+	}
+	return nil
 }

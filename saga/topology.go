@@ -6,7 +6,9 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 )
 
-// Work queues, one per consumer and source (contract §4).
+// Work queues of the existing participants, named here for their tests
+// and tools; saga.conf declares them (its test checks these are there).
+// A new participant needs no constant.
 const (
 	QueueOrderCommands      = "order-service.commands"
 	QueueOrderPaymentEvents = "order-service.payment-events"
@@ -21,43 +23,20 @@ type Subscription struct {
 	Types    []string
 }
 
-// subscriptions is the one table of who consumes what. Every queue, binding,
-// retry tier and dead-letter queue of the saga derives from it, and each
-// participant checks at start that it has a handler for each type bound to
-// its queues, and no other.
-var subscriptions = []Subscription{
-	{"order-service", QueueOrderCommands, []string{
-		events.TypeOrderCreateRequested, events.TypeOrderCancelRequested,
-	}},
-	{"order-service", QueueOrderPaymentEvents, []string{
-		events.TypePaymentApproved, events.TypePaymentDeclined, events.TypePaymentFailed,
-		events.TypePaymentRefunded, events.TypePaymentCancelled,
-	}},
-	// order.paid and order.failed confirm what the payment service decided;
-	// it records them for the order's timeline.
-	{"payment-service", QueuePaymentOrderEvents, []string{
-		events.TypeOrderCreated, events.TypeOrderCancelled, events.TypeOrderPaid, events.TypeOrderFailed,
-	}},
-}
+// Subscriptions returns saga.conf's table of who consumes what. Every
+// queue, binding, retry tier and dead-letter queue of the saga derives from
+// it, and each participant checks at start that it has a handler for each
+// type bound to its queues, and no other.
+func Subscriptions() []Subscription { return slices.Clone(the.subscriptions) }
 
-// publishers says who publishes to each exchange of the contract (§4).
-var publishers = map[string]string{
-	events.ExchangeOrderCommands: "gateway",
-	events.ExchangeOrderEvents:   "order-service",
-	events.ExchangePaymentEvents: "payment-service",
-}
-
-// Subscriptions returns the table of who consumes what.
-func Subscriptions() []Subscription { return slices.Clone(subscriptions) }
-
-// Publisher returns who publishes to exchange.
-func Publisher(exchange string) string { return publishers[exchange] }
+// Publisher returns who publishes to exchange (saga.conf).
+func Publisher(exchange string) string { return the.publishers[exchange] }
 
 // Topology returns the whole topology of the saga, as an operator (sagactl)
 // declares it: every exchange, every queue with its exact bindings.
 func Topology() events.Topology {
 	t := events.Topology{Exchanges: events.Exchanges()}
-	for _, s := range subscriptions {
+	for _, s := range the.subscriptions {
 		t.Queues = append(t.Queues, s.queue())
 	}
 	return t
@@ -79,17 +58,17 @@ func Topology() events.Topology {
 func TopologyOf(service string) events.Topology {
 	var t events.Topology
 	for _, e := range events.Exchanges() {
-		if publishers[e.Name] == service {
+		if the.publishers[e.Name] == service {
 			t.Exchanges = append(t.Exchanges, e)
 		}
 	}
 	var checked []events.Queue
-	for _, s := range subscriptions {
+	for _, s := range the.subscriptions {
 		q := s.queue()
 		switch {
 		case s.Consumer == service:
 			t.Queues = append(t.Queues, q)
-		case slices.ContainsFunc(q.Bindings, func(b events.Binding) bool { return publishers[b.Exchange] == service }):
+		case slices.ContainsFunc(q.Bindings, func(b events.Binding) bool { return the.publishers[b.Exchange] == service }):
 			q.IfMissing = true
 			checked = append(checked, q)
 		}
@@ -98,7 +77,7 @@ func TopologyOf(service string) events.Topology {
 	bound := map[string]bool{}
 	for _, q := range t.Queues {
 		for _, b := range q.Bindings {
-			bound[b.Exchange] = publishers[b.Exchange] != service
+			bound[b.Exchange] = the.publishers[b.Exchange] != service
 		}
 	}
 	for _, e := range events.Exchanges() {

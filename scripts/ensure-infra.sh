@@ -9,7 +9,7 @@
 # usage: scripts/ensure-infra.sh [-v] [--databases [NAME...]]
 #   -v           also say what was checked when nothing had to change
 #   --databases  also create these databases if missing (default: every
-#                participant's, from saga/participants.tsv)
+#                participant's, from saga/saga.conf)
 #
 # It is idempotent and silent when everything is already in place, so `make
 # test` and `make run` can call it every time (the fast path only talks to
@@ -45,8 +45,8 @@ while (($#)); do
 	shift
 done
 if ((want_databases)) && ((${#databases[@]} == 0)); then
-	# Column 3 of the participants' list is each one's database.
-	mapfile -t databases < <(awk '!/^#/ && NF {print $3}' "$(dirname "${BASH_SOURCE[0]}")/../saga/participants.tsv")
+	# "participant NAME PORT DATABASE TIMELINE" lines name each one's database.
+	mapfile -t databases < <(awk '$1 == "participant" {print $4}' "$(dirname "${BASH_SOURCE[0]}")/../saga/saga.conf")
 fi
 
 say() { echo "ensure-infra: $*"; }

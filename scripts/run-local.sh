@@ -9,7 +9,7 @@
 # export are passed through, e.g. `PAYMENT_LATENCY=2s LOG_LEVEL=debug make run`,
 # except HTTP_ADDR and DATABASE_URL: one value for all the services would
 # make them fight over one port or share one database. The participants,
-# their ports and databases come from saga/participants.tsv.
+# their ports and databases come from saga/saga.conf.
 #
 # Ctrl-C (or SIGTERM) stops the services and exits 0. If a service dies on
 # its own, the others are stopped and the script exits 1. If the script is
@@ -24,16 +24,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # "$(CURDIR)/bin/<service>"); BIN_DIR points elsewhere for testing.
 readonly BIN=${BIN_DIR:-$PWD/bin} RUN_DIR=./.run
 readonly READY_DEADLINE=60 STOP_GRACE=10
-# The saga's participants (name, port, database, timeline), one per line.
+# The saga's participants: its lines "participant NAME PORT DATABASE TIMELINE".
 participants=() databases=()
 declare -A PORT=([gateway]=3000)
-while read -r name port database _; do
-	[[ -z $name || $name == '#'* ]] && continue
+while read -r kind name port database _; do
+	[[ $kind == participant ]] || continue
 	participants+=("$name")
 	databases+=("$database")
 	PORT[$name]=$port
-done <saga/participants.tsv
-((${#participants[@]})) || { echo "run-local: error: no participants in saga/participants.tsv" >&2; exit 1; }
+done <saga/saga.conf
+((${#participants[@]})) || { echo "run-local: error: no participants in saga/saga.conf" >&2; exit 1; }
 readonly participants databases PORT
 # Start order matters: the gateway's /readyz checks every participant.
 readonly SERVICES=("${participants[@]}" gateway)

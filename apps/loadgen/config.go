@@ -76,29 +76,69 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 	fs.Usage = func() {}
 	var c config
 	o := &c.Options
-	var pids, steps, conc, rates, floorConc string
-	var extra listFlag
-	var floor bool
+	var raw rawFlags
+	defineServiceFlags(fs, o, &raw)
+	defineInfraFlags(fs, o, env)
+	defineLoadFlags(fs, o, &raw)
+	defineSoakFlags(fs, o)
+	defineFloorFlags(fs, o, &raw)
+	fs.StringVar(&c.JSONFile, "json", "", "also write the report as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, printUsage(fs, help)
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.Extra = raw.extra
+	o.Settings = reportSettings(fs, o.Infra)
+	return c, raw.complete(o)
+}
+
+// rawFlags are the flags that do not map one to one onto an Options field:
+// lists, a switch that removes a step, and the pids of running services.
+type rawFlags struct {
+	pids, steps, conc, rates, floorConc string
+	extra                               listFlag
+	floor                               bool
+}
+
+// defineServiceFlags defines where the services come from (started or
+// running) and how started ones run.
+func defineServiceFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
 	fs.StringVar(&o.BinDir, "bin", "./bin", "directory of the service binaries (with -start)")
 	fs.BoolVar(&o.Start, "start", true, "start the services as child processes; false: target running ones at -gateway etc.")
 	fs.StringVar(&o.Endpoints.Gateway, "gateway", "http://127.0.0.1:3100", "gateway base URL (with -start: where it is started)")
 	fs.StringVar(&o.Endpoints.Order, "order-url", "http://127.0.0.1:3101", "order service base URL (for /readyz, /metrics)")
 	fs.StringVar(&o.Endpoints.Payment, "payment-url", "http://127.0.0.1:3102", "payment service base URL")
-	fs.StringVar(&pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID for /proc accounting")
-	fs.StringVar(&o.Infra.AMQPURL, "amqp", env.AMQPURL, "broker URL; its vhost is replaced by -vhost")
-	fs.StringVar(&o.Infra.VHost, "vhost", "bench", "vhost of the system (with -start: recreated, and deleted at the end)")
-	fs.StringVar(&o.Infra.MgmtURL, "mgmt", env.MgmtURL, "RabbitMQ management API, credentials included")
-	fs.StringVar(&o.Infra.PGAdminURL, "pg-admin", env.PGAdminURL, "Postgres connection allowed to create databases")
-	fs.StringVar(&o.Infra.OrderDB, "order-db", "bench_orders", "order service database (with -start: recreated)")
-	fs.StringVar(&o.Infra.PaymentDB, "payment-db", "bench_payments", "payment service database (with -start: recreated)")
-	fs.StringVar(&o.Infra.FloorDB, "floor-db", "bench_floor", "scratch database of the Postgres floor")
-	fs.BoolVar(&o.Keep, "keep", false, "keep the vhost and databases after the run, for inspection")
+	fs.StringVar(&raw.pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID for /proc accounting")
 	fs.StringVar(&o.LogDir, "log-dir", ".run/bench", "where the started services' logs go")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the started services (info: as deployed)")
-	fs.Var(&extra, "service-env", "KEY=VALUE added to every started service's environment (repeatable), e.g. DB_MAX_CONNS=8")
-	fs.StringVar(&steps, "steps", strings.Join(allSteps, ","), "steps to run: "+strings.Join(allSteps, ","))
-	fs.StringVar(&conc, "concurrency", "1,16,64", "closed-loop concurrencies")
-	fs.StringVar(&rates, "rates", "200,400,600", "open-loop rates, orders per second")
+	fs.Var(&raw.extra, "service-env", "KEY=VALUE added to every started service's environment (repeatable), e.g. DB_MAX_CONNS=8")
+}
+
+// defineInfraFlags defines the broker and Postgres the run uses, and the
+// scratch vhost and databases it recreates there.
+func defineInfraFlags(fs *flag.FlagSet, o *bench.Options, env environment) {
+	in := &o.Infra
+	fs.StringVar(&in.AMQPURL, "amqp", env.AMQPURL, "broker URL; its vhost is replaced by -vhost")
+	fs.StringVar(&in.VHost, "vhost", "bench", "vhost of the system (with -start: recreated, and deleted at the end)")
+	fs.StringVar(&in.MgmtURL, "mgmt", env.MgmtURL, "RabbitMQ management API, credentials included")
+	fs.StringVar(&in.PGAdminURL, "pg-admin", env.PGAdminURL, "Postgres connection allowed to create databases")
+	fs.StringVar(&in.OrderDB, "order-db", "bench_orders", "order service database (with -start: recreated)")
+	fs.StringVar(&in.PaymentDB, "payment-db", "bench_payments", "payment service database (with -start: recreated)")
+	fs.StringVar(&in.FloorDB, "floor-db", "bench_floor", "scratch database of the Postgres floor")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the vhost and databases after the run, for inspection")
+}
+
+// defineLoadFlags defines the load steps: which run, the closed and open
+// loops, the latency and backlog steps, and their timing.
+func defineLoadFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
+	fs.StringVar(&raw.steps, "steps", strings.Join(allSteps, ","), "steps to run: "+strings.Join(allSteps, ","))
+	fs.StringVar(&raw.conc, "concurrency", "1,16,64", "closed-loop concurrencies")
+	fs.StringVar(&raw.rates, "rates", "200,400,600", "open-loop rates, orders per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time of each closed- and open-loop step")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "load before each step's measured window, excluded from its figures")
 	fs.DurationVar(&o.Pause, "pause", time.Second, "idle time between steps")
@@ -110,98 +150,168 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 	fs.DurationVar(&o.LatencyValue, "latency-step", 1500*time.Millisecond, "latency step: PAYMENT_LATENCY of the restarted payment service (0: skip)")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 400, "latency step: open-loop rate")
 	fs.DurationVar(&o.LatencyDur, "latency-duration", 10*time.Second, "latency step: measured time")
+}
+
+// defineSoakFlags defines the soak step, off by default.
+func defineSoakFlags(fs *flag.FlagSet, o *bench.Options) {
 	fs.DurationVar(&o.Soak, "soak", 0, "soak step: duration of a steady open loop watched for goroutine and memory growth (0: skip)")
 	fs.Float64Var(&o.SoakRate, "soak-rate", 200, "soak step: open-loop rate")
 	fs.DurationVar(&o.SoakEvery, "soak-interval", 10*time.Second, "soak step: sampling interval")
-	fs.BoolVar(&floor, "floor", true, "measure the machine's floor (raw broker confirms, Postgres commits)")
-	fs.StringVar(&floorConc, "floor-concurrency", "", "floor concurrencies (default: -concurrency)")
-	fs.DurationVar(&o.FloorDur, "floor-duration", 3*time.Second, "measured time of each floor measurement")
-	fs.StringVar(&c.JSONFile, "json", "", "also write the report as JSON to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(help)
-			fmt.Fprint(help, intro)
-			fs.PrintDefaults()
-			fmt.Fprint(help, "\nEnvironment:\n")
-			if err := settings.Usage(help, &environment{}); err != nil {
-				return c, err
-			}
-			return c, errHelp
-		}
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	o.Extra = extra
-	o.Settings = map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { o.Settings[f.Name] = f.Value.String() })
-	o.Settings["amqp"] = redact(o.Infra.AMQPURL)
-	o.Settings["mgmt"] = redact(o.Infra.MgmtURL)
-	o.Settings["pg-admin"] = redact(o.Infra.PGAdminURL)
+}
 
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+// defineFloorFlags defines the measurement of the machine's floor.
+func defineFloorFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
+	fs.BoolVar(&raw.floor, "floor", true, "measure the machine's floor (raw broker confirms, Postgres commits)")
+	fs.StringVar(&raw.floorConc, "floor-concurrency", "", "floor concurrencies (default: -concurrency)")
+	fs.DurationVar(&o.FloorDur, "floor-duration", 3*time.Second, "measured time of each floor measurement")
+}
+
+// printUsage writes -h's text to help and returns errHelp.
+func printUsage(fs *flag.FlagSet, help io.Writer) error {
+	fs.SetOutput(help)
+	fmt.Fprint(help, intro)
+	fs.PrintDefaults()
+	fmt.Fprint(help, "\nEnvironment:\n")
+	if err := settings.Usage(help, &environment{}); err != nil {
+		return err
+	}
+	return errHelp
+}
+
+// reportSettings is the command line as the report shows it: every flag,
+// with no password.
+func reportSettings(fs *flag.FlagSet, in bench.Infra) map[string]string {
+	m := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { m[f.Name] = f.Value.String() })
+	m["amqp"] = redact(in.AMQPURL)
+	m["mgmt"] = redact(in.MgmtURL)
+	m["pg-admin"] = redact(in.PGAdminURL)
+	return m
+}
+
+// problems collects every mistake of a command line, to report them all
+// at once.
+type problems []error
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
+
+// err joins the problems on one line, or is nil.
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(p))
+	for i, e := range p {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; ")) // one line
+}
+
+// complete fills in o from the raw flags and checks the whole of it,
+// reporting every mistake at once.
+func (raw rawFlags) complete(o *bench.Options) error {
+	var bad problems
+	raw.parseLists(o, &bad)
+	o.Steps = raw.selectSteps(o, &bad)
+	checkFigures(o, &bad)
+	checkServers(o, &bad)
+	checkScratch(o, &bad)
+	if raw.pids != "" {
+		if o.Start {
+			bad.add("-pids is for -start=false: with -start the tool knows its children")
+		}
+		var err error
+		if o.PIDs, err = pidList(raw.pids); err != nil {
+			bad.add("-pids: %v", err)
+		}
+	}
+	return bad.err()
+}
+
+// parseLists reads the comma-separated concurrencies and rates; the floor
+// defaults to the closed loops' concurrencies.
+func (raw rawFlags) parseLists(o *bench.Options, bad *problems) {
 	var err error
-	if o.Concurrency, err = intList(conc); err != nil {
-		bad("-concurrency: %v", err)
+	if o.Concurrency, err = intList(raw.conc); err != nil {
+		bad.add("-concurrency: %v", err)
 	}
-	if o.Rates, err = floatList(rates); err != nil {
-		bad("-rates: %v", err)
+	if o.Rates, err = floatList(raw.rates); err != nil {
+		bad.add("-rates: %v", err)
 	}
-	if floorConc == "" {
+	if raw.floorConc == "" {
 		o.FloorConc = o.Concurrency
-	} else if o.FloorConc, err = intList(floorConc); err != nil {
-		bad("-floor-concurrency: %v", err)
+	} else if o.FloorConc, err = intList(raw.floorConc); err != nil {
+		bad.add("-floor-concurrency: %v", err)
 	}
-	o.Steps = map[string]bool{}
-	for s := range strings.SplitSeq(steps, ",") {
+}
+
+// selectSteps reads -steps, less the floor with -floor=false and the
+// latency step with -latency-step 0.
+func (raw rawFlags) selectSteps(o *bench.Options, bad *problems) map[string]bool {
+	steps := map[string]bool{}
+	for s := range strings.SplitSeq(raw.steps, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
 		if !contains(allSteps, s) {
-			bad("-steps: unknown step %q (want some of %s)", s, strings.Join(allSteps, ","))
+			bad.add("-steps: unknown step %q (want some of %s)", s, strings.Join(allSteps, ","))
 		}
-		o.Steps[s] = true
+		steps[s] = true
 	}
-	if !floor {
-		delete(o.Steps, bench.KindFloor)
+	if !raw.floor {
+		delete(steps, bench.KindFloor)
 	}
 	if o.LatencyValue == 0 {
-		delete(o.Steps, bench.KindLatency)
+		delete(steps, bench.KindLatency)
 	}
+	return steps
+}
+
+// checkFigures checks the durations, rates and counts.
+func checkFigures(o *bench.Options, bad *problems) {
 	for name, d := range map[string]time.Duration{"-duration": o.Duration, "-post-timeout": o.PostTimeout,
 		"-saga-timeout": o.SagaTimeout, "-latency-duration": o.LatencyDur, "-soak-interval": o.SoakEvery, "-floor-duration": o.FloorDur} {
 		if d <= 0 {
-			bad("%s must be positive", name)
+			bad.add("%s must be positive", name)
 		}
 	}
 	for name, d := range map[string]time.Duration{"-warmup": o.Warmup, "-pause": o.Pause, "-soak": o.Soak, "-latency-step": o.LatencyValue} {
 		if d < 0 {
-			bad("%s must not be negative", name)
+			bad.add("%s must not be negative", name)
 		}
 	}
 	if o.LatencyRate <= 0 || o.SoakRate <= 0 {
-		bad("-latency-rate and -soak-rate must be positive")
+		bad.add("-latency-rate and -soak-rate must be positive")
 	}
 	if o.MaxInflight < 1 || o.BacklogConc < 1 || o.Backlog < 0 {
-		bad("-max-inflight and -backlog-concurrency must be positive, -backlog not negative")
+		bad.add("-max-inflight and -backlog-concurrency must be positive, -backlog not negative")
 	}
+}
+
+// checkServers checks the services' and servers' URLs, and drops the
+// services' trailing slashes.
+func checkServers(o *bench.Options, bad *problems) {
 	for _, u := range []struct{ flag, v string }{{"-gateway", o.Endpoints.Gateway}, {"-order-url", o.Endpoints.Order}, {"-payment-url", o.Endpoints.Payment}, {"-mgmt", o.Infra.MgmtURL}} {
 		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			bad("%s: want an http URL such as http://127.0.0.1:3100, got %q", u.flag, u.v)
+			bad.add("%s: want an http URL such as http://127.0.0.1:3100, got %q", u.flag, u.v)
 		}
 	}
 	o.Endpoints.Gateway = strings.TrimSuffix(o.Endpoints.Gateway, "/")
 	o.Endpoints.Order = strings.TrimSuffix(o.Endpoints.Order, "/")
 	o.Endpoints.Payment = strings.TrimSuffix(o.Endpoints.Payment, "/")
 	if _, err := amqp.ParseURI(o.Infra.AMQPURL); err != nil {
-		bad("-amqp: %v", err)
+		bad.add("-amqp: %v", err)
 	}
 	if u, err := url.Parse(o.Infra.PGAdminURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		bad("-pg-admin: want a postgres:// URL")
+		bad.add("-pg-admin: want a postgres:// URL")
 	}
+}
+
+// checkScratch checks that what the run drops and recreates is named as
+// scratch: the floor's database always, the vhost and the services'
+// databases with -start.
+func checkScratch(o *bench.Options, bad *problems) {
 	scratch := []struct{ kind, name string }{{"-floor-db", o.Infra.FloorDB}}
 	if o.Start {
 		scratch = append(scratch, struct{ kind, name string }{"-vhost", o.Infra.VHost},
@@ -209,25 +319,9 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 	}
 	for _, s := range scratch {
 		if err := bench.Scratch(s.kind, s.name); err != nil {
-			bad("%v", err)
+			bad.add("%v", err)
 		}
 	}
-	if pids != "" {
-		if o.Start {
-			bad("-pids is for -start=false: with -start the tool knows its children")
-		}
-		if o.PIDs, err = pidList(pids); err != nil {
-			bad("-pids: %v", err)
-		}
-	}
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Error()
-		}
-		return c, errors.New(strings.Join(msgs, "; ")) // one line
-	}
-	return c, nil
 }
 
 func contains(list []string, s string) bool {

@@ -165,6 +165,13 @@ func TestBenchAgainstRealSystem(t *testing.T) {
 		_, err := http.Get(url(p) + "/healthz")
 		assert.Error(t, err, "port %d still answers after the run", p)
 	}
+	assertScratchRemoved(ctx, t, infra, id)
+}
+
+// assertScratchRemoved checks that the run dropped its databases (named
+// bench_test_<id>...) and deleted its vhost.
+func assertScratchRemoved(ctx context.Context, t *testing.T, infra bench.Infra, id string) {
+	t.Helper()
 	conn, err := pgx.Connect(ctx, infra.PGAdminURL)
 	require.NoError(t, err)
 	defer conn.Close(ctx)

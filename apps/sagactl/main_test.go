@@ -240,7 +240,8 @@ func TestTopologyPrintsEveryQueueOfTheContract(t *testing.T) {
 	r := sagactl(t, nil, "topology")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	names := []string{"orders.commands", "orders.events", "payments.events"}
-	for _, q := range []string{commandsQueue, saga.QueueOrderPaymentEvents, saga.QueuePaymentOrderEvents} {
+	for _, s := range saga.Subscriptions() {
+		q := s.Queue
 		names = append(names, q, q+".dlq")
 		for i := range rabbit.RetryDelays {
 			names = append(names, rabbit.RetryQueue(q, i))
@@ -265,7 +266,7 @@ func TestTopologyPrintsEveryQueueOfTheContract(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &layout), "valid JSON")
 	assert.Len(t, layout.Exchanges, 3)
-	require.Len(t, layout.Queues, 3)
+	require.Len(t, layout.Queues, len(saga.Subscriptions()), "a queue per subscription of saga/saga.conf")
 	assert.Equal(t, commandsQueue, layout.Queues[0].Name)
 	assert.Equal(t, commandsDLQ, layout.Queues[0].DeadLetterQueue)
 	assert.Len(t, layout.Queues[0].RetryQueues, len(rabbit.RetryDelays))

@@ -22,116 +22,259 @@ import (
 // ErrUnavailable is returned while the broker connection is down.
 var ErrUnavailable = errors.New("broker unavailable")
 
-// Conn supervises one AMQP connection. It declares the topology on every
+// ErrBlocked is returned while the broker blocks publishing: under a memory
+// or disk alarm it stops reading from every connection that publishes, so a
+// publish would only wait for its confirm until it timed out, and then take
+// effect once the alarm clears.
+var ErrBlocked = errors.New("blocked")
+
+// probeEvery is how often the publishing connection sends the broker an
+// empty, unroutable message while it is not blocked. The broker tells a
+// connection that it is blocked only when that connection publishes, so
+// without the probe the first command of an alarm would be the one to find
+// out, waiting for its confirm until the alarm clears.
+const probeEvery = time.Second
+
+// probeKey routes the probe nowhere: no queue has this name, so the default
+// exchange drops it (it is not mandatory, so nothing comes back).
+const probeKey = "ordersaga.probe.unroutable"
+
+// Conn supervises the AMQP connections of one process: one for consuming and
+// declaring, one for publishing. They are separate because the broker blocks
+// a connection that publishes during a resource alarm, and a blocked
+// connection is not read at all: acks on it would wait for the alarm too, and
+// consumers would stop. Each connection declares the topology on every
 // (re)connect, so a broker that lost its definitions gets them back.
 type Conn struct {
 	url      string
-	name     string
 	topology events.Topology
 	log      *slog.Logger
+
+	consume *link
+	publish *link
+
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// link is one supervised AMQP connection and what is known of its state.
+type link struct {
+	c     *Conn
+	name  string
+	probe bool
 
 	mu      sync.Mutex
 	conn    *amqp.Connection
 	up      chan struct{} // closed while conn is usable
 	lastErr error
-	closed  bool
-	done    chan struct{}
-	wg      sync.WaitGroup
+	// blocked is the broker's reason while it blocks the connection;
+	// blockedCh is closed while it does, unblockedCh while it does not.
+	blocked     string
+	blockedCh   chan struct{}
+	unblockedCh chan struct{}
+}
+
+func newLink(c *Conn, name string, probe bool) *link {
+	unblocked := make(chan struct{})
+	close(unblocked)
+	return &link{c: c, name: name, probe: probe, up: make(chan struct{}), blockedCh: make(chan struct{}), unblockedCh: unblocked}
 }
 
 // Dial connects to url, retrying until ctx ends, declares the topology, and
-// keeps the connection up until Close: a lost connection is redialled with
-// backoff and jitter. name shows in the management UI.
+// keeps the connections up until Close: a lost connection is redialled with
+// backoff and jitter. name shows in the management UI (the publishing
+// connection as "<name> publisher").
 func Dial(ctx context.Context, url, name string, topology events.Topology, log *slog.Logger) (*Conn, error) {
-	c := &Conn{url: url, name: name, topology: topology, log: log, up: make(chan struct{}), done: make(chan struct{})}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		conn, err := c.connect()
-		if err == nil {
-			c.setUp(conn)
-			c.wg.Add(1)
-			go c.supervise(conn)
-			return c, nil
+	c := &Conn{url: url, topology: topology, log: log, done: make(chan struct{})}
+	c.consume = newLink(c, name, false)
+	c.publish = newLink(c, name+" publisher", true)
+	for _, l := range []*link{c.consume, c.publish} {
+		if err := l.dial(ctx); err != nil {
+			_ = c.Close()
+			return nil, err
 		}
-		lastErr = err
+	}
+	return c, nil
+}
+
+// dial connects l, retrying until ctx ends, and starts its supervisor.
+func (l *link) dial(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		conn, err := l.connect()
+		if err == nil {
+			if !l.setUp(conn) {
+				return amqp.ErrClosed
+			}
+			l.c.wg.Add(1)
+			go l.supervise(conn)
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to broker: %w", lastErr)
+			return fmt.Errorf("connect to broker: %w", err)
 		case <-time.After(backoff(attempt)):
 		}
 	}
 }
 
-func (c *Conn) connect() (*amqp.Connection, error) {
+func (l *link) connect() (*amqp.Connection, error) {
 	cfg := amqp.Config{
 		Heartbeat:  10 * time.Second,
 		Properties: amqp.NewConnectionProperties(),
 	}
-	cfg.Properties.SetClientConnectionName(c.name)
-	conn, err := amqp.DialConfig(c.url, cfg)
+	cfg.Properties.SetClientConnectionName(l.name)
+	conn, err := amqp.DialConfig(l.c.url, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := Ensure(conn, c.topology); err != nil {
+	if err := Ensure(conn, l.c.topology); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return conn, nil
 }
 
-func (c *Conn) setUp(conn *amqp.Connection) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.conn = conn
-	c.lastErr = nil
-	close(c.up)
+// setUp makes conn l's connection, unless the Conn was closed meanwhile: it
+// then closes conn and returns false. Holding c.mu, it cannot interleave
+// with Close, which would miss conn.
+func (l *link) setUp(conn *amqp.Connection) bool {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	if l.c.closed {
+		conn.Close()
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conn = conn
+	l.lastErr = nil
+	close(l.up)
+	return true
 }
 
-// supervise waits for conn to close and redials until it succeeds or Close.
-func (c *Conn) supervise(conn *amqp.Connection) {
-	defer c.wg.Done()
+// setBlocked records a connection.blocked (reason set) or
+// connection.unblocked (reason empty) of the broker.
+func (l *link) setBlocked(reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.blocked != ""
+	l.blocked = reason
+	switch {
+	case reason != "" && !was:
+		close(l.blockedCh)
+		l.unblockedCh = make(chan struct{})
+	case reason == "" && was:
+		close(l.unblockedCh)
+		l.blockedCh = make(chan struct{})
+	}
+}
+
+// supervise follows conn's blocked state, waits for it to close, and
+// redials until it succeeds or Close.
+func (l *link) supervise(conn *amqp.Connection) {
+	defer l.c.wg.Done()
 	for {
-		closeErr := <-conn.NotifyClose(make(chan *amqp.Error, 1))
-		c.mu.Lock()
-		c.conn = nil
-		c.up = make(chan struct{})
+		closeErr := l.watch(conn)
+		// A new connection starts unblocked: the broker tells it when it
+		// publishes.
+		l.setBlocked("")
+		l.mu.Lock()
+		l.conn = nil
+		l.up = make(chan struct{})
 		if closeErr != nil {
-			c.lastErr = closeErr
+			l.lastErr = closeErr
 		} else {
-			c.lastErr = ErrUnavailable
+			l.lastErr = ErrUnavailable
 		}
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
+		l.mu.Unlock()
+		if l.c.isClosed() {
 			return
 		}
-		c.log.Warn("broker connection lost; reconnecting", "error", closeErr)
+		l.c.log.Warn("broker connection lost; reconnecting", "connection", l.name, "error", closeErr)
 		for attempt := 0; ; attempt++ {
 			select {
-			case <-c.done:
+			case <-l.c.done:
 				return
 			case <-time.After(backoff(attempt)):
 			}
-			next, err := c.connect()
+			next, err := l.connect()
 			if err != nil {
-				c.mu.Lock()
-				c.lastErr = err
-				c.mu.Unlock()
+				l.mu.Lock()
+				l.lastErr = err
+				l.mu.Unlock()
 				continue
 			}
-			c.mu.Lock()
-			if c.closed {
-				c.mu.Unlock()
-				next.Close()
+			if !l.setUp(next) {
 				return
 			}
-			c.mu.Unlock()
-			c.setUp(next)
-			c.log.Info("broker connection restored", "attempts", attempt+1)
+			l.c.log.Info("broker connection restored", "connection", l.name, "attempts", attempt+1)
 			conn = next
 			break
 		}
 	}
+}
+
+// watch drains conn's blocked notifications, probes the broker if l
+// publishes, and returns once conn is closed.
+func (l *link) watch(conn *amqp.Connection) *amqp.Error {
+	closes := conn.NotifyClose(make(chan *amqp.Error, 1))
+	blockings := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	var tick <-chan time.Time
+	if l.probe {
+		t := time.NewTicker(probeEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	var probeCh *amqp.Channel
+	defer func() {
+		if probeCh != nil {
+			probeCh.Close()
+		}
+	}()
+	for {
+		select {
+		case err := <-closes:
+			return err
+		case b, ok := <-blockings:
+			if !ok {
+				blockings = nil
+				continue
+			}
+			if b.Active {
+				l.c.log.Warn("broker blocks publishing", "connection", l.name, "reason", b.Reason)
+				l.setBlocked(b.Reason)
+			} else {
+				l.c.log.Info("broker unblocked publishing", "connection", l.name)
+				l.setBlocked("")
+			}
+		case <-tick:
+			if l.isBlocked() {
+				continue
+			}
+			if probeCh == nil || probeCh.IsClosed() {
+				ch, err := conn.Channel()
+				if err != nil {
+					continue
+				}
+				probeCh = ch
+			}
+			_ = probeCh.Publish("", probeKey, false, false, amqp.Publishing{})
+		}
+	}
+}
+
+func (l *link) isBlocked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blocked != ""
+}
+
+func (c *Conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // backoff grows from 100 ms to 2 s, with jitter so that many processes do
@@ -142,13 +285,15 @@ func backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Channel opens a channel, waiting for the connection until ctx ends.
+// Channel opens a channel on the consuming connection, waiting for it until
+// ctx ends. Consume and declare on it; publish through a Publisher.
 func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
+	l := c.consume
 	for {
-		c.mu.Lock()
-		conn, up, closed := c.conn, c.up, c.closed
-		c.mu.Unlock()
-		if closed {
+		l.mu.Lock()
+		conn, up := l.conn, l.up
+		l.mu.Unlock()
+		if c.isClosed() {
 			return nil, amqp.ErrClosed
 		}
 		if conn != nil {
@@ -169,25 +314,64 @@ func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
 }
 
 // current returns the connection if it is up, without waiting.
-func (c *Conn) current() (*amqp.Connection, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn == nil || c.conn.IsClosed() {
-		if c.lastErr != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, c.lastErr)
+func (l *link) current() (*amqp.Connection, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil || l.conn.IsClosed() {
+		if l.lastErr != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, l.lastErr)
 		}
 		return nil, ErrUnavailable
 	}
-	return c.conn, nil
+	return l.conn, nil
 }
 
-// Check reports whether the connection is up, for readiness probes.
+// blockedErr is ErrBlocked with the broker's reason while the broker blocks
+// the connection, and nil otherwise.
+func (l *link) blockedErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.blocked == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrBlocked, l.blocked)
+}
+
+// blockedSignal is closed when the broker blocks the connection (at once if
+// it does now).
+func (l *link) blockedSignal() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blockedCh
+}
+
+// WaitUnblocked returns nil once the broker does not block publishing, or
+// ctx's error if ctx ends first.
+func (c *Conn) WaitUnblocked(ctx context.Context) error {
+	c.publish.mu.Lock()
+	unblocked := c.publish.unblockedCh
+	c.publish.mu.Unlock()
+	select {
+	case <-unblocked:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Check reports whether both connections are up and publishing is not
+// blocked, for readiness probes: a blocked broker takes no command, so it
+// is as good as down ("blocked: low on memory").
 func (c *Conn) Check(context.Context) error {
-	_, err := c.current()
-	return err
+	for _, l := range []*link{c.consume, c.publish} {
+		if _, err := l.current(); err != nil {
+			return err
+		}
+	}
+	return c.publish.blockedErr()
 }
 
-// Close closes the connection and stops reconnecting.
+// Close closes the connections and stops reconnecting.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -196,12 +380,18 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	close(c.done)
-	conn := c.conn
 	c.mu.Unlock()
-	var err error
-	if conn != nil {
-		err = conn.Close()
+	var errs []error
+	for _, l := range []*link{c.consume, c.publish} {
+		l.mu.Lock()
+		conn := l.conn
+		l.mu.Unlock()
+		if conn != nil {
+			if err := conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
 	}
 	c.wg.Wait()
-	return err
+	return errors.Join(errs...)
 }

@@ -110,6 +110,9 @@ type Consumer struct {
 	handler BatchHandler
 	log     *slog.Logger
 	metrics *Metrics
+	// held are the settlements waiting for the broker to unblock
+	// publishing; consume waits for them before it returns.
+	held sync.WaitGroup
 }
 
 // NewConsumer returns a consumer of cfg.Queue. pub publishes retries and
@@ -173,6 +176,9 @@ func (c *Consumer) consume(ctx context.Context) error {
 	// Handlers run on their own context: shutdown stops new deliveries
 	// but lets the ones in flight finish (within DrainTimeout).
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	// Held settlements end with the handlers' context, before the channel
+	// closes (deferred calls run last first).
+	defer c.held.Wait()
 	defer cancelHandlers()
 	// Workers take what has arrived, up to MaxBatch, and handle it as one
 	// batch; while they are busy the client buffers what the prefetch lets
@@ -366,12 +372,42 @@ func (c *Consumer) handle(ctx context.Context, ds []Delivery) (errs []error) {
 }
 
 // settleVia acks d once out was confirmed, or nacks it back to the queue.
+// While the broker blocks publishing, d is held instead: unacked, it waits
+// for the alarm to clear without a worker, so the consumer keeps taking
+// the messages it can ack, and without coming straight back to fail again
+// (which would spend the queue's delivery limit).
 func (c *Consumer) settleVia(ctx context.Context, d amqp.Delivery, out Outgoing) error {
-	if err := c.pub.Send(ctx, out); err != nil {
+	err := c.pub.Send(ctx, out)
+	if errors.Is(err, ErrBlocked) {
+		c.log.Warn("broker blocks publishing; message settles once it unblocks",
+			"type", d.Type, "message_id", d.MessageId, "error", err)
+		c.held.Go(func() { c.settleUnblocked(ctx, d, out) })
+		return nil
+	}
+	return c.ackOrNack(d, err)
+}
+
+// settleUnblocked publishes out once the broker unblocks, then acks d, or
+// nacks it back to the queue if that fails or ctx ends first. If the
+// channel is gone by then, the broker redelivers d anyway.
+func (c *Consumer) settleUnblocked(ctx context.Context, d amqp.Delivery, out Outgoing) {
+	err := c.conn.WaitUnblocked(ctx)
+	if err == nil {
+		err = c.pub.Send(ctx, out)
+	}
+	if err := c.ackOrNack(d, err); err != nil {
+		c.log.Warn("could not settle message", "type", d.Type, "message_id", d.MessageId, "error", err)
+	}
+}
+
+// ackOrNack acks d if sendErr is nil, and nacks it back to the queue
+// otherwise.
+func (c *Consumer) ackOrNack(d amqp.Delivery, sendErr error) error {
+	if sendErr != nil {
 		if nackErr := d.Nack(false, true); nackErr != nil {
-			return errors.Join(err, nackErr)
+			return errors.Join(sendErr, nackErr)
 		}
-		return err
+		return sendErr
 	}
 	return d.Ack(false)
 }

@@ -108,6 +108,12 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 	if len(outs) == 0 {
 		return nil
 	}
+	// While the broker blocks publishing, a message would wait for the
+	// alarm to clear and then take effect: refuse it at once instead.
+	if err := p.conn.publish.blockedErr(); err != nil {
+		return fmt.Errorf("publish %s: %w", outs[0].Key, err)
+	}
+	blocked := p.conn.publish.blockedSignal()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 
@@ -130,11 +136,20 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 	p.mu.Unlock()
 
 	for i, dc := range confirms {
-		acked, err := dc.WaitContext(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %s %s: %v", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, err)
+		select {
+		case <-dc.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s %s: %v", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ctx.Err())
+		case <-blocked:
+			select {
+			case <-dc.Done(): // confirmed as the block began
+			default:
+				// The broker will not confirm before the alarm clears. The
+				// message may still take effect then, as any unconfirmed one.
+				return fmt.Errorf("%w: %s %s: %w", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId, ErrBlocked)
+			}
 		}
-		if !acked {
+		if !dc.Acked() {
 			return fmt.Errorf("%w: %s %s: nacked by the broker", ErrNotConfirmed, outs[i].Key, outs[i].Msg.MessageId)
 		}
 	}
@@ -167,22 +182,29 @@ func (p *Publisher) Send(ctx context.Context, outs ...Outgoing) error {
 // The default exchange ("") always exists. It tells a message for a
 // missing exchange, whose publish closes the channel and so fails every
 // message in flight on it, from its neighbours.
-func (p *Publisher) ExchangeExists(_ context.Context, exchange string) (bool, error) {
+func (p *Publisher) ExchangeExists(ctx context.Context, exchange string) (bool, error) {
 	if exchange == "" {
 		return true, nil
 	}
-	conn, err := p.conn.current()
-	if err != nil {
-		return false, err
-	}
-	// A passive declare does not compare the kind.
-	missing, err := lookUp(conn, func(ch *amqp.Channel) error {
-		return ch.ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil)
-	})
+	// On the consuming connection: the publishing one may be blocked, and a
+	// blocked connection is not read at all.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ch, err := p.conn.Channel(ctx)
 	if err != nil {
 		return false, fmt.Errorf("%w: look up exchange %s: %v", ErrUnavailable, exchange, err)
 	}
-	return !missing, nil
+	// A passive declare does not compare the kind.
+	err = ch.ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil)
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound {
+		return false, nil // the broker closed ch
+	}
+	_ = ch.Close()
+	if err != nil {
+		return false, fmt.Errorf("%w: look up exchange %s: %v", ErrUnavailable, exchange, err)
+	}
+	return true, nil
 }
 
 // channel returns the open channel, opening one if needed. Caller holds p.mu.
@@ -190,7 +212,7 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return p.ch, nil
 	}
-	conn, err := p.conn.current()
+	conn, err := p.conn.publish.current()
 	if err != nil {
 		return nil, err
 	}

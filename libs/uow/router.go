@@ -82,7 +82,7 @@ func NewRouter(runner *Runner, t events.Topology, hs ...Handler) (*Router, error
 		q, ok := queueOf[h.typ]
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("a handler of %s, but no queue subscribes to it (add it to the subscriptions in saga/topology.go)", h.typ))
+			errs = append(errs, fmt.Errorf("a handler of %s, but no queue subscribes to it (add it to a consumes line of saga/saga.conf)", h.typ))
 		case r.handlers[q][h.typ].handle != nil:
 			errs = append(errs, fmt.Errorf("two handlers of %s", h.typ))
 		default:

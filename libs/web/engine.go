@@ -56,34 +56,74 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
 
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ordersaga_http_requests_total", Help: "HTTP requests by route, method and status.",
-	}, []string{"route", "method", "status"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "ordersaga_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"route", "method"})
-	reg.MustRegister(requests, latency)
+	e.Use(headAsGet(e), observe(log, newHTTPMetrics(reg)), recovery(log))
+	e.NoRoute(noRoute)
+	e.NoMethod(noMethod(e))
 
-	e.Use(func(c *gin.Context) {
-		start := time.Now()
-		id := c.GetHeader(RequestIDHeader)
-		if !validRequestID(id) {
-			id = uuid.NewString()
-		}
-		if c.Request.Method == http.MethodHead && c.FullPath() == "" {
-			// gin routes HEAD only where it is registered, but every GET
-			// resource answers HEAD (RFC 9110 §9.3.2): serve it as a GET,
-			// whose body net/http drops because the request it serves is
-			// still a HEAD. The GET pass logs and counts the request.
-			r := c.Request.Clone(context.WithValue(c.Request.Context(), headKey{}, true))
-			r.Method = http.MethodGet
-			r.Header.Set(RequestIDHeader, id)
-			c.Writer.Header().Del("Allow") // set by gin for its 405, which this is not
-			e.ServeHTTP(c.Writer, r)
-			c.Abort()
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", func(c *gin.Context) {
+		status, body := Ready(c, checks)
+		c.JSON(status, body)
+	})
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	return e
+}
+
+// httpMetrics count and time every request by route and method.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) httpMetrics {
+	m := httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersaga_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ordersaga_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+// requestID is the client's request id when it has a sane shape, or a new
+// one.
+func requestID(c *gin.Context) string {
+	id := c.GetHeader(RequestIDHeader)
+	if !validRequestID(id) {
+		id = uuid.NewString()
+	}
+	return id
+}
+
+// headAsGet serves a HEAD request without a route of its own as a GET: gin
+// routes HEAD only where it is registered, but every GET resource answers
+// HEAD (RFC 9110 §9.3.2). net/http drops the GET's body because the
+// request it serves is still a HEAD. The GET pass, which carries the
+// request id on, logs and counts the request.
+func headAsGet(e *gin.Engine) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Method != http.MethodHead || c.FullPath() != "" {
 			return
 		}
+		r := c.Request.Clone(context.WithValue(c.Request.Context(), headKey{}, true))
+		r.Method = http.MethodGet
+		r.Header.Set(RequestIDHeader, requestID(c))
+		c.Writer.Header().Del("Allow") // set by gin for its 405, which this is not
+		e.ServeHTTP(c.Writer, r)
+		c.Abort()
+	}
+}
+
+// observe gives every request an id (X-Request-ID, both ways), then counts,
+// times and logs it, except the probes' and the scrapes' logs.
+func observe(log *slog.Logger, m httpMetrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := requestID(c)
 		c.Header(RequestIDHeader, id)
 		c.Set(RequestIDHeader, id)
 		c.Next()
@@ -97,51 +137,58 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 		}
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
-		requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-		latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
+		m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		m.latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
-			level := slog.LevelInfo
-			if status >= 500 {
-				level = slog.LevelError
-			}
-			attrs := []any{"method", method, "route", route, "path", c.Request.URL.Path, "status", status,
-				"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", id}
-			if cid := c.GetString("correlation_id"); cid != "" {
-				attrs = append(attrs, "correlation_id", cid, "order_id", cid)
-			}
-			if len(c.Errors) > 0 {
-				attrs = append(attrs, "error", c.Errors.String())
-			}
-			log.Log(c, level, "http request", attrs...)
+			logRequest(log, c, route, method, elapsed, id)
 		}
-	})
-	e.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
+	}
+}
+
+// logRequest logs one served request: at error level for a 5xx.
+func logRequest(log *slog.Logger, c *gin.Context, route, method string, elapsed time.Duration, id string) {
+	status := c.Writer.Status()
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", method, "route", route, "path", c.Request.URL.Path, "status", status,
+		"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", id}
+	if cid := c.GetString("correlation_id"); cid != "" {
+		attrs = append(attrs, "correlation_id", cid, "order_id", cid)
+	}
+	if len(c.Errors) > 0 {
+		attrs = append(attrs, "error", c.Errors.String())
+	}
+	log.Log(c, level, "http request", attrs...)
+}
+
+// recovery answers a handler's panic with a 500 problem and logs it.
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return gin.CustomRecovery(func(c *gin.Context, err any) {
 		log.Error("handler panic", "error", err, "path", c.Request.URL.Path)
 		Fail(c, http.StatusInternalServerError, "internal error")
-	}))
-
-	e.NoRoute(func(c *gin.Context) {
-		Fail(c, http.StatusNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path)
 	})
-	e.NoMethod(func(c *gin.Context) {
+}
+
+func noRoute(c *gin.Context) {
+	Fail(c, http.StatusNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path)
+}
+
+// noMethod answers a method the path has no route for with 405 and the
+// Allow header, and OPTIONS with 204 and the Allow header: what a client
+// may do with the resource.
+func noMethod(e *gin.Engine) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		if allow := allowed(e.Routes(), c.Request.URL.Path); len(allow) > 0 {
 			c.Header("Allow", strings.Join(allow, ", "))
 		}
 		if c.Request.Method == http.MethodOptions {
-			// What a client may do with the resource: the Allow header.
 			c.Status(http.StatusNoContent)
 			return
 		}
 		Fail(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)
-	})
-
-	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	e.GET("/readyz", func(c *gin.Context) {
-		status, body := Ready(c, checks)
-		c.JSON(status, body)
-	})
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	return e
+	}
 }
 
 // Readiness is the body of /readyz.

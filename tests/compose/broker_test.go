@@ -103,17 +103,22 @@ func TestBrokerUsersHaveLeastPrivilege(t *testing.T) {
 
 	// Each participant declares its own queues and waits for the queues of
 	// the consumers of what it publishes, which only their owners may
-	// declare: started together, as compose starts them, both come up.
-	var order, payment *rabbit.Publisher
+	// declare: started together, as compose starts them, all come up.
+	publishers := map[string]*rabbit.Publisher{}
+	var mu sync.Mutex
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		order = connect(t, ctx, "order-service", urls["order-service"], saga.TopologyOf("order-service"))
-	})
-	wg.Go(func() {
-		payment = connect(t, ctx, "payment-service", urls["payment-service"], saga.TopologyOf("payment-service"))
-	})
+	for _, p := range saga.Participants() {
+		wg.Go(func() {
+			pub := connect(t, ctx, p.Name, urls[p.Name], saga.TopologyOf(p.Name))
+			mu.Lock()
+			defer mu.Unlock()
+			publishers[p.Name] = pub
+		})
+	}
 	wg.Wait()
-	require.False(t, order == nil || payment == nil, "both participants connected")
+	require.Len(t, publishers, len(saga.Participants()), "every participant connected")
+	order, payment := publishers["order-service"], publishers["payment-service"]
+	require.False(t, order == nil || payment == nil, "the order and payment services connected")
 	gateway := connect(t, ctx, "gateway", urls["gateway"], saga.TopologyOf("gateway"))
 
 	orderID := uuid.New()

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 func load(t *testing.T) *types.Project {
@@ -151,19 +154,28 @@ func TestMonitoringMatchesTheServices(t *testing.T) {
 	}
 	require.NoError(t, yaml.Unmarshal(raw, &prom))
 	// The services' HTTP_ADDR ports, and the broker's prometheus plugin.
-	ports := map[string]string{"gateway": "3000", "order-service": "3001", "payment-service": "3002", "rabbitmq": "15692"}
-	scraped := map[string]bool{}
+	ports := map[string]string{"gateway": "3000", "rabbitmq": "15692"}
+	for _, p := range saga.Participants() {
+		ports[p.Name] = strconv.Itoa(p.Port)
+	}
+	var targets []string
 	for _, sc := range prom.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
-			for _, target := range st.Targets {
-				host, port, ok := strings.Cut(target, ":")
-				require.True(t, ok, "target %s has a port", target)
-				_, err := p.GetService(host)
-				require.NoError(t, err, "scrape target %s is a compose service", target)
-				assert.Equal(t, ports[host], port, "scrape target %s uses the service's metrics port", target)
-				scraped[host] = true
-			}
+			targets = append(targets, st.Targets...)
 		}
+	}
+	// The participants' targets, as the container generates them.
+	for target := range generatedTargets(t, root, saga.Participants()) {
+		targets = append(targets, target)
+	}
+	scraped := map[string]bool{}
+	for _, target := range targets {
+		host, port, ok := strings.Cut(target, ":")
+		require.True(t, ok, "target %s has a port", target)
+		_, err := p.GetService(host)
+		require.NoError(t, err, "scrape target %s is a compose service", target)
+		assert.Equal(t, ports[host], port, "scrape target %s uses the service's metrics port", target)
+		scraped[host] = true
 	}
 	for svc := range ports {
 		assert.True(t, scraped[svc], "%s is scraped", svc)

@@ -2,13 +2,18 @@ package compose
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,82 +27,77 @@ import (
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/saga"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// applyInitSQL runs deploy/postgres/init.sql on the test server with every
-// role and database name suffixed, and returns each database's URL as its
-// owner connects to it (by database name: orders, payments). Everything is
-// dropped when the test ends.
-func applyInitSQL(t *testing.T) map[string]string {
+// initScript creates each participant's role and database in the
+// postgres container (docker-entrypoint-initdb.d), from saga/saga.conf.
+const initScript = "deploy/postgres/init.sh"
+
+// applyInitScript runs deploy/postgres/init.sh with psql on the test server,
+// every role and database name suffixed (ORDERSAGA_NAME_SUFFIX), and
+// returns the suffix. Everything is dropped when the test ends.
+func applyInitScript(t *testing.T) string {
 	t.Helper()
 	s := testinfra.Need(t)
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/postgres/init.sql"))
+	_, err := exec.LookPath("psql")
+	require.NoError(t, err, "the init script runs psql (make infra installs it)")
+	server, err := url.Parse(s.PostgresURL)
 	require.NoError(t, err)
 	suffix := "_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
-	names := regexp.MustCompile(`\b(order_service|payment_service|orders|payments)\b`)
-	var statements []string
-	for _, stmt := range strings.Split(stripComments(string(raw)), ";") {
-		if stmt = strings.TrimSpace(stmt); stmt != "" {
-			statements = append(statements, names.ReplaceAllString(stmt, "${1}"+suffix))
-		}
-	}
-	require.NotEmpty(t, statements)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, s.PostgresURL)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		admin, err := pgx.Connect(ctx, s.PostgresURL)
 		if err != nil {
-			t.Errorf("clean up init.sql: %v", err)
+			t.Errorf("clean up %s: %v", initScript, err)
 			return
 		}
 		defer admin.Close(ctx)
-		for _, stmt := range []string{"DROP DATABASE IF EXISTS orders%s WITH (FORCE)", "DROP DATABASE IF EXISTS payments%s WITH (FORCE)",
-			"DROP ROLE IF EXISTS order_service%s", "DROP ROLE IF EXISTS payment_service%s"} {
-			if _, err := admin.Exec(ctx, strings.ReplaceAll(stmt, "%s", suffix)); err != nil {
-				t.Errorf("clean up init.sql: %v", err)
+		for _, p := range saga.Participants() {
+			for _, stmt := range []string{"DROP DATABASE IF EXISTS " + p.Database + suffix + " WITH (FORCE)", "DROP ROLE IF EXISTS " + role(p) + suffix} {
+				if _, err := admin.Exec(ctx, stmt); err != nil {
+					t.Errorf("clean up %s: %v", initScript, err)
+				}
 			}
 		}
 	})
-	// One by one: CREATE DATABASE cannot run inside the implicit
-	// transaction of a multi-statement string.
-	for _, stmt := range statements {
-		_, err := admin.Exec(ctx, stmt)
-		require.NoError(t, err, "init.sql: %s", stmt)
-	}
-
-	passwords := map[string]string{}
-	for _, m := range createRole.FindAllStringSubmatch(string(raw), -1) {
-		passwords[m[1]] = m[2]
-	}
-	server, err := url.Parse(s.PostgresURL)
-	require.NoError(t, err)
-	urls := map[string]string{}
-	for _, m := range createDB.FindAllStringSubmatch(string(raw), -1) {
-		database, role := m[1], m[2]
-		u := *server
-		u.User = url.UserPassword(role+suffix, passwords[role])
-		u.Path = "/" + database + suffix
-		urls[database] = u.String()
-	}
-	return urls
+	password, _ := server.User.Password()
+	cmd := exec.Command("sh", filepath.Join(repoRoot(t), initScript))
+	cmd.Env = append(os.Environ(),
+		"SAGA_CONF="+filepath.Join(repoRoot(t), "saga/saga.conf"),
+		"ORDERSAGA_NAME_SUFFIX="+suffix,
+		"PGHOST="+server.Hostname(), "PGPORT="+server.Port(), "PGPASSWORD="+password,
+		"POSTGRES_USER="+server.User.Username(), "POSTGRES_DB="+strings.TrimPrefix(server.Path, "/"))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s: %s", initScript, out)
+	return suffix
 }
 
-func stripComments(sql string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(sql, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			b.WriteString(line + "\n")
-		}
-	}
-	return b.String()
+// role is participant p's database role (deploy/postgres/init.sh).
+func role(p saga.Participant) string { return strings.ReplaceAll(p.Name, "-", "_") }
+
+// scramMatches says whether verifier, a role's SCRAM-SHA-256 secret from
+// pg_authid, is that of password (RFC 5802: StoredKey = H(HMAC(SaltedPassword,
+// "Client Key"))). The local server may trust local connections, so a
+// password is checked here rather than by logging in.
+func scramMatches(t *testing.T, verifier, password string) bool {
+	t.Helper()
+	var iterations int
+	var salt, stored, server string
+	_, err := fmt.Sscanf(strings.NewReplacer("$", " ", ":", " ").Replace(verifier), "SCRAM-SHA-256 %d %s %s %s", &iterations, &salt, &stored, &server)
+	require.NoError(t, err, "a SCRAM-SHA-256 secret: %q", verifier)
+	rawSalt, err := base64.StdEncoding.DecodeString(salt)
+	require.NoError(t, err)
+	salted, err := pbkdf2.Key(sha256.New, password, rawSalt, iterations, sha256.Size)
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, salted)
+	mac.Write([]byte("Client Key"))
+	want := sha256.Sum256(mac.Sum(nil))
+	return base64.StdEncoding.EncodeToString(want[:]) == stored
 }
 
 func repoRoot(t *testing.T) string {
@@ -105,34 +105,59 @@ func repoRoot(t *testing.T) string {
 	return filepath.Dir(load(t).ComposeFiles[0])
 }
 
-// TestDatabaseRolesOwnTheirDatabase applies init.sql (under throwaway
-// names) and checks that each service's role applies its migrations in its
-// own database and cannot connect to the other's. The local server may
-// trust local connections, so passwords are not what this checks.
+// TestDatabaseRolesOwnTheirDatabase runs the init script (under throwaway
+// names) and checks that each participant's role is the one its compose
+// DATABASE_URL names, with that password, that it applies migrations in its
+// own database, and that it cannot connect to another participant's.
 func TestDatabaseRolesOwnTheirDatabase(t *testing.T) {
 	t.Parallel()
-	urls := applyInitSQL(t)
+	ps := saga.Participants()
+	require.GreaterOrEqual(t, len(ps), 2, "two participants to keep apart")
+	suffix := applyInitScript(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	s := testinfra.Need(t)
+	admin, err := pgx.Connect(ctx, s.PostgresURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	server, err := url.Parse(s.PostgresURL)
+	require.NoError(t, err)
+	compose := load(t)
 
-	schemas := map[string]db.Migrations{"orders": db.Order(), "payments": db.Payment()}
-	other := map[string]string{"orders": "payments", "payments": "orders"}
-	for database, dbURL := range urls {
-		pool, err := postgres.Connect(ctx, dbURL, 2)
-		require.NoError(t, err, "the owner connects to %s", database)
-		err = postgres.Migrate(ctx, pool, quiet, db.Messaging(), schemas[database])
-		assert.NoError(t, err, "the owner of %s applies the service's migrations there", database)
+	for i, p := range ps {
+		service, err := compose.GetService(p.Name)
+		require.NoError(t, err)
+		want, err := url.Parse(*service.Environment["DATABASE_URL"])
+		require.NoError(t, err)
+		password, _ := want.User.Password()
+		require.Equal(t, role(p), want.User.Username(), "%s connects as its role", p.Name)
+
+		var owner, verifier string
+		err = admin.QueryRow(ctx, `SELECT pg_get_userbyid(d.datdba), coalesce(a.rolpassword, '')
+			FROM pg_database d JOIN pg_authid a ON a.rolname = $2 WHERE d.datname = $1`,
+			p.Database+suffix, role(p)+suffix).Scan(&owner, &verifier)
+		require.NoError(t, err, "the script created database %s and role %s", p.Database, role(p))
+		assert.Equal(t, role(p)+suffix, owner, "%s owns %s", role(p), p.Database)
+		assert.True(t, scramMatches(t, verifier, password), "%s's role has the password of its DATABASE_URL", p.Name)
+		assert.False(t, scramMatches(t, verifier, password+"x"), "the password check can fail")
+
+		u := *server
+		u.User = url.UserPassword(role(p)+suffix, password)
+		u.Path = "/" + p.Database + suffix
+		pool, err := postgres.Connect(ctx, u.String(), 2)
+		require.NoError(t, err, "the owner connects to %s", p.Database)
+		err = postgres.Migrate(ctx, pool, quiet, db.Messaging())
+		assert.NoError(t, err, "the owner of %s creates tables there", p.Database)
 		pool.Close()
 
-		u, err := url.Parse(dbURL)
-		require.NoError(t, err)
-		u.Path = strings.Replace(u.Path, database, other[database], 1)
+		other := ps[(i+1)%len(ps)].Database
+		u.Path = "/" + other + suffix
 		conn, err := pgx.Connect(ctx, u.String())
 		if err == nil {
 			conn.Close(ctx)
 		}
 		var pgErr *pgconn.PgError
-		require.True(t, errors.As(err, &pgErr), "the owner of %s cannot connect to %s: %v", database, other[database], err)
+		require.True(t, errors.As(err, &pgErr), "the owner of %s cannot connect to %s: %v", p.Database, other, err)
 		assert.Equal(t, "42501", pgErr.Code, "refused for lack of the CONNECT privilege: %v", err)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,15 +20,23 @@ import (
 	"github.com/ordersaga/ordersaga/saga"
 )
 
-// The deployment files name every participant explicitly (they are read by
-// Docker, RabbitMQ, PostgreSQL and Prometheus, not by us); these tests keep
-// them in step with saga/participants.tsv.
+// Two deployment files name every participant explicitly (they are read by
+// Docker and RabbitMQ, not by us): these tests keep them in step with
+// saga/saga.conf. PostgreSQL's roles and databases and Prometheus's targets
+// are generated from saga.conf as their containers start; these tests check
+// the generators' wiring and output (database_test.go runs init.sh).
 const (
 	composeFile     = "docker-compose.yml"
 	definitionsFile = "deploy/rabbitmq/definitions.json"
-	initSQLFile     = "deploy/postgres/init.sql"
 	prometheusFile  = "deploy/prometheus/prometheus.yml"
+	targetsScript   = "deploy/prometheus/targets.sh"
 	dashboardFile   = "deploy/grafana/dashboards/ordersaga.json"
+	sagaConf        = "saga/saga.conf"
+	// sagaConfMount is where the containers that generate from it find
+	// saga.conf (init.sh's default SAGA_CONF).
+	sagaConfMount = "/etc/ordersaga/saga.conf"
+	// targetsFile is what targets.sh writes and Prometheus watches.
+	targetsFile = "/prometheus/participants.json"
 )
 
 // gatewayService is the one service built from the repository that is not
@@ -41,12 +49,17 @@ type deployment struct {
 	// brokerUsers are the broker users with a password, brokerPermitted
 	// those with permissions on vhost "/", both without administrators.
 	brokerUsers, brokerPermitted map[string]bool
-	initSQL                      string            // without comments
-	scraped                      map[string]string // Prometheus target → its service label
-	dashboard                    string
+	// scraped is every Prometheus target with its service label: the
+	// static ones and those targets.sh generates.
+	scraped map[string]string
+	// sdFiles are the file_sd files prometheus.yml reads.
+	sdFiles   []string
+	dashboard string
 }
 
-func readDeployment(t *testing.T) deployment {
+// readDeployment reads the deployment files, and generates the scrape
+// targets from a saga.conf listing ps, as the container would.
+func readDeployment(t *testing.T, ps []saga.Participant) deployment {
 	t.Helper()
 	p := load(t)
 	root := filepath.Dir(p.ComposeFiles[0])
@@ -86,14 +99,15 @@ func readDeployment(t *testing.T) deployment {
 		}
 	}
 
-	d.initSQL = stripComments(string(read(initSQLFile)))
-
 	var prom struct {
 		ScrapeConfigs []struct {
 			StaticConfigs []struct {
 				Targets []string          `yaml:"targets"`
 				Labels  map[string]string `yaml:"labels"`
 			} `yaml:"static_configs"`
+			FileSDConfigs []struct {
+				Files []string `yaml:"files"`
+			} `yaml:"file_sd_configs"`
 		} `yaml:"scrape_configs"`
 	}
 	require.NoError(t, yaml.Unmarshal(read(prometheusFile), &prom), prometheusFile)
@@ -103,6 +117,12 @@ func readDeployment(t *testing.T) deployment {
 				d.scraped[target] = st.Labels["service"]
 			}
 		}
+		for _, sd := range sc.FileSDConfigs {
+			d.sdFiles = append(d.sdFiles, sd.Files...)
+		}
+	}
+	for target, service := range generatedTargets(t, root, ps) {
+		d.scraped[target] = service
 	}
 
 	d.dashboard = string(read(dashboardFile))
@@ -117,9 +137,8 @@ func (d deployment) problems(ps []saga.Participant) []string {
 		out = append(out, file+": "+fmt.Sprintf(format, args...))
 	}
 	names := map[string]bool{}
-	databases := map[string]bool{}
 	for _, p := range ps {
-		names[p.Name], databases[p.Database] = true, true
+		names[p.Name] = true
 		for _, problem := range d.composeProblems(p) {
 			report(composeFile, "%s", problem)
 		}
@@ -129,13 +148,16 @@ func (d deployment) problems(ps []saga.Participant) []string {
 		if !d.brokerPermitted[p.Name] {
 			report(definitionsFile, "no permissions on vhost / for user %s", p.Name)
 		}
-		for _, problem := range sqlProblems(d.initSQL, p) {
-			report(initSQLFile, "%s: %s", p.Name, problem)
-		}
 		target := fmt.Sprintf("%s:%d", p.Name, p.Port)
 		if service, ok := d.scraped[target]; !ok || service != p.Name {
 			report(prometheusFile, "no scrape target %s labelled service: %s", target, p.Name)
 		}
+	}
+	for _, problem := range d.generatorProblems() {
+		report(composeFile, "%s", problem)
+	}
+	if !slices.Contains(d.sdFiles, targetsFile) {
+		report(prometheusFile, "does not read the generated targets %s (file_sd_configs)", targetsFile)
 	}
 	// The dashboard aggregates by the service label and names no service;
 	// should it list services one day, it must list them all.
@@ -154,17 +176,12 @@ func (d deployment) problems(ps []saga.Participant) []string {
 	// The other way round: what a removed or renamed participant left.
 	for name, s := range d.compose.Services {
 		if s.Build != nil && s.Build.Args["SERVICE"] != nil && name != gatewayService && !names[name] {
-			report(composeFile, "service %s is built from the repository but is not in saga/participants.tsv", name)
+			report(composeFile, "service %s is built from the repository but is not in saga/saga.conf", name)
 		}
 	}
 	for user := range d.brokerUsers {
 		if user != gatewayService && !names[user] {
-			report(definitionsFile, "user %s is not in saga/participants.tsv", user)
-		}
-	}
-	for _, m := range regexp.MustCompile(`(?i)\bCREATE\s+DATABASE\s+(\w+)`).FindAllStringSubmatch(d.initSQL, -1) {
-		if !databases[m[1]] {
-			report(initSQLFile, "database %s is not in saga/participants.tsv", m[1])
+			report(definitionsFile, "user %s is not in saga/saga.conf", user)
 		}
 	}
 	slices.Sort(out)
@@ -223,28 +240,72 @@ func (d deployment) composeProblems(p saga.Participant) []string {
 	return out
 }
 
-// sqlProblems is what init.sql lacks for participant p: its role, its
-// database owned by that role and closed to PUBLIC.
-func sqlProblems(sql string, p saga.Participant) []string {
-	role, db := strings.ReplaceAll(p.Name, "-", "_"), p.Database
+// generatorProblems is what the compose file lacks to generate, from
+// saga.conf, the participants' databases (deploy/postgres/init.sh) and
+// scrape targets (deploy/prometheus/targets.sh) as the containers start.
+func (d deployment) generatorProblems() []string {
 	var out []string
-	for _, stmt := range []struct{ what, pattern string }{
-		{"no login role " + role, `CREATE\s+ROLE\s+` + role + `\s+(WITH\s+)?LOGIN\b`},
-		{"no database " + db + " owned by " + role, `CREATE\s+DATABASE\s+` + db + `\s+(WITH\s+)?OWNER\s*=?\s*` + role + `\b`},
-		{"database " + db + " is not closed to PUBLIC", `REVOKE\s+ALL\s+ON\s+DATABASE\s+` + db + `\s+FROM\s+PUBLIC\b`},
+	for _, want := range []struct{ service, target, source string }{
+		{"postgres", "/docker-entrypoint-initdb.d/10-databases.sh", "deploy/postgres/init.sh"},
+		{"postgres", sagaConfMount, sagaConf},
+		{"prometheus", "/etc/prometheus/targets.sh", targetsScript},
+		{"prometheus", sagaConfMount, sagaConf},
 	} {
-		if !regexp.MustCompile(`(?i)\b` + stmt.pattern).MatchString(sql) {
-			out = append(out, stmt.what)
+		if !d.mounts(want.service)[want.target] {
+			out = append(out, fmt.Sprintf("service %s does not mount %s at %s", want.service, want.source, want.target))
+		}
+	}
+	run := "sh /etc/prometheus/targets.sh " + sagaConfMount + " >" + targetsFile + " && exec /bin/prometheus"
+	if s, ok := d.compose.Services["prometheus"]; !ok || !strings.Contains(strings.Join(s.Entrypoint, " "), run) {
+		out = append(out, "service prometheus does not start with: "+run)
+	}
+	return out
+}
+
+// mounts are the targets of service's read-only bind mounts whose source
+// exists.
+func (d deployment) mounts(service string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range d.compose.Services[service].Volumes {
+		if _, err := os.Stat(v.Source); err == nil && v.Type == types.VolumeTypeBind && v.ReadOnly {
+			out[v.Target] = true
 		}
 	}
 	return out
 }
 
+// generatedTargets runs deploy/prometheus/targets.sh, as the prometheus
+// container does, on a saga.conf listing ps, and returns its targets with
+// their service label.
+func generatedTargets(t *testing.T, root string, ps []saga.Participant) map[string]string {
+	t.Helper()
+	var conf strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&conf, "participant %s %d %s %s\n", p.Name, p.Port, p.Database, p.Timeline)
+	}
+	file := filepath.Join(t.TempDir(), "saga.conf")
+	require.NoError(t, os.WriteFile(file, []byte(conf.String()), 0o600))
+	out, err := exec.Command("sh", filepath.Join(root, targetsScript), file).Output()
+	require.NoError(t, err, targetsScript)
+	var groups []struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	require.NoError(t, json.Unmarshal(out, &groups), "%s prints a file_sd target list: %s", targetsScript, out)
+	targets := map[string]string{}
+	for _, g := range groups {
+		for _, target := range g.Targets {
+			targets[target] = g.Labels["service"]
+		}
+	}
+	return targets
+}
+
 // TestDeploymentListsEveryParticipant checks that every participant of
-// saga/participants.tsv is in every deployment file, and nothing else.
+// saga/saga.conf is in every deployment file, and nothing else.
 func TestDeploymentListsEveryParticipant(t *testing.T) {
-	assert.Empty(t, readDeployment(t).problems(saga.Participants()),
-		"the deployment files match saga/participants.tsv")
+	ps := saga.Participants()
+	assert.Empty(t, readDeployment(t, ps).problems(ps), "the deployment files match saga/saga.conf")
 }
 
 // TestDeploymentCheckFindsWhatIsMissing proves the check above can fail:
@@ -252,9 +313,6 @@ func TestDeploymentListsEveryParticipant(t *testing.T) {
 // reported, and so is a participant added to the list only.
 func TestDeploymentCheckFindsWhatIsMissing(t *testing.T) {
 	ps := saga.Participants()
-	removeLines := func(sql, pattern string) string {
-		return regexp.MustCompile(`(?im)^.*`+pattern+`.*$`).ReplaceAllString(sql, "")
-	}
 	cases := []struct {
 		name   string
 		file   string
@@ -274,23 +332,14 @@ func TestDeploymentCheckFindsWhatIsMissing(t *testing.T) {
 		}},
 		{"broker user", definitionsFile, func(d *deployment, p saga.Participant) { delete(d.brokerUsers, p.Name) }},
 		{"broker permissions", definitionsFile, func(d *deployment, p saga.Participant) { delete(d.brokerPermitted, p.Name) }},
-		{"database role", initSQLFile, func(d *deployment, p saga.Participant) {
-			d.initSQL = removeLines(d.initSQL, `CREATE ROLE `+strings.ReplaceAll(p.Name, "-", "_")+`\b`)
-		}},
-		{"database", initSQLFile, func(d *deployment, p saga.Participant) {
-			d.initSQL = removeLines(d.initSQL, `CREATE DATABASE `+p.Database+`\b`)
-		}},
-		{"database closed to PUBLIC", initSQLFile, func(d *deployment, p saga.Participant) {
-			d.initSQL = removeLines(d.initSQL, `REVOKE ALL ON DATABASE `+p.Database+`\b`)
-		}},
-		{"scrape target", prometheusFile, func(d *deployment, p saga.Participant) {
+		{"generated scrape target", prometheusFile, func(d *deployment, p saga.Participant) {
 			delete(d.scraped, fmt.Sprintf("%s:%d", p.Name, p.Port))
 		}},
 	}
 	for _, p := range ps {
 		for _, tc := range cases {
 			t.Run(p.Name+" without its "+tc.name, func(t *testing.T) {
-				d := readDeployment(t)
+				d := readDeployment(t, ps)
 				tc.remove(&d, p)
 				problems := d.problems(ps)
 				assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
@@ -300,21 +349,64 @@ func TestDeploymentCheckFindsWhatIsMissing(t *testing.T) {
 		}
 	}
 
+	// Without its wiring, a generator would leave every participant out.
+	unmount := func(service, target string) func(d *deployment) {
+		return func(d *deployment) {
+			s := d.compose.Services[service]
+			s.Volumes = slices.DeleteFunc(slices.Clone(s.Volumes), func(v types.ServiceVolumeConfig) bool { return v.Target == target })
+			d.compose.Services[service] = s
+		}
+	}
+	for _, tc := range []struct {
+		name, file, want string
+		remove           func(d *deployment)
+	}{
+		{"postgres without init.sh", composeFile, "deploy/postgres/init.sh", unmount("postgres", "/docker-entrypoint-initdb.d/10-databases.sh")},
+		{"postgres without saga.conf", composeFile, "service postgres does not mount saga/saga.conf", unmount("postgres", sagaConfMount)},
+		{"prometheus without targets.sh", composeFile, targetsScript, unmount("prometheus", "/etc/prometheus/targets.sh")},
+		{"prometheus without saga.conf", composeFile, "service prometheus does not mount saga/saga.conf", unmount("prometheus", sagaConfMount)},
+		{"prometheus not generating", composeFile, "does not start with", func(d *deployment) {
+			s := d.compose.Services["prometheus"]
+			s.Entrypoint = nil
+			d.compose.Services["prometheus"] = s
+		}},
+		{"prometheus not reading the targets", prometheusFile, targetsFile, func(d *deployment) { d.sdFiles = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := readDeployment(t, ps)
+			tc.remove(&d)
+			problems := d.problems(ps)
+			assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
+				return strings.HasPrefix(s, tc.file+": ") && strings.Contains(s, tc.want)
+			}), "reported in %s: %q", tc.file, problems)
+		})
+	}
+
+	added := saga.Participant{Name: "inventory-service", Port: 3003, Database: "inventory", Timeline: "/api/x/{id}/timeline"}
 	t.Run("a participant added to the list only", func(t *testing.T) {
-		added := saga.Participant{Name: "inventory-service", Port: 3003, Database: "inventory", Timeline: "/api/x/{id}/timeline"}
-		problems := readDeployment(t).problems(append(slices.Clone(ps), added))
-		for _, file := range []string{composeFile, definitionsFile, initSQLFile, prometheusFile} {
+		more := append(slices.Clone(ps), added)
+		problems := readDeployment(t, more).problems(more)
+		for _, file := range []string{composeFile, definitionsFile} {
 			assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
 				return strings.HasPrefix(s, file+": ") && strings.Contains(s, "inventory")
 			}), "the new participant is missing from %s: %q", file, problems)
 		}
+		// Its scrape target is generated from the list.
+		assert.False(t, slices.ContainsFunc(problems, func(s string) bool { return strings.HasPrefix(s, prometheusFile) }), "%q", problems)
+	})
+	t.Run("a participant the generator did not see", func(t *testing.T) {
+		more := append(slices.Clone(ps), added)
+		problems := readDeployment(t, ps).problems(more)
+		assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
+			return strings.HasPrefix(s, prometheusFile+": ") && strings.Contains(s, "inventory-service:3003")
+		}), "%q", problems)
 	})
 	t.Run("a participant removed from the list only", func(t *testing.T) {
 		require.NotEmpty(t, ps)
-		problems := readDeployment(t).problems(ps[1:])
-		for _, file := range []string{composeFile, definitionsFile, initSQLFile} {
+		problems := readDeployment(t, ps[1:]).problems(ps[1:])
+		for _, file := range []string{composeFile, definitionsFile} {
 			assert.True(t, slices.ContainsFunc(problems, func(s string) bool {
-				return strings.HasPrefix(s, file+": ") && strings.Contains(s, "is not in saga/participants.tsv")
+				return strings.HasPrefix(s, file+": ") && strings.Contains(s, "is not in saga/saga.conf")
 			}), "%s still has %s: %q", file, ps[0].Name, problems)
 		}
 	})
@@ -322,7 +414,7 @@ func TestDeploymentCheckFindsWhatIsMissing(t *testing.T) {
 		if len(ps) < 2 {
 			t.Skip("needs two participants")
 		}
-		d := readDeployment(t)
+		d := readDeployment(t, ps)
 		d.dashboard = `{"panels":[{"targets":[{"expr":"up{service=\"` + ps[0].Name + `\"}"}]}]}`
 		problems := d.problems(ps)
 		assert.True(t, slices.ContainsFunc(problems, func(s string) bool {

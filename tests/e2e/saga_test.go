@@ -200,11 +200,13 @@ func TestCancelRacingPayment(t *testing.T) {
 			// Spread the cancels over 0–600 ms: before, around and after
 			// the decision at 300 ms.
 			time.Sleep(time.Duration(i*15) * time.Millisecond)
-			var resp *http.Response
-			resp = s.Do(http.MethodPatch, "/api/orders/"+ids[i]+"/cancel", nil, nil, nil)
-			if resp.StatusCode == http.StatusNotFound {
-				// Not created yet: commands are asynchronous.
-				time.Sleep(50 * time.Millisecond)
+			// An order may be 404 for a moment after its 202 (contract
+			// §2: commands are asynchronous), longer on a busy machine:
+			// ask again until it exists, within a deadline.
+			deadline := time.Now().Add(20 * time.Second)
+			resp := s.Do(http.MethodPatch, "/api/orders/"+ids[i]+"/cancel", nil, nil, nil)
+			for resp.StatusCode == http.StatusNotFound && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
 				resp = s.Do(http.MethodPatch, "/api/orders/"+ids[i]+"/cancel", nil, nil, nil)
 			}
 			assert.Contains(t, []int{http.StatusAccepted, http.StatusConflict}, resp.StatusCode, "cancel %s", ids[i])

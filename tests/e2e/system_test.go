@@ -107,10 +107,24 @@ type proc struct {
 // Start runs the system with env added to every service's environment.
 func Start(t testing.TB, env map[string]string) *System {
 	t.Helper()
+	return start(t, testinfra.VHost(t), env)
+}
+
+// StartPrivate runs the system on a RabbitMQ node of its own, for faults
+// that hit the whole broker (a restart, a resource alarm): never on the
+// machine's broker, which other tests and users share.
+func StartPrivate(t testing.TB, env map[string]string) (*System, *testinfra.RabbitNode) {
+	t.Helper()
+	node := testinfra.StartRabbitNode(t)
+	return start(t, node.Broker(), env), node
+}
+
+func start(t testing.TB, broker testinfra.Broker, env map[string]string) *System {
+	t.Helper()
 	participants := saga.Participants()
 	s := &System{
 		t:      t,
-		Broker: testinfra.VHost(t),
+		Broker: broker,
 		DB:     map[string]string{},
 		URL:    map[string]string{},
 		envs:   map[string][]string{},

@@ -41,12 +41,20 @@ type harness struct {
 // paymentURL; stream, when given, times its order event streams.
 func startGateway(t testing.TB, orderURL, paymentURL string, stream ...gateway.StreamOptions) *harness {
 	t.Helper()
+	return startGatewayOn(t, testinfra.VHost(t), 5*time.Second, orderURL, paymentURL, stream...)
+}
+
+// startGatewayOn is startGateway on broker b, waiting at most
+// publishTimeout for a confirm.
+func startGatewayOn(t testing.TB, b testinfra.Broker, publishTimeout time.Duration, orderURL, paymentURL string,
+	stream ...gateway.StreamOptions) *harness {
+	t.Helper()
 	o := gateway.Options{Participants: []gateway.Participant{
 		participantAt(t, gateway.OrderService, orderURL), participantAt(t, gateway.PaymentService, paymentURL)}}
 	if len(stream) > 0 {
 		o.Stream = stream[0]
 	}
-	return startGatewayWith(t, o)
+	return startGatewayWithOn(t, b, publishTimeout, o)
 }
 
 // participantAt is the participant name of the saga's table at url.
@@ -61,12 +69,18 @@ func participantAt(t testing.TB, name, url string) gateway.Participant {
 // options, publishing to its own vhost.
 func startGatewayWith(t testing.TB, o gateway.Options) *harness {
 	t.Helper()
-	b := testinfra.VHost(t)
+	return startGatewayWithOn(t, testinfra.VHost(t), 5*time.Second, o)
+}
+
+// startGatewayWithOn is startGatewayWith on broker b, waiting at most
+// publishTimeout for a confirm.
+func startGatewayWithOn(t testing.TB, b testinfra.Broker, publishTimeout time.Duration, o gateway.Options) *harness {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), saga.Topology(), quiet)
 	require.NoError(t, err, "dial broker")
-	pub := rabbit.NewPublisher(conn, "gateway", 5*time.Second)
+	pub := rabbit.NewPublisher(conn, "gateway", publishTimeout)
 	client := gateway.NewClient(2 * time.Second)
 	o.Publisher, o.BrokerCheck, o.Client = pub, conn.Check, client
 	o.Log, o.Registry = quiet, prometheus.NewRegistry()

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
 
@@ -314,6 +315,9 @@ func (g *Gateway) fail(c *gin.Context, err error) {
 		web.Fail(c, http.StatusServiceUnavailable, up.service+" is unavailable")
 	case errors.As(err, &up):
 		web.Fail(c, http.StatusBadGateway, up.service+" failed to answer")
+	case errors.Is(err, rabbit.ErrBlocked):
+		c.Header("Retry-After", "1")
+		web.Fail(c, http.StatusServiceUnavailable, "the message broker is blocked by a resource alarm and takes no commands; retry")
 	case errors.Is(err, ErrUnavailable):
 		c.Header("Retry-After", "1")
 		web.Fail(c, http.StatusServiceUnavailable, "the message broker is unavailable or did not confirm the command; retry")

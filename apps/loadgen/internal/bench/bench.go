@@ -91,58 +91,24 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 		return nil, err
 	}
 	rep.Machine = Describe(ctx, proc, o.Infra)
-	// Cleanup must run even when ctx was cancelled (Ctrl-C).
-	cleanupCtx := context.WithoutCancel(ctx)
 
 	if o.Start {
-		sys, err := NewSystem(SystemConfig{
-			BinDir: o.BinDir, LogDir: o.LogDir, Endpoints: o.Endpoints, AMQPURL: vhostURL,
-			OrderDB: mustDB(o.Infra, o.Infra.OrderDB), PaymentDB: mustDB(o.Infra, o.Infra.PaymentDB),
-			LogLevel: o.LogLevel, Extra: o.Extra,
-		})
-		if err != nil {
+		if err := b.prepareSystem(ctx, vhostURL); err != nil {
 			return nil, err
 		}
-		if err := sys.Prepare(); err != nil {
+		// Cleanup must run even when ctx was cancelled (Ctrl-C).
+		defer func() { err = errors.Join(err, b.removeSystem(context.WithoutCancel(ctx), rep)) }()
+		if err := b.recreateDatabases(ctx); err != nil {
 			return nil, err
-		}
-		b.sys = sys
-		b.acct.PIDs = sys.PIDs
-		b.say("recreating vhost %s and databases %s, %s", o.Infra.VHost, o.Infra.OrderDB, o.Infra.PaymentDB)
-		if err := o.Infra.RecreateVHost(ctx); err != nil {
-			return nil, err
-		}
-		defer func() {
-			if stopErr := sys.StopAll(); stopErr != nil {
-				rep.Notes = append(rep.Notes, "stopping the services: "+stopErr.Error())
-			}
-			if o.Keep {
-				return
-			}
-			err = errors.Join(err, o.Infra.DeleteVHost(cleanupCtx),
-				o.Infra.DropDatabase(cleanupCtx, o.Infra.OrderDB), o.Infra.DropDatabase(cleanupCtx, o.Infra.PaymentDB))
-		}()
-		for _, db := range []string{o.Infra.OrderDB, o.Infra.PaymentDB} {
-			if err := o.Infra.RecreateDatabase(ctx, db); err != nil {
-				return nil, err
-			}
 		}
 	} else {
 		pids := o.PIDs
 		b.acct.PIDs = func() map[string]int { return pids }
 	}
-
 	if o.Steps[KindFloor] {
-		// A floor that cannot be measured (at concurrency 64 Postgres may
-		// run out of connections on a busy shared server) costs the ratio,
-		// not the run.
-		if err := b.measureFloors(ctx, vhostURL); err != nil {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
-			}
-			rep.Notes = append(rep.Notes, "floor: "+err.Error())
+		if err := b.floorStep(ctx, rep, vhostURL); err != nil {
+			return rep, err
 		}
-		rep.Floors = b.floors
 	}
 
 	if b.sys != nil {
@@ -156,76 +122,165 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 		return nil, err
 	}
 	defer listener.Close()
-	maxConc := 1
-	for _, c := range append(append([]int{}, o.Concurrency...), o.BacklogConc) {
-		maxConc = max(maxConc, c)
-	}
-	poster := NewPoster(o.Endpoints.Gateway, max(maxConc, 256), o.PostTimeout)
+	poster := b.newPoster()
 	defer poster.Close()
 	b.load = &load{poster: poster, tracker: b.tracker, errs: &errorLog{}}
 
-	add := func(s Step) {
-		if ctx.Err() != nil {
-			rep.Notes = append(rep.Notes, "interrupted during "+s.Name+": its partial figures are left out")
-			return
-		}
-		rep.Steps = append(rep.Steps, b.withFloor(s))
-		b.say("%s done: %s sagas/s, final p50 %s ms p99 %s ms, errors %s", s.Name, num(s.SagasPerSec), num(s.Final.P50), num(s.Final.P99), FormatErrors(s.Counts.Errors))
+	if err := b.loadSteps(ctx, rep); err != nil {
+		return rep, err
 	}
+	b.noteStrays(rep, listener)
+	return rep, ctx.Err()
+}
+
+// prepareSystem readies the services to start, on a recreated vhost.
+func (b *bencher) prepareSystem(ctx context.Context, vhostURL string) error {
+	o := b.o
+	sys, err := NewSystem(SystemConfig{
+		BinDir: o.BinDir, LogDir: o.LogDir, Endpoints: o.Endpoints, AMQPURL: vhostURL,
+		OrderDB: mustDB(o.Infra, o.Infra.OrderDB), PaymentDB: mustDB(o.Infra, o.Infra.PaymentDB),
+		LogLevel: o.LogLevel, Extra: o.Extra,
+	})
+	if err != nil {
+		return err
+	}
+	if err := sys.Prepare(); err != nil {
+		return err
+	}
+	b.sys = sys
+	b.acct.PIDs = sys.PIDs
+	b.say("recreating vhost %s and databases %s, %s", o.Infra.VHost, o.Infra.OrderDB, o.Infra.PaymentDB)
+	return o.Infra.RecreateVHost(ctx)
+}
+
+// recreateDatabases gives the services empty databases.
+func (b *bencher) recreateDatabases(ctx context.Context) error {
+	for _, db := range []string{b.o.Infra.OrderDB, b.o.Infra.PaymentDB} {
+		if err := b.o.Infra.RecreateDatabase(ctx, db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeSystem stops the started services and, unless -keep, removes
+// their vhost and databases. A service that would not stop is a note of
+// the report, not a failed run; when the run failed before it had a
+// report (rep is nil), it is part of the error instead.
+func (b *bencher) removeSystem(ctx context.Context, rep *Report) error {
+	var errs []error
+	if stopErr := b.sys.StopAll(); stopErr != nil {
+		if rep == nil {
+			errs = append(errs, fmt.Errorf("stopping the services: %w", stopErr))
+		} else {
+			rep.Notes = append(rep.Notes, "stopping the services: "+stopErr.Error())
+		}
+	}
+	if !b.o.Keep {
+		in := b.o.Infra
+		errs = append(errs, in.DeleteVHost(ctx), in.DropDatabase(ctx, in.OrderDB), in.DropDatabase(ctx, in.PaymentDB))
+	}
+	return errors.Join(errs...)
+}
+
+// floorStep measures the machine's floor into rep. A floor that cannot be
+// measured (at concurrency 64 Postgres may run out of connections on a
+// busy shared server) costs the ratio, not the run: only a cancelled ctx
+// is returned.
+func (b *bencher) floorStep(ctx context.Context, rep *Report, vhostURL string) error {
+	if err := b.measureFloors(ctx, vhostURL); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Notes = append(rep.Notes, "floor: "+err.Error())
+	}
+	rep.Floors = b.floors
+	return nil
+}
+
+// newPoster sizes the HTTP client for the most concurrent step.
+func (b *bencher) newPoster() *Poster {
+	maxConc := 1
+	for _, c := range append(append([]int{}, b.o.Concurrency...), b.o.BacklogConc) {
+		maxConc = max(maxConc, c)
+	}
+	return NewPoster(b.o.Endpoints.Gateway, max(maxConc, 256), b.o.PostTimeout)
+}
+
+// loadSteps runs the selected load steps in their order, each followed by
+// a pause, and stops at the first error (a cancelled ctx, a service that
+// died, a service that would not restart).
+func (b *bencher) loadSteps(ctx context.Context, rep *Report) error {
+	o := b.o
 	if o.Steps[KindClosed] {
 		for _, c := range o.Concurrency {
-			add(b.measure(ctx, fmt.Sprintf("closed-%d", c), KindClosed, "0s", o.Warmup, o.Duration, func(rec *Recorder, start, end time.Time) {
-				b.load.closedLoop(ctx, rec, c, end, o.SagaTimeout)
-			}, func(s *Step) { s.Concurrency = c }))
-			if err := b.between(ctx); err != nil {
-				return rep, err
+			if err := b.addAndPause(ctx, rep, b.closedStep(ctx, c)); err != nil {
+				return err
 			}
 		}
 	}
 	if o.Steps[KindOpen] {
 		for _, rate := range o.Rates {
-			add(b.openStep(ctx, "open-"+strconv.FormatFloat(rate, 'f', -1, 64), KindOpen, "0s", rate, o.Warmup, o.Duration))
-			if err := b.between(ctx); err != nil {
-				return rep, err
+			s := b.openStep(ctx, "open-"+strconv.FormatFloat(rate, 'f', -1, 64), KindOpen, "0s", rate, o.Warmup, o.Duration)
+			if err := b.addAndPause(ctx, rep, s); err != nil {
+				return err
 			}
 		}
 	}
 	if o.Steps[KindLatency] {
-		if b.sys == nil {
-			rep.Notes = append(rep.Notes, "latency step skipped: it restarts the payment service, which needs -start")
-		} else {
-			s, err := b.latencyStep(ctx)
-			if err != nil {
-				return rep, err
-			}
-			add(s)
-			if err := b.between(ctx); err != nil {
-				return rep, err
-			}
+		if err := b.systemStep(ctx, rep, b.latencyStep, "latency step skipped: it restarts the payment service, which needs -start"); err != nil {
+			return err
 		}
 	}
 	if o.Steps[KindBacklog] && o.Backlog > 0 {
-		if b.sys == nil {
-			rep.Notes = append(rep.Notes, "backlog step skipped: it stops the order service, which needs -start")
-		} else {
-			s, err := b.backlogStep(ctx)
-			if err != nil {
-				return rep, err
-			}
-			add(s)
-			if err := b.between(ctx); err != nil {
-				return rep, err
-			}
+		if err := b.systemStep(ctx, rep, b.backlogStep, "backlog step skipped: it stops the order service, which needs -start"); err != nil {
+			return err
 		}
 	}
 	if o.Steps[KindSoak] && o.Soak > 0 {
 		s, soak := b.soakStep(ctx)
-		add(s)
+		b.add(ctx, rep, s)
 		if ctx.Err() == nil {
 			rep.Soak = soak
 		}
 	}
+	return nil
+}
 
+// add puts a finished step into the report with its floor ratio, and says
+// so; a step cut short by a cancelled ctx is only noted.
+func (b *bencher) add(ctx context.Context, rep *Report, s Step) {
+	if ctx.Err() != nil {
+		rep.Notes = append(rep.Notes, "interrupted during "+s.Name+": its partial figures are left out")
+		return
+	}
+	rep.Steps = append(rep.Steps, b.withFloor(s))
+	b.say("%s done: %s sagas/s, final p50 %s ms p99 %s ms, errors %s", s.Name, num(s.SagasPerSec), num(s.Final.P50), num(s.Final.P99), FormatErrors(s.Counts.Errors))
+}
+
+// addAndPause adds s, then lets the system settle before the next step.
+func (b *bencher) addAndPause(ctx context.Context, rep *Report, s Step) error {
+	b.add(ctx, rep, s)
+	return b.between(ctx)
+}
+
+// systemStep runs a step that stops or restarts a service, which only a
+// run that started them can do; otherwise it notes skipped.
+func (b *bencher) systemStep(ctx context.Context, rep *Report, step func(context.Context) (Step, error), skipped string) error {
+	if b.sys == nil {
+		rep.Notes = append(rep.Notes, skipped)
+		return nil
+	}
+	s, err := step(ctx)
+	if err != nil {
+		return err
+	}
+	return b.addAndPause(ctx, rep, s)
+}
+
+// noteStrays reports what the steps could not attribute: final events of
+// unknown or repeated orders, a lost subscription, services that died.
+func (b *bencher) noteStrays(rep *Report, listener *Listener) {
 	rep.UnattributedFinals, rep.DuplicateFinals = b.tracker.Strays()
 	if why := listener.Lost(); why != "" {
 		rep.Notes = append(rep.Notes, "the final-event subscription was lost ("+why+"): later sagas were not seen")
@@ -235,7 +290,6 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 			rep.Notes = append(rep.Notes, "service died during the run: "+dead)
 		}
 	}
-	return rep, ctx.Err()
 }
 
 func mustDB(in Infra, db string) string {
@@ -296,6 +350,13 @@ func (b *bencher) measure(ctx context.Context, name, kind, payLatency string, wa
 		decorate(&s)
 	}
 	return s
+}
+
+// closedStep runs a closed loop of c concurrent clients.
+func (b *bencher) closedStep(ctx context.Context, c int) Step {
+	return b.measure(ctx, fmt.Sprintf("closed-%d", c), KindClosed, "0s", b.o.Warmup, b.o.Duration, func(rec *Recorder, start, end time.Time) {
+		b.load.closedLoop(ctx, rec, c, end, b.o.SagaTimeout)
+	}, func(s *Step) { s.Concurrency = c })
 }
 
 func (b *bencher) openStep(ctx context.Context, name, kind, payLatency string, rate float64, warmup, d time.Duration) Step {

@@ -190,75 +190,110 @@ func (s Step) Load() string {
 
 // Print writes the report as tables.
 func (r *Report) Print(w io.Writer) {
+	r.printMachine(w)
+	r.printFloors(w)
+	r.printThroughput(w)
+	r.printResources(w)
+	r.printBacklogs(w)
+	r.printSoak(w)
+	r.printNotes(w)
+}
+
+// table starts an aligned table of w with its header row.
+func table(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
+func (r *Report) printMachine(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nmachine   %d CPU × %s, %.1f GiB, Linux %s, load avg %s at start\n", m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.LoadAvg)
 	fmt.Fprintf(w, "software  %s, commit %s, RabbitMQ %s, PostgreSQL %s\n", m.GoVersion, m.GitCommit, m.RabbitMQ, m.PostgreSQL)
 	fmt.Fprintf(w, "run       %s, %s\n\n", r.Started.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
+}
 
-	if len(r.Floors) > 0 {
-		fmt.Fprintln(w, "machine floor (same run, same tool):")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "conc\tpublish+confirm/s\tp50 ms\t3-insert tx/s\tp50 ms\tnaive saga floor/s\t")
-		for _, f := range r.Floors {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t\n", f.Concurrency, num(f.PublishPerSec), num(f.PublishLatency.P50), num(f.TxPerSec), num(f.TxLatency.P50), num(f.SagasPerSec))
-		}
-		tw.Flush()
-		fmt.Fprintln(w, "  naive saga floor = 1 / (3/publish + 3/tx): a saga needs ≥ 3 confirmed publishes and ≥ 3 commits")
-		fmt.Fprintln(w)
+func (r *Report) printFloors(w io.Writer) {
+	if len(r.Floors) == 0 {
+		return
 	}
-
-	if len(r.Steps) > 0 {
-		fmt.Fprintln(w, "throughput and latency (latencies in ms; open loop measures from the intended send time):")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "step\tload\tsagas/s\t÷floor\tPOST p50\tp99\tfinal p50\tp90\tp99\tmax\tposted\tfinal\terrors\t")
-		for _, s := range r.Steps {
-			ratio := "-"
-			if s.FloorRatio > 0 {
-				ratio = fmt.Sprintf("%.2f@%d", s.FloorRatio, s.FloorConcurrency)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
-				s.Name, s.Load(), num(s.SagasPerSec), ratio,
-				num(s.Post.P50), num(s.Post.P99),
-				num(s.Final.P50), num(s.Final.P90), num(s.Final.P99), num(s.Final.Max),
-				s.Counts.Posted, s.Counts.Finals, FormatErrors(s.Counts.Errors))
-		}
-		tw.Flush()
-		fmt.Fprintln(w)
-
-		fmt.Fprintln(w, "resources (CPU ms per completed saga; postgres = all its processes, pg·bench = backends of the bench databases; busy = whole machine):")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "step\tgateway\torder\tpayment\tbroker\tpostgres\tpg·bench\tloadgen\tbusy %\tpeak RSS MiB gw\torder\tpayment\t")
-		for _, s := range r.Steps {
-			c := s.CPU.MSPerSaga
-			mem := s.Memory.PeakRSSMiB
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", s.Name,
-				lookup(c, Gateway), lookup(c, OrderService), lookup(c, PaymentService),
-				lookup(c, KeyBroker), lookup(c, KeyPostgres), lookup(c, KeyPostgresBench), lookup(c, KeyLoadgen),
-				s.CPU.MachineBusyPct, lookup(mem, Gateway), lookup(mem, OrderService), lookup(mem, PaymentService))
-		}
-		tw.Flush()
-		fmt.Fprintln(w)
+	fmt.Fprintln(w, "machine floor (same run, same tool):")
+	tw := table(w, "conc\tpublish+confirm/s\tp50 ms\t3-insert tx/s\tp50 ms\tnaive saga floor/s\t")
+	for _, f := range r.Floors {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t\n", f.Concurrency, num(f.PublishPerSec), num(f.PublishLatency.P50), num(f.TxPerSec), num(f.TxLatency.P50), num(f.SagasPerSec))
 	}
+	tw.Flush()
+	fmt.Fprintln(w, "  naive saga floor = 1 / (3/publish + 3/tx): a saga needs ≥ 3 confirmed publishes and ≥ 3 commits")
+	fmt.Fprintln(w)
+}
 
+func (r *Report) printThroughput(w io.Writer) {
+	if len(r.Steps) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "throughput and latency (latencies in ms; open loop measures from the intended send time):")
+	tw := table(w, "step\tload\tsagas/s\t÷floor\tPOST p50\tp99\tfinal p50\tp90\tp99\tmax\tposted\tfinal\terrors\t")
+	for _, s := range r.Steps {
+		ratio := "-"
+		if s.FloorRatio > 0 {
+			ratio = fmt.Sprintf("%.2f@%d", s.FloorRatio, s.FloorConcurrency)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
+			s.Name, s.Load(), num(s.SagasPerSec), ratio,
+			num(s.Post.P50), num(s.Post.P99),
+			num(s.Final.P50), num(s.Final.P90), num(s.Final.P99), num(s.Final.Max),
+			s.Counts.Posted, s.Counts.Finals, FormatErrors(s.Counts.Errors))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+func (r *Report) printResources(w io.Writer) {
+	if len(r.Steps) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "resources (CPU ms per completed saga; postgres = all its processes, pg·bench = backends of the bench databases; busy = whole machine):")
+	tw := table(w, "step\tgateway\torder\tpayment\tbroker\tpostgres\tpg·bench\tloadgen\tbusy %\tpeak RSS MiB gw\torder\tpayment\t")
+	for _, s := range r.Steps {
+		c := s.CPU.MSPerSaga
+		mem := s.Memory.PeakRSSMiB
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", s.Name,
+			lookup(c, Gateway), lookup(c, OrderService), lookup(c, PaymentService),
+			lookup(c, KeyBroker), lookup(c, KeyPostgres), lookup(c, KeyPostgresBench), lookup(c, KeyLoadgen),
+			s.CPU.MachineBusyPct, lookup(mem, Gateway), lookup(mem, OrderService), lookup(mem, PaymentService))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+func (r *Report) printBacklogs(w io.Writer) {
 	for _, s := range r.Steps {
 		if b := s.Backlog; b != nil {
 			fmt.Fprintf(w, "backlog   %d orders POSTed in %.1f s (%s/s) while the order service was stopped; it was ready after %.2f s and drained them in %.1f s (%s sagas/s)\n",
 				b.Orders, b.PostSeconds, num(b.PostPerSec), b.ReadySeconds, b.DrainSeconds, num(b.DrainPerSec))
 		}
 	}
-	if r.Soak != nil {
-		fmt.Fprintf(w, "soak      %d samples; first → last (max):\n", len(r.Soak.Samples))
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "service\tgoroutines\tRSS MiB\theap in use MiB\t")
-		for _, name := range Services {
-			t := r.Soak.Trend[name]
-			fmt.Fprintf(tw, "%s\t%.0f → %.0f (%.0f)\t%s → %s (%s)\t%s → %s\t\n", name,
-				t.GoroutinesStart, t.GoroutinesEnd, t.GoroutinesMax,
-				num(t.RSSStartMiB), num(t.RSSEndMiB), num(t.RSSMaxMiB),
-				num(t.HeapStartMiB), num(t.HeapEndMiB))
-		}
-		tw.Flush()
+}
+
+func (r *Report) printSoak(w io.Writer) {
+	if r.Soak == nil {
+		return
 	}
+	fmt.Fprintf(w, "soak      %d samples; first → last (max):\n", len(r.Soak.Samples))
+	tw := table(w, "service\tgoroutines\tRSS MiB\theap in use MiB\t")
+	for _, name := range Services {
+		t := r.Soak.Trend[name]
+		fmt.Fprintf(tw, "%s\t%.0f → %.0f (%.0f)\t%s → %s (%s)\t%s → %s\t\n", name,
+			t.GoroutinesStart, t.GoroutinesEnd, t.GoroutinesMax,
+			num(t.RSSStartMiB), num(t.RSSEndMiB), num(t.RSSMaxMiB),
+			num(t.HeapStartMiB), num(t.HeapEndMiB))
+	}
+	tw.Flush()
+}
+
+// printNotes writes the strays, then each step's notes and first errors,
+// then the run's notes.
+func (r *Report) printNotes(w io.Writer) {
 	if r.UnattributedFinals > 0 || r.DuplicateFinals > 0 {
 		fmt.Fprintf(w, "strays    %d final events of orders without a 202 seen, %d repeated final events\n", r.UnattributedFinals, r.DuplicateFinals)
 	}

@@ -45,7 +45,7 @@ func NewService(runner *uow.Runner, log *slog.Logger, paymentTimeout time.Durati
 }
 
 // Handlers returns the handlers of the messages the order service consumes
-// (its subscriptions in saga/topology.go).
+// (its consumes lines in saga/saga.conf).
 func (s *Service) Handlers() []uow.Handler {
 	return []uow.Handler{
 		uow.On(s.create),

@@ -53,7 +53,7 @@ func NewService(runner *uow.Runner, log *slog.Logger, gateway Gateway, reg prome
 }
 
 // Handlers returns the handlers of the messages the payment service
-// consumes (its subscriptions in saga/topology.go).
+// consumes (its consumes lines in saga/saga.conf).
 func (s *Service) Handlers() []uow.Handler {
 	return []uow.Handler{
 		uow.On(s.orderCreated),
