@@ -34,8 +34,8 @@ type config struct {
 	// AuthMode is the access control (contract §7): off (every route as
 	// without accounts; never in production) or required.
 	AuthMode string `env:"AUTH_MODE" envDefault:"off" help:"off (no tokens needed but for user administration; development only) or required (a bearer token on every /api route but /api/auth/*)"`
-	// UsersURL is users-service's base URL: its JWKS, and where accounts
-	// are forwarded. A participant's <NAME>_URL once it is one.
+	// UsersURL is users-service's base URL (USERS_SERVICE_URL): its JWKS,
+	// and where accounts are forwarded.
 	UsersURL string
 	// StopWithParent makes the gateway stop when the process that started
 	// it dies (lifecycle.StopWithParent); the local runner sets it.
@@ -97,19 +97,8 @@ func (c *config) Check() error {
 	if c.AuthMode != gateway.AuthOff && c.AuthMode != gateway.AuthRequired {
 		errs = append(errs, fmt.Errorf("AUTH_MODE %q: want %s or %s", c.AuthMode, gateway.AuthOff, gateway.AuthRequired))
 	}
-	if u, ok := c.ServiceURLs[gateway.UsersService]; ok {
-		c.UsersURL = u
-	} else {
-		v := c.getenv("USERS_SERVICE_URL")
-		if v == "" {
-			v = gateway.DefaultUsersURL
-		}
-		base, err := gateway.BaseURL(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("USERS_SERVICE_URL %v", err))
-		}
-		c.UsersURL = base
-	}
+	// users-service is a participant: USERS_SERVICE_URL, read above.
+	c.UsersURL = c.ServiceURLs[gateway.UsersService]
 	errs = append(errs, logging.Check(c.LogLevel, c.LogFormat))
 	return errors.Join(errs...)
 }

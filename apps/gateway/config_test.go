@@ -65,6 +65,7 @@ func TestParseConfigOverrides(t *testing.T) {
 	urls := defaultServiceURLs()
 	urls["order-service"] = "http://orders:3001"
 	urls["payment-service"] = "https://payments"
+	urls["users-service"] = "http://users:3005"
 	assert.Equal(t, config{
 		HTTPAddr:        "127.0.0.1:8080",
 		AMQPURL:         "amqps://u:p@broker:5671/saga",

@@ -265,7 +265,7 @@ func TestTopologyPrintsEveryQueueOfTheContract(t *testing.T) {
 		Declared bool
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &layout), "valid JSON")
-	assert.Len(t, layout.Exchanges, 3)
+	assert.Len(t, layout.Exchanges, len(events.Exchanges()), "every exchange of the contract")
 	require.Len(t, layout.Queues, len(saga.Subscriptions()), "a queue per subscription of saga/saga.conf")
 	assert.Equal(t, commandsQueue, layout.Queues[0].Name)
 	assert.Equal(t, commandsDLQ, layout.Queues[0].DeadLetterQueue)
@@ -313,7 +313,7 @@ func TestDLQList(t *testing.T) {
 	assert.Equal(t, []struct {
 		Queue    string
 		Messages int
-	}{{commandsDLQ, 2}, {paymentsDLQ, 1}, {saga.QueuePaymentOrderEvents + ".dlq", 0}}, got)
+	}{{"notification-service.user-events.dlq", 0}, {commandsDLQ, 2}, {paymentsDLQ, 1}, {saga.QueuePaymentOrderEvents + ".dlq", 0}}, got)
 }
 
 func TestDLQListEmptyVHost(t *testing.T) {

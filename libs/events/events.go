@@ -24,6 +24,7 @@ const (
 	ExchangeOrderCommands = "orders.commands"
 	ExchangeOrderEvents   = "orders.events"
 	ExchangePaymentEvents = "payments.events"
+	ExchangeUserEvents    = "users.events"
 )
 
 // Message types; each is also the routing key.
@@ -41,6 +42,8 @@ const (
 	TypePaymentFailed    = "payment.failed"
 	TypePaymentRefunded  = "payment.refunded"
 	TypePaymentCancelled = "payment.cancelled"
+
+	TypeUserRegistered = "user.registered"
 )
 
 // Cancel reasons of an order (contract §3).
@@ -172,6 +175,9 @@ var contract = []struct {
 	{Exchange{Name: ExchangePaymentEvents, Kind: "topic"}, []func() Payload{
 		payload[PaymentApproved], payload[PaymentDeclined], payload[PaymentFailed],
 		payload[PaymentRefunded], payload[PaymentCancelled],
+	}},
+	{Exchange{Name: ExchangeUserEvents, Kind: "topic"}, []func() Payload{
+		payload[UserRegistered],
 	}},
 }
 
@@ -413,6 +419,29 @@ type PaymentFailed struct{ PaymentRefusal }
 
 // MessageType is payment.failed.
 func (PaymentFailed) MessageType() string { return TypePaymentFailed }
+
+// UserRegistered is the fact that an account was created (contract §7); its
+// correlation id is the user id.
+type UserRegistered struct {
+	UserID uuid.UUID `json:"userId"`
+	Email  string    `json:"email"`
+	Name   string    `json:"name"`
+}
+
+// MessageType is user.registered.
+func (UserRegistered) MessageType() string { return TypeUserRegistered }
+
+// Validate checks the event.
+func (u UserRegistered) Validate() error {
+	var errs []error
+	if u.UserID == uuid.Nil {
+		errs = append(errs, errors.New("userId is required"))
+	}
+	if !strings.Contains(u.Email, "@") {
+		errs = append(errs, errors.New("email is required"))
+	}
+	return errors.Join(errs...)
+}
 
 var currencyShape = regexp.MustCompile(`^[A-Z]{3}$`)
 

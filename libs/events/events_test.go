@@ -78,7 +78,7 @@ func TestNewMessageRoundTrips(t *testing.T) {
 func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	t.Parallel()
 	types := events.Types()
-	require.Len(t, types, 11, "contract §4 has eleven message types")
+	require.Len(t, types, 12, "contract §4 has eleven message types, §7 one")
 	goTypes := map[string]string{}
 	for _, typ := range types {
 		t.Run(typ, func(t *testing.T) {
@@ -88,7 +88,7 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 			require.ErrorIs(t, err, events.ErrInvalid, "an empty body is invalid")
 		})
 		p, err := events.Decode(typ, []byte(`{"orderId":"`+uuid.NewString()+`","paymentId":"`+uuid.NewString()+
-			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID"}`))
+			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID","email":"a@example.com","name":"A"}`))
 		require.NoError(t, err, typ)
 		assert.Equal(t, typ, p.MessageType(), "the payload of %s names its type", typ)
 		goType := fmt.Sprintf("%T", p)
@@ -99,7 +99,7 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	for _, e := range events.Exchanges() {
 		exchanges = append(exchanges, e.Name)
 	}
-	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents}, exchanges)
+	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents, events.ExchangeUserEvents}, exchanges)
 }
 
 func TestOrderOutcomesAcceptAMissingUserID(t *testing.T) {
