@@ -376,3 +376,48 @@ func TestLoginTimingDoesNotTellWhetherAnAccountExists(t *testing.T) {
 	t.Logf("LOGIN_TIMING median unknown e-mail %v, wrong password %v, difference %.1f%%", mu, mw, 100*diff)
 	assert.Less(t, max(diff, -diff), 0.20, "medians within 20%%")
 }
+
+// TestKeyRotationKeepsBothKeysTokensValid rotates users-service's signing
+// key the way README says (the new key in JWT_SIGNING_KEY_FILE, the old one
+// in JWT_PREVIOUS_KEY_FILE): tokens of both verify at the gateway during
+// the overlap, the new one's once the gateway refetched the JWKS (at most
+// 30 s after its last fetch).
+func TestKeyRotationKeepsBothKeysTokensValid(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := func(name string) (string, auth.Key) {
+		_, priv, err := ed25519.GenerateKey(nil)
+		require.NoError(t, err)
+		data, err := auth.MarshalPrivateKeyPEM(priv)
+		require.NoError(t, err)
+		path := dir + "/" + name + ".pem"
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		return path, auth.NewKey(priv)
+	}
+	oldFile, oldKey := keyFile("old")
+	newFile, newKey := keyFile("new")
+	s := Start(t, map[string]string{"AUTH_MODE": "required", "JWT_SIGNING_KEY_FILE": oldFile})
+	a := s.register(t, "rotating@example.com", "rotating password")
+	code, _, _ := s.call(t, http.MethodGet, "/api/orders", a.Token, nil)
+	require.Equal(t, http.StatusOK, code, "a token of the old key")
+
+	s.Stop("users-service")
+	s.envs["users-service"] = append(s.envs["users-service"], "JWT_SIGNING_KEY_FILE="+newFile, "JWT_PREVIOUS_KEY_FILE="+oldFile)
+	s.StartService("users-service")
+	code, _, data := s.call(t, http.MethodGet, "/api/auth/jwks.json", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	var set auth.JWKS
+	require.NoError(t, json.Unmarshal(data, &set))
+	require.Len(t, set.Keys, 2, "both keys during the rotation")
+	assert.Equal(t, []string{newKey.ID, oldKey.ID}, []string{set.Keys[0].KeyID, set.Keys[1].KeyID}, "the current key first")
+
+	fresh := s.login(t, a.Email, "rotating password")
+	code, _, _ = s.call(t, http.MethodGet, "/api/users/me", a.Token, nil)
+	assert.Equal(t, http.StatusOK, code, "users-service still accepts the old key's token")
+	require.Eventually(t, func() bool {
+		code, _, _ := s.call(t, http.MethodGet, "/api/orders", fresh, nil)
+		return code == http.StatusOK
+	}, 45*time.Second, 250*time.Millisecond, "the new key's token, once the gateway refetched the keys")
+	code, _, _ = s.call(t, http.MethodGet, "/api/orders", a.Token, nil)
+	assert.Equal(t, http.StatusOK, code, "the old key's token, during the overlap")
+}
