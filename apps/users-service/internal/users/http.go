@@ -39,7 +39,6 @@ func Routes(e *gin.Engine, s *Service) {
 			fail(c, err)
 			return
 		}
-		c.Header("Location", "/api/users/"+u.ID.String())
 		c.JSON(http.StatusCreated, u)
 	})
 	e.POST("/api/auth/login", func(c *gin.Context) {
