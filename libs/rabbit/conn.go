@@ -102,7 +102,7 @@ func Dial(ctx context.Context, url, name string, topology events.Topology, log *
 // dial connects l, retrying until ctx ends, and starts its supervisor.
 func (l *link) dial(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
-		conn, err := l.connect()
+		conn, err := l.connectWithin(ctx)
 		if err == nil {
 			if !l.setUp(conn) {
 				return amqp.ErrClosed
@@ -116,6 +116,32 @@ func (l *link) dial(ctx context.Context) error {
 			return fmt.Errorf("connect to broker: %w", err)
 		case <-time.After(backoff(attempt)):
 		}
+	}
+}
+
+// connectWithin is connect, given up when ctx ends: a broker that accepts
+// the connection but is too busy to answer the declarations must not hold
+// a start-up past its timeout. A connection made after that is closed.
+func (l *link) connectWithin(ctx context.Context) (*amqp.Connection, error) {
+	type result struct {
+		conn *amqp.Connection
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := l.connect()
+		done <- result{conn, err}
+	}()
+	select {
+	case r := <-done:
+		return r.conn, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.conn != nil {
+				r.conn.Close()
+			}
+		}()
+		return nil, fmt.Errorf("no answer from the broker: %w", ctx.Err())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -333,4 +334,47 @@ func TestFailuresWhileTheDatabaseIsDownSpendNoAttempt(t *testing.T) {
 	mu.Unlock()
 	assert.Zero(t, count(t, b.AMQPURL, events.DeadLetterQueue(queue)))
 	assert.Zero(t, count(t, b.AMQPURL, rabbit.RetryQueue(queue, 0)), "nothing waits in a retry tier")
+}
+
+// A broker that accepts the connection and then never answers must not
+// hold Dial past its context: a service's start-up timeout is a promise
+// (contract §1).
+func TestDialGivesUpOnASilentBroker(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var accepted []net.Conn // accepted, never answered
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range accepted {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted = append(accepted, c)
+			mu.Unlock()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := rabbit.Dial(ctx, "amqp://guest:guest@"+l.Addr().String()+"/", t.Name(), topology, quiet)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err, "nothing to connect to")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Dial still waiting 19 s after its context ended")
+	}
 }

@@ -11,6 +11,7 @@ package testinfra
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -222,13 +223,7 @@ func VHost(t testing.TB) Broker {
 	if err := api.GrantAll(ctx, name, u.User.Username()); err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := api.DeleteVHost(ctx, name); err != nil {
-			t.Errorf("%v", err)
-		}
-	})
+	t.Cleanup(func() { deleteVHost(t, api, name) })
 	u.Path = "/" + name
 	return Broker{AMQPURL: u.String(), VHost: name, ManagementURL: s.ManagementURL}
 }
@@ -245,4 +240,25 @@ func Management(base, method, path, body string) error {
 		in = json.RawMessage(body)
 	}
 	return api.Do(context.Background(), method, path, in, nil)
+}
+
+// deleteVHost deletes vhost name, retrying for up to two minutes: deleting
+// a vhost deletes its quorum queues, which a busy broker may take longer to
+// do than one HTTP request waits. A vhost already gone (an earlier attempt
+// finished after its request timed out) is deleted.
+func deleteVHost(t testing.TB, api *mgmt.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		err := api.DeleteVHost(ctx, name)
+		if err == nil || errors.Is(err, mgmt.ErrNotFound) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Errorf("%v", err)
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
