@@ -1,6 +1,7 @@
 package saga
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -62,6 +63,9 @@ func TestServiceTopologiesSplitTheSaga(t *testing.T) {
 	t.Parallel()
 	exchanges := map[string]events.Exchange{}
 	queues := map[string]events.Queue{}
+	// The queues of a consumer not deployed yet (no participant line) are
+	// declared, where missing, by their producers only.
+	undeployed := map[string]events.Queue{}
 	for _, service := range publishersAndConsumers() {
 		part := TopologyOf(service)
 		known := map[string]bool{}
@@ -80,6 +84,10 @@ func TestServiceTopologiesSplitTheSaga(t *testing.T) {
 				assert.True(t, known[b.Exchange], "%s finds exchange %s before binding %s", service, b.Exchange, q.Name)
 			}
 			if q.IfMissing {
+				if consumer, _, _ := strings.Cut(q.Name, "."); !slices.Contains(publishersAndConsumers(), consumer) {
+					q.IfMissing = false
+					undeployed[q.Name] = q
+				}
 				continue
 			}
 			assert.True(t, strings.HasPrefix(q.Name, service+"."), "%s is declared by its consumer", q.Name)
@@ -93,7 +101,8 @@ func TestServiceTopologiesSplitTheSaga(t *testing.T) {
 	for _, e := range saga.Exchanges {
 		assert.Equal(t, e, exchanges[e.Name], "%s as the saga declares it", e.Name)
 	}
-	assert.Len(t, queues, len(saga.Queues), "every queue of the saga is some service's")
+	maps.Copy(queues, undeployed)
+	assert.Len(t, queues, len(saga.Queues), "every queue of the saga is some service's, or its producers' until its consumer is deployed")
 	for _, q := range saga.Queues {
 		assert.Equal(t, q, queues[q.Name], "%s as the saga declares it", q.Name)
 	}

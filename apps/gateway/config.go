@@ -31,6 +31,12 @@ type config struct {
 	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s" valid:"positive"`
 	// UpstreamTimeout bounds every call to a service, body included.
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"5s" valid:"positive"`
+	// AuthMode is the access control (contract §7): off (every route as
+	// without accounts; never in production) or required.
+	AuthMode string `env:"AUTH_MODE" envDefault:"off" help:"off (no tokens needed but for user administration; development only) or required (a bearer token on every /api route but /api/auth/*)"`
+	// UsersURL is users-service's base URL (USERS_SERVICE_URL): its JWKS,
+	// and where accounts are forwarded.
+	UsersURL string
 	// StopWithParent makes the gateway stop when the process that started
 	// it dies (lifecycle.StopWithParent); the local runner sets it.
 	StopWithParent bool `env:"STOP_WITH_PARENT" envDefault:"false" help:"true: stop when the parent process dies"`
@@ -88,6 +94,11 @@ func (c *config) Check() error {
 		}
 		c.ServiceURLs[p.Name] = base
 	}
+	if c.AuthMode != gateway.AuthOff && c.AuthMode != gateway.AuthRequired {
+		errs = append(errs, fmt.Errorf("AUTH_MODE %q: want %s or %s", c.AuthMode, gateway.AuthOff, gateway.AuthRequired))
+	}
+	// users-service is a participant: USERS_SERVICE_URL, read above.
+	c.UsersURL = c.ServiceURLs[gateway.UsersService]
 	errs = append(errs, logging.Check(c.LogLevel, c.LogFormat))
 	return errors.Join(errs...)
 }

@@ -30,6 +30,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		PublishTimeout:  5 * time.Second,
 		StartupTimeout:  30 * time.Second,
 		UpstreamTimeout: 5 * time.Second,
+		AuthMode:        "off",
+		UsersURL:        "http://127.0.0.1:3005",
 	}, c)
 	// Contract §1, whatever the table says.
 	assert.Equal(t, "http://127.0.0.1:3001", c.ServiceURLs["order-service"], "ORDER_SERVICE_URL's default")
@@ -56,11 +58,14 @@ func TestParseConfigOverrides(t *testing.T) {
 		"PUBLISH_TIMEOUT":     "250ms",
 		"STARTUP_TIMEOUT":     "1m",
 		"UPSTREAM_TIMEOUT":    "2s",
+		"AUTH_MODE":           "required",
+		"USERS_SERVICE_URL":   "http://users:3005/",
 	}))
 	require.NoError(t, err)
 	urls := defaultServiceURLs()
 	urls["order-service"] = "http://orders:3001"
 	urls["payment-service"] = "https://payments"
+	urls["users-service"] = "http://users:3005"
 	assert.Equal(t, config{
 		HTTPAddr:        "127.0.0.1:8080",
 		AMQPURL:         "amqps://u:p@broker:5671/saga",
@@ -69,6 +74,8 @@ func TestParseConfigOverrides(t *testing.T) {
 		PublishTimeout:  250 * time.Millisecond,
 		StartupTimeout:  time.Minute,
 		UpstreamTimeout: 2 * time.Second,
+		AuthMode:        "required",
+		UsersURL:        "http://users:3005",
 	}, c)
 }
 
@@ -83,6 +90,8 @@ func TestParseConfigRejects(t *testing.T) {
 		{"ORDER_SERVICE_URL", "127.0.0.1:3001", "ORDER_SERVICE_URL"},
 		{"PAYMENT_SERVICE_URL", "ftp://h", "PAYMENT_SERVICE_URL"},
 		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"AUTH_MODE", "on", "AUTH_MODE"},
+		{"USERS_SERVICE_URL", "users:3005", "USERS_SERVICE_URL"},
 		{"PUBLISH_TIMEOUT", "5", "PUBLISH_TIMEOUT"},
 		{"PUBLISH_TIMEOUT", "0s", "PUBLISH_TIMEOUT"},
 		{"STARTUP_TIMEOUT", "-1s", "STARTUP_TIMEOUT"},

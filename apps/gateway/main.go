@@ -25,6 +25,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/libs/web"
 	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/gateway/internal/gateway"
@@ -96,6 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Client:       client,
 		Log:          log,
 		Registry:     reg,
+		Auth:         gateway.AuthOptions{Mode: cfg.AuthMode, UsersURL: cfg.UsersURL},
 	})
 	if err != nil {
 		closeBroker()
@@ -110,9 +112,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	srv := &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Far above what a real client sends; Go's default (1 MiB) let one
+		// request hold a megabyte of headers. Over it: 431.
+		MaxHeaderBytes: web.MaxHeaderBytes,
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// Shutdown waits for the handlers in flight; the order event streams
 	// would otherwise hold it until they end on their own.

@@ -27,6 +27,7 @@ const (
 
 	ExchangeInventoryCommands = "inventory.commands"
 	ExchangeInventoryEvents   = "inventory.events"
+	ExchangeUserEvents        = "users.events"
 )
 
 // Message types; each is also the routing key.
@@ -55,6 +56,7 @@ const (
 	TypeStockCommitted = "stock.committed"
 	TypeStockReleased  = "stock.released"
 	TypeStockReturned  = "stock.returned"
+	TypeUserRegistered = "user.registered"
 )
 
 // Cancel reasons of an order (contract §3).
@@ -202,6 +204,9 @@ var contract = []struct {
 	{Exchange{Name: ExchangeInventoryEvents, Kind: "topic"}, []func() Payload{
 		payload[StockReserved], payload[StockRejected],
 		payload[StockCommitted], payload[StockReleased], payload[StockReturned],
+	}},
+	{Exchange{Name: ExchangeUserEvents, Kind: "topic"}, []func() Payload{
+		payload[UserRegistered],
 	}},
 }
 
@@ -667,6 +672,29 @@ func (r StockRejected) Validate() error {
 	}
 	if r.Reason == "" {
 		errs = append(errs, errors.New("reason is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// UserRegistered is the fact that an account was created (contract §7); its
+// correlation id is the user id.
+type UserRegistered struct {
+	UserID uuid.UUID `json:"userId"`
+	Email  string    `json:"email"`
+	Name   string    `json:"name"`
+}
+
+// MessageType is user.registered.
+func (UserRegistered) MessageType() string { return TypeUserRegistered }
+
+// Validate checks the event.
+func (u UserRegistered) Validate() error {
+	var errs []error
+	if u.UserID == uuid.Nil {
+		errs = append(errs, errors.New("userId is required"))
+	}
+	if !strings.Contains(u.Email, "@") {
+		errs = append(errs, errors.New("email is required"))
 	}
 	return errors.Join(errs...)
 }

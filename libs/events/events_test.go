@@ -102,7 +102,7 @@ func TestNewMessageRoundTrips(t *testing.T) {
 func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	t.Parallel()
 	types := events.Types()
-	require.Len(t, types, 19, "contract §4 has eleven message types, §5 eight more")
+	require.Len(t, types, 20, "contract §4 has eleven message types, §5 eight more, §7 one")
 	goTypes := map[string]string{}
 	for _, typ := range types {
 		t.Run(typ, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 		}
 		p, err := events.Decode(typ, []byte(`{"orderId":"`+uuid.NewString()+`","paymentId":"`+uuid.NewString()+
 			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID",`+
-			items+`"sku":"A-1","name":"A","price":1,"onHand":0,"adjustmentId":"`+uuid.NewString()+`","delta":-1}`))
+			items+`"sku":"A-1","name":"A","price":1,"onHand":0,"adjustmentId":"`+uuid.NewString()+`","delta":-1,"email":"a@example.com"}`))
 		require.NoError(t, err, typ)
 		assert.Equal(t, typ, p.MessageType(), "the payload of %s names its type", typ)
 		goType := fmt.Sprintf("%T", p)
@@ -129,7 +129,7 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 		exchanges = append(exchanges, e.Name)
 	}
 	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents,
-		events.ExchangeInventoryCommands, events.ExchangeInventoryEvents}, exchanges)
+		events.ExchangeInventoryCommands, events.ExchangeInventoryEvents, events.ExchangeUserEvents}, exchanges)
 }
 
 func TestOrderOutcomesAcceptAMissingUserID(t *testing.T) {

@@ -24,6 +24,11 @@ const RequestIDHeader = "X-Request-ID"
 // Check tells whether one dependency is reachable.
 type Check func(ctx context.Context) error
 
+// MaxHeaderBytes caps the request headers every service's http.Server
+// reads (http.Server.MaxHeaderBytes): far above what a real client sends,
+// far below Go's default of 1 MiB. A request over it gets a 431.
+const MaxHeaderBytes = 32 << 10
+
 // Informational returns check as a readiness check that is reported in
 // /readyz's checks but never makes it answer 503: a dependency that only
 // some requests need (the gateway's other participants, contract §1).

@@ -105,7 +105,9 @@ func needs(t events.Topology) rights {
 		}
 	}
 	for _, q := range t.Queues {
-		if q.IfMissing {
+		// Another's queue is only checked, unless its consumer is not
+		// deployed yet: its producer then declares it in full (saga.conf).
+		if consumer, _, _ := strings.Cut(q.Name, "."); q.IfMissing && slices.Contains(services(), consumer) {
 			continue
 		}
 		r.configure[q.Name] = true

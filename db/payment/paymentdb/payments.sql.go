@@ -75,10 +75,16 @@ func (q *Queries) ClaimDuePayments(ctx context.Context, arg ClaimDuePaymentsPara
 const countPayments = `-- name: CountPayments :one
 SELECT count(*) FROM payments
 WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::uuid IS NULL OR user_id = $2)
 `
 
-func (q *Queries) CountPayments(ctx context.Context, status *string) (int64, error) {
-	row := q.db.QueryRow(ctx, countPayments, status)
+type CountPaymentsParams struct {
+	Status *string
+	UserID *uuid.UUID
+}
+
+func (q *Queries) CountPayments(ctx context.Context, arg CountPaymentsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countPayments, arg.Status, arg.UserID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -271,18 +277,25 @@ func (q *Queries) GetPaymentByOrder(ctx context.Context, orderID uuid.UUID) (Pay
 const listPayments = `-- name: ListPayments :many
 SELECT id, order_id, user_id, amount, currency, payment_method, status, reason, decide_at, created_at, updated_at FROM payments
 WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::uuid IS NULL OR user_id = $2)
 ORDER BY created_at DESC, id DESC
-LIMIT $3 OFFSET $2
+LIMIT $4 OFFSET $3
 `
 
 type ListPaymentsParams struct {
 	Status    *string
+	UserID    *uuid.UUID
 	RowOffset int32
 	RowLimit  int32
 }
 
 func (q *Queries) ListPayments(ctx context.Context, arg ListPaymentsParams) ([]Payment, error) {
-	rows, err := q.db.Query(ctx, listPayments, arg.Status, arg.RowOffset, arg.RowLimit)
+	rows, err := q.db.Query(ctx, listPayments,
+		arg.Status,
+		arg.UserID,
+		arg.RowOffset,
+		arg.RowLimit,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -60,12 +60,14 @@ SELECT * FROM early_cancellations WHERE order_id = $1;
 -- name: ListPayments :many
 SELECT * FROM payments
 WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
+  AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id))
 ORDER BY created_at DESC, id DESC
 LIMIT @row_limit OFFSET @row_offset;
 
 -- name: CountPayments :one
 SELECT count(*) FROM payments
-WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status));
+WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
+  AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id));
 
 -- name: PaymentStats :many
 -- The sum is numeric and may exceed bigint: it saturates rather than fail

@@ -59,6 +59,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Stream times the order event streams.
 	Stream StreamOptions
+	// Auth is the access control (contract §7).
+	Auth AuthOptions
 }
 
 // Participant is one service of the saga, as the gateway calls it.
@@ -86,6 +88,11 @@ type Gateway struct {
 	commands     *prometheus.CounterVec
 	engine       *gin.Engine
 	stream       StreamOptions
+	// authMode is AuthOff or AuthRequired; keys verify the tokens; users
+	// is where accounts are forwarded.
+	authMode string
+	keys     *keySet
+	users    upstream
 	// closing is closed by Shutdown, ending the event streams.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -118,6 +125,24 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	authMode := o.Auth.Mode
+	if authMode == "" {
+		authMode = AuthOff
+	}
+	if authMode != AuthOff && authMode != AuthRequired {
+		errs = append(errs, fmt.Errorf("auth mode %q: want %s or %s", authMode, AuthOff, AuthRequired))
+	}
+	if o.Auth.UsersURL == "" {
+		o.Auth.UsersURL = DefaultUsersURL
+	}
+	usersURL, err := BaseURL(o.Auth.UsersURL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s URL: %w", UsersService, err))
+	}
+	refresh := o.Auth.KeyRefresh
+	if refresh <= 0 {
+		refresh = DefaultKeyRefresh
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("new gateway: %w", errors.Join(errs...))
 	}
@@ -127,6 +152,8 @@ func New(o Options) (*Gateway, error) {
 		participants: participants,
 		log:          o.Log,
 		stream:       stream,
+		authMode:     authMode,
+		users:        upstream{name: UsersService, base: usersURL, client: o.Client},
 		closing:      make(chan struct{}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersaga_gateway_commands_total",
@@ -148,6 +175,7 @@ func New(o Options) (*Gateway, error) {
 			g.inventory = p.upstream
 		}
 	}
+	g.keys = &keySet{users: g.users, refresh: refresh, now: time.Now}
 	if err := o.Registry.Register(g.commands); err != nil {
 		return nil, fmt.Errorf("new gateway: register metrics: %w", err)
 	}

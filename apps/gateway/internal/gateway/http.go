@@ -32,24 +32,36 @@ var (
 )
 
 func (g *Gateway) routes(e *gin.Engine) {
-	api := e.Group("/api")
-	api.POST("/orders", g.createOrder)
-	api.GET("/orders", g.listOrders)
-	api.GET("/orders/:id", g.getOrder)
-	api.PATCH("/orders/:id", g.changeOrder)
-	api.PATCH("/orders/:id/cancel", g.cancelOrder)
-	api.GET("/orders/:id/timeline", g.timeline)
-	api.GET("/orders/:id/events", g.orderEvents)
-	api.GET("/payments", g.listPayments)
-	api.GET("/payments/stats", g.paymentStats)
-	api.GET("/payments/:id", g.getPayment)
-	api.GET("/payments/order/:orderId", g.paymentOfOrder)
-	api.POST("/products", g.createProduct)
+	// With AUTH_MODE=required every route of the group but /api/auth/* and
+	// /api/openapi.json needs a token; the own* and adminOnly checks act
+	// only then, on a customer's requests (contract §7).
+	api := e.Group("/api", g.authenticate)
+	api.POST("/orders", g.ownNewOrder, g.createOrder)
+	api.GET("/orders", g.ownQuery, g.listOrders)
+	api.GET("/orders/:id", g.ownOrder("id"), g.getOrder)
+	api.PATCH("/orders/:id", g.ownOrder("id"), g.changeOrder)
+	api.PATCH("/orders/:id/cancel", g.ownOrder("id"), g.cancelOrder)
+	api.GET("/orders/:id/timeline", g.ownOrder("id"), g.timeline)
+	api.GET("/orders/:id/events", g.ownOrder("id"), g.orderEvents)
+	api.GET("/payments", g.ownQuery, g.listPayments)
+	api.GET("/payments/stats", g.adminOnly, g.paymentStats)
+	api.GET("/payments/:id", g.ownPayment, g.getPayment)
+	api.GET("/payments/order/:orderId", g.ownOrder("orderId"), g.paymentOfOrder)
+	// Product writes are an administrator's (contract §7).
+	api.POST("/products", g.adminOnly, g.createProduct)
 	api.GET("/products", g.listProducts)
 	api.GET("/products/:sku", g.getProduct)
-	api.POST("/products/:sku/stock", g.adjustStock)
+	api.POST("/products/:sku/stock", g.adminOnly, g.adjustStock)
 	api.GET("/products/:sku/adjustments", g.listAdjustments)
 	api.GET("/openapi.json", openAPI)
+	// Accounts are users-service's; it checks the tokens of /api/users*
+	// itself, in both modes.
+	api.POST("/auth/register", g.proxyUsers)
+	api.POST("/auth/login", g.proxyUsers)
+	api.GET("/auth/jwks.json", g.proxyUsers)
+	api.GET("/users/me", g.proxyUsers)
+	api.GET("/users", g.adminOnly, g.proxyUsers)
+	api.PATCH("/users/:id", g.adminOnly, g.proxyUsers)
 
 	e.GET("/docs", docsPage)
 	e.GET("/docs/", docsPage)
@@ -173,6 +185,9 @@ func (g *Gateway) listPayments(c *gin.Context) {
 		return
 	}
 	if _, ok := web.ParseEnumQuery(c, "status", paymentStatuses); !ok {
+		return
+	}
+	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
 		return
 	}
 	g.forward(c, g.payments, "/api/payments")

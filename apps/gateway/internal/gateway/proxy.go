@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,7 @@ type upstream struct {
 type response struct {
 	status      int
 	contentType string
+	header      http.Header
 	body        []byte
 }
 
@@ -75,13 +77,26 @@ func withRequestID(ctx context.Context, id string) context.Context {
 // get calls GET path?rawQuery on the service. A transport failure or a 5xx
 // answer is an *upstreamError; any other answer is returned as it is.
 func (u upstream) get(ctx context.Context, path, rawQuery string) (response, error) {
+	return u.send(ctx, http.MethodGet, path, rawQuery, nil, nil)
+}
+
+// send calls method path?rawQuery on the service with header and body (nil:
+// none), as get does.
+func (u upstream) send(ctx context.Context, method, path, rawQuery string, header http.Header, body []byte) (response, error) {
 	target := u.base + path
 	if rawQuery != "" {
 		target += "?" + rawQuery
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	var reqBody io.Reader
+	if body != nil {
+		reqBody = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
 	if err != nil {
 		return response{}, fmt.Errorf("%s: build request: %w", u.name, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", "application/json")
 	if id, _ := ctx.Value(requestIDKey{}).(string); id != "" {
@@ -92,18 +107,18 @@ func (u upstream) get(ctx context.Context, path, rawQuery string) (response, err
 		return response{}, &upstreamError{service: u.name, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody+1))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody+1))
 	if err != nil {
 		return response{}, &upstreamError{service: u.name, err: fmt.Errorf("read answer: %w", unwrapURLError(err))}
 	}
-	if len(body) > maxUpstreamBody {
+	if len(respBody) > maxUpstreamBody {
 		return response{}, &upstreamError{service: u.name, status: resp.StatusCode,
 			err: fmt.Errorf("answer over %d bytes", maxUpstreamBody)}
 	}
 	if resp.StatusCode >= 500 {
 		return response{}, &upstreamError{service: u.name, status: resp.StatusCode, err: errors.New(http.StatusText(resp.StatusCode))}
 	}
-	return response{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: body}, nil
+	return response{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: respBody}, nil
 }
 
 // getJSON calls GET path and decodes a 200 answer into out. A 404 is

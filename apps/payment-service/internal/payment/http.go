@@ -20,7 +20,12 @@ func Routes(e *gin.Engine, s *Service) {
 		if !ok {
 			return
 		}
-		payments, total, err := s.List(c, status, paging.Limit, paging.Offset())
+		// The gateway filters a customer's list by their id (contract §7).
+		userID, ok := web.ParseUUIDQuery(c, "userId")
+		if !ok {
+			return
+		}
+		payments, total, err := s.List(c, status, userID, paging.Limit, paging.Offset())
 		if err != nil {
 			fail(c, err)
 			return

@@ -321,14 +321,14 @@ func (s *Service) get(ctx context.Context, fetch func(*paymentdb.Queries) (payme
 }
 
 // List returns one page of payments, newest first, and the count of all
-// that match status (nil: all).
-func (s *Service) List(ctx context.Context, status *string, limit, offset int) ([]Payment, int64, error) {
+// that match status and userID (nil: any).
+func (s *Service) List(ctx context.Context, status *string, userID *uuid.UUID, limit, offset int) ([]Payment, int64, error) {
 	q := paymentdb.New(s.pool)
-	rows, err := q.ListPayments(ctx, paymentdb.ListPaymentsParams{Status: status, RowLimit: int32(limit), RowOffset: int32(offset)})
+	rows, err := q.ListPayments(ctx, paymentdb.ListPaymentsParams{Status: status, UserID: userID, RowLimit: int32(limit), RowOffset: int32(offset)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list payments: %w", err)
 	}
-	total, err := q.CountPayments(ctx, status)
+	total, err := q.CountPayments(ctx, paymentdb.CountPaymentsParams{Status: status, UserID: userID})
 	if err != nil {
 		return nil, 0, fmt.Errorf("count payments: %w", err)
 	}

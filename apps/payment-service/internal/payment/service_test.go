@@ -143,10 +143,20 @@ func TestRedeliveredAndDuplicatedCreationChargesOnce(t *testing.T) {
 	// The same fact under another message id (a re-published duplicate).
 	require.NoError(t, s.handleOne(ctx, created(t, id, "tok_visa")))
 	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, id))
-	page, total, err := s.List(ctx, nil, 10, 0)
+	page, total, err := s.List(ctx, nil, nil, 10, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), total)
 	assert.Len(t, page, 1)
+	var owner uuid.UUID
+	require.NoError(t, pool.QueryRow(ctx, `SELECT user_id FROM payments`).Scan(&owner))
+	_, total, err = s.List(ctx, nil, &owner, 10, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), total, "the payment of its user")
+	other := uuid.New()
+	page, total, err = s.List(ctx, nil, &other, 10, 0)
+	require.NoError(t, err)
+	assert.Zero(t, total, "none of another user")
+	assert.Empty(t, page)
 }
 
 func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
