@@ -267,11 +267,14 @@ func (q *Queries) OutboxClaim(ctx context.Context, arg OutboxClaimParams) ([]Out
 
 const outboxMarkPublished = `-- name: OutboxMarkPublished :exec
 UPDATE outbox SET published_at = now()
-WHERE message_id = ANY($1::uuid[]) AND published_at IS NULL
+WHERE message_id = ANY($1::uuid[]) AND published_at IS NULL AND parked_at IS NULL
 `
 
 // Marks rows that Relay.Dispatch published; a row a relay claimed and
-// published meanwhile keeps its mark.
+// published meanwhile keeps its mark, and a parked row stays parked. The
+// conditions are those of the partial index outbox_pending: without them
+// the generic plan of this prepared statement scanned the whole table on
+// every dispatch, a cost that grew with the table.
 func (q *Queries) OutboxMarkPublished(ctx context.Context, messageIds []uuid.UUID) error {
 	_, err := q.db.Exec(ctx, outboxMarkPublished, messageIds)
 	return err

@@ -52,9 +52,12 @@ RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.ca
 
 -- name: OutboxMarkPublished :exec
 -- Marks rows that Relay.Dispatch published; a row a relay claimed and
--- published meanwhile keeps its mark.
+-- published meanwhile keeps its mark, and a parked row stays parked. The
+-- conditions are those of the partial index outbox_pending: without them
+-- the generic plan of this prepared statement scanned the whole table on
+-- every dispatch, a cost that grew with the table.
 UPDATE outbox SET published_at = now()
-WHERE message_id = ANY(@message_ids::uuid[]) AND published_at IS NULL;
+WHERE message_id = ANY(@message_ids::uuid[]) AND published_at IS NULL AND parked_at IS NULL;
 
 -- name: OutboxPark :many
 -- Sets rows aside that the broker cannot route, each with its reason, so
