@@ -38,12 +38,27 @@ type Participant struct {
 	// Database is the name of its own database.
 	Database string
 	// Timeline is the path of its timeline of one order's saga, with {id}
-	// where the order id goes (e.g. /api/orders/{id}/timeline).
+	// where the order id goes (e.g. /api/orders/{id}/timeline), or
+	// NoTimeline for a service that takes no part in an order's saga.
 	Timeline string
 }
 
-// TimelinePath is the path of the participant's timeline of order id.
+// NoTimeline is the TIMELINE of a participant that keeps no timeline of
+// an order's saga (users-service): nobody asks it for one, yet it is still
+// deployed, given a database and checked for readiness like the others.
+const NoTimeline = "-"
+
+// HasTimeline reports whether the participant answers an order's timeline.
+func (p Participant) HasTimeline() bool {
+	return p.Timeline != NoTimeline
+}
+
+// TimelinePath is the path of the participant's timeline of order id; ""
+// when it has none.
 func (p Participant) TimelinePath(id string) string {
+	if !p.HasTimeline() {
+		return ""
+	}
 	return strings.Replace(p.Timeline, "{id}", id, 1)
 }
 
@@ -165,8 +180,8 @@ func parseParticipant(n int, f []string) (Participant, error) {
 	if !validDatabase.MatchString(f[2]) {
 		return Participant{}, fmt.Errorf("%s:%d: bad database %q: want lower-case letters, digits and _", file, n, f[2])
 	}
-	if !strings.HasPrefix(f[3], "/") || strings.Count(f[3], "{id}") != 1 {
-		return Participant{}, fmt.Errorf("%s:%d: bad timeline %q: want a path with {id} once", file, n, f[3])
+	if f[3] != NoTimeline && (!strings.HasPrefix(f[3], "/") || strings.Count(f[3], "{id}") != 1) {
+		return Participant{}, fmt.Errorf("%s:%d: bad timeline %q: want a path with {id} once, or %s for none", file, n, f[3], NoTimeline)
 	}
 	return Participant{Name: f[0], Port: port, Database: f[2], Timeline: f[3]}, nil
 }

@@ -17,6 +17,34 @@ func TestParticipantsAreUniqueAndComplete(t *testing.T) {
 	assert.Equal(t, "/api/orders/42/timeline", o.TimelinePath("42"))
 	_, ok = Lookup("gateway")
 	assert.False(t, ok, "the gateway publishes but is no participant")
+	// users-service takes no part in an order's saga: no timeline.
+	u, ok := Lookup("users-service")
+	require.True(t, ok)
+	assert.False(t, u.HasTimeline())
+	assert.Empty(t, u.TimelinePath("42"))
+	assert.True(t, o.HasTimeline())
+}
+
+func TestParseReadsTimelines(t *testing.T) {
+	for _, tc := range []struct {
+		name, timeline string
+		has            bool
+		path           string
+	}{
+		{"a path", "/api/x/{id}/timeline", true, "/api/x/42/timeline"},
+		{"the id last", "/x/{id}", true, "/x/42"},
+		{"none", "-", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parse("participant a 1 db " + tc.timeline + "\n")
+			require.NoError(t, err)
+			require.Len(t, got.participants, 1)
+			p := got.participants[0]
+			assert.Equal(t, tc.timeline, p.Timeline)
+			assert.Equal(t, tc.has, p.HasTimeline())
+			assert.Equal(t, tc.path, p.TimelinePath("42"))
+		})
+	}
 }
 
 func TestParseRejectsMalformedLines(t *testing.T) {
@@ -32,6 +60,9 @@ func TestParseRejectsMalformedLines(t *testing.T) {
 		{"database with a dash", "participant a 1 my-db /t/{id}\n", `bad database "my-db"`},
 		{"timeline without id", "participant a 1 db /t\n", "bad timeline"},
 		{"timeline relative", "participant a 1 db t/{id}\n", "bad timeline"},
+		{"timeline with id twice", "participant a 1 db /t/{id}/{id}\n", "bad timeline"},
+		{"timeline of two dashes", "participant a 1 db --\n", `bad timeline "--"`},
+		{"timeline a dash in a path", "participant a 1 db /-\n", "bad timeline"},
 		{"participant twice", ok + "\n# x\nparticipant a 2 db2 /t/{id}\n", "saga.conf:4: participant a already on line 1"},
 		{"port twice", ok + "participant b 1 db2 /t/{id}\n", "saga.conf:2: port 1 already on line 1"},
 		{"database twice", ok + "participant b 2 db /t/{id}\n", "saga.conf:2: database db already on line 1"},

@@ -6,19 +6,16 @@
 package compose
 
 import (
-	"context"
 	"encoding/json"
 	"io/fs"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,17 +24,11 @@ import (
 	"github.com/ordersaga/ordersaga/saga"
 )
 
+// load loads docker-compose.yml with nothing set in the shell: its
+// defaults.
 func load(t *testing.T) *types.Project {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	require.NoError(t, err)
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithInterpolation(true), cli.WithResolvedPaths(true))
-	require.NoError(t, err)
-	p, err := opts.LoadProject(context.Background())
-	require.NoError(t, err, "docker-compose.yml parses under the Compose specification")
-	return p
+	return loadWith(t)
 }
 
 func TestComposeMatchesTheContract(t *testing.T) {

@@ -70,9 +70,14 @@ type Participant struct {
 	// URL is its base URL.
 	URL string
 	// Timeline is the path of its timeline of one order, with {id} where
-	// the order id goes.
+	// the order id goes, or NoTimeline for a service that takes no part in
+	// an order's saga: its readiness is reported, its timeline not asked.
 	Timeline string
 }
+
+// NoTimeline is the Timeline of a participant that keeps none (as in
+// saga.conf).
+const NoTimeline = "-"
 
 // Gateway serves the public API.
 type Gateway struct {
@@ -82,7 +87,8 @@ type Gateway struct {
 	// inventory answers the product queries; its base is empty where
 	// inventory-service is not a participant.
 	inventory upstream
-	// participants are called for every timeline, in the order given.
+	// participants are called for every timeline, in the order given,
+	// but for those without one.
 	participants []participant
 	log          *slog.Logger
 	commands     *prometheus.CounterVec
@@ -217,8 +223,12 @@ func participantsOf(ps []Participant, client *http.Client) ([]participant, error
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s URL: %w", p.Name, err))
 		}
-		if !strings.HasPrefix(p.Timeline, "/") || strings.Count(p.Timeline, "{id}") != 1 {
-			errs = append(errs, fmt.Errorf("%s timeline %q: want a path with {id} once", p.Name, p.Timeline))
+		if p.Timeline != NoTimeline && (!strings.HasPrefix(p.Timeline, "/") || strings.Count(p.Timeline, "{id}") != 1) {
+			errs = append(errs, fmt.Errorf("%s timeline %q: want a path with {id} once, or %s for none", p.Name, p.Timeline, NoTimeline))
+		}
+		// The order service's timeline decides whether an order exists.
+		if p.Name == OrderService && p.Timeline == NoTimeline {
+			errs = append(errs, fmt.Errorf("%s timeline: want a path, not %s", p.Name, NoTimeline))
 		}
 		out = append(out, participant{upstream: upstream{name: p.Name, base: base, client: client}, timeline: p.Timeline})
 	}

@@ -292,6 +292,8 @@ func TestNewRejectsBadParticipants(t *testing.T) {
 		{"no name", []gateway.Participant{order, payment, {URL: "http://h", Timeline: "/t/{id}"}}, "unique name"},
 		{"timeline without the id", []gateway.Participant{order, payment, {Name: "x", URL: "http://h", Timeline: "/t"}}, "x timeline"},
 		{"bad URL", []gateway.Participant{order, payment, {Name: "x", URL: "h:1", Timeline: "/t/{id}"}}, "x URL"},
+		{"the order service without a timeline", []gateway.Participant{{Name: gateway.OrderService, URL: "http://127.0.0.1:3001", Timeline: gateway.NoTimeline}, payment}, "order-service timeline: want a path"},
+		{"a timeline of two dashes", []gateway.Participant{order, payment, {Name: "x", URL: "http://h", Timeline: "--"}}, "x timeline"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -484,6 +486,18 @@ func TestReadiness(t *testing.T) {
 		assert.Equal(t, http.StatusServiceUnavailable, status)
 		assert.Equal(t, "unavailable", r.Status)
 		assert.Equal(t, "ok", r.Checks["payment-service"])
+	})
+	// A participant without a timeline (users-service) is still checked.
+	t.Run("a participant without a timeline down", func(t *testing.T) {
+		t.Parallel()
+		h := startGatewayWith(t, gateway.Options{Participants: []gateway.Participant{
+			participantAt(t, gateway.OrderService, up.URL),
+			participantAt(t, gateway.PaymentService, up.URL),
+			{Name: "users-service", URL: closedURL(t), Timeline: gateway.NoTimeline},
+		}})
+		status, r := ready(t, h)
+		assert.Equal(t, http.StatusOK, status)
+		assert.Contains(t, r.Checks["users-service"], "connection refused")
 	})
 	t.Run("liveness needs nothing", func(t *testing.T) {
 		t.Parallel()

@@ -190,6 +190,9 @@ func (g *Gateway) Timeline(ctx context.Context, id uuid.UUID) (Timeline, error) 
 	errs := make([]error, len(g.participants))
 	var wg sync.WaitGroup
 	for i, p := range g.participants {
+		if p.timeline == NoTimeline {
+			continue
+		}
 		wg.Go(func() {
 			errs[i] = p.getJSON(ctx, strings.Replace(p.timeline, "{id}", id.String(), 1), &answers[i])
 		})

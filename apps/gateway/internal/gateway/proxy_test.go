@@ -343,13 +343,20 @@ func TestTimelineMergesEveryParticipant(t *testing.T) {
 	broken := newFakeService(t, map[string]http.HandlerFunc{
 		"GET /internal/sagas/{id}/history": answer(500, "text/plain", "oops"),
 	})
+	// A participant without a timeline is never asked for one: any request
+	// to it but its readiness would fail the timeline.
+	noTimeline := newFakeService(t, map[string]http.HandlerFunc{
+		"/": answer(500, "text/plain", "asked for a timeline"),
+	})
 	gatewayWith := func(t *testing.T, inventoryURL string) *harness {
 		return startGatewayWith(t, gateway.Options{Participants: []gateway.Participant{
 			participantAt(t, gateway.OrderService, orders.URL),
 			participantAt(t, gateway.PaymentService, payments.URL),
 			{Name: "inventory-service", URL: inventoryURL, Timeline: "/internal/sagas/{id}/history"},
+			{Name: "users-service", URL: noTimeline.URL, Timeline: gateway.NoTimeline},
 		}})
 	}
+	t.Cleanup(func() { assert.Empty(t, noTimeline.requests(), "the participant without a timeline was asked for one") })
 	get := func(t *testing.T, h *harness, id string) (*http.Response, []byte) {
 		t.Helper()
 		return do(t, h.URL, request{method: http.MethodGet, path: "/api/orders/" + id + "/timeline"})

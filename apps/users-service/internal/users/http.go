@@ -74,22 +74,6 @@ func Routes(e *gin.Engine, s *Service) {
 		c.JSON(http.StatusOK, s.JWKS())
 	})
 
-	// The saga's timeline of one order as this service recorded it (the
-	// gateway merges every participant's): users-service takes no part in
-	// an order's saga, so it is empty unless a message of it came here.
-	e.GET("/api/orders/:id/timeline", func(c *gin.Context) {
-		id, ok := web.PathUUID(c, "id")
-		if !ok {
-			return
-		}
-		entries, err := s.Timeline(c, id)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"orderId": id, "events": entries})
-	})
-
 	authed := e.Group("/api/users", authenticate(s))
 	authed.GET("/me", func(c *gin.Context) {
 		u, err := s.Get(c, principal(c).UserID)

@@ -19,7 +19,6 @@ import (
 	"github.com/ordersaga/ordersaga/db/users/usersdb"
 	"github.com/ordersaga/ordersaga/libs/auth"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/timeline"
 	"github.com/ordersaga/ordersaga/libs/uow"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
@@ -325,18 +324,8 @@ func DevelopmentKey(ctx context.Context, q *usersdb.Queries) (auth.Key, error) {
 	return auth.NewKey(ed25519.NewKeyFromSeed(seed)), nil
 }
 
-// Name is the service's name: its app_id and its timeline entries' service.
+// Name is the service's name: its app_id.
 const Name = "users-service"
-
-// Timeline returns what this service handled and emitted of the saga of
-// order id (its inbox and outbox rows correlated by it).
-func (s *Service) Timeline(ctx context.Context, id uuid.UUID) ([]timeline.Entry, error) {
-	entries, err := timeline.Read(ctx, s.runner.Pool(), Name, id.String())
-	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", id, err)
-	}
-	return entries, nil
-}
 
 // hasRole is for the HTTP edge's checks.
 func hasRole(p auth.Principal, role string) bool { return slices.Contains(p.Roles, role) }
