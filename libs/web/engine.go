@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ordersaga/ordersaga/libs/buildinfo"
 )
 
 // RequestIDHeader carries the request id, taken from the client or made.
@@ -46,8 +48,8 @@ type informational struct{ error }
 func (i informational) Unwrap() error { return i.error }
 
 // NewEngine returns a gin engine with the shared middleware and the
-// /healthz, /readyz and /metrics endpoints. checks are the readiness checks,
-// by name.
+// /healthz, /readyz and /metrics endpoints; it registers the HTTP metrics
+// and ordersaga_build_info on reg. checks are the readiness checks, by name.
 func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Check) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -65,6 +67,8 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 		status, body := Ready(c, checks)
 		c.JSON(status, body)
 	})
+	// Every service's /metrics is served from here, so its build is too.
+	reg.MustRegister(buildinfo.Collector())
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	return e
 }
