@@ -1,15 +1,13 @@
 // Package buildinfo holds the version and commit that the Makefile stamps
-// into every binary, answers --version with them, and exposes them as the
-// ordersaga_build_info metric, so that an operator can tell which build is
-// running from the binary and from /metrics alike.
+// into every binary and answers --version with them, so that an operator
+// can tell which build runs (libs/web shows them on /metrics too). It
+// imports nothing beyond the standard library: every command line uses it.
 package buildinfo
 
 import (
 	"fmt"
 	"io"
 	"runtime"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Version and Commit are set at link time by the Makefile's build target
@@ -31,18 +29,4 @@ func Asked(args []string) bool {
 func Write(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "ordersaga %s (commit %s, %s)\n", Version, Commit, runtime.Version())
 	return err
-}
-
-// Collector returns the ordersaga_build_info gauge, always 1, whose labels
-// carry the build: the usual way to join a build to other series.
-func Collector() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ordersaga_build_info",
-		Help: "The build of this process: version, commit and Go release, as labels; always 1.",
-		ConstLabels: prometheus.Labels{
-			"version":   Version,
-			"commit":    Commit,
-			"goversion": runtime.Version(),
-		},
-	}, func() float64 { return 1 })
 }

@@ -3,11 +3,8 @@ package buildinfo_test
 import (
 	"bytes"
 	"runtime"
-	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -42,16 +39,4 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, buildinfo.Write(&out))
 	// Unstamped, as go test builds it.
 	assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", out.String())
-}
-
-func TestCollector(t *testing.T) {
-	t.Parallel()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(buildinfo.Collector()))
-	want := `
-# HELP ordersaga_build_info The build of this process: version, commit and Go release, as labels; always 1.
-# TYPE ordersaga_build_info gauge
-ordersaga_build_info{commit="unknown",goversion="` + runtime.Version() + `",version="dev"} 1
-`
-	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "ordersaga_build_info"))
 }

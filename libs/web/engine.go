@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,9 +69,23 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 		c.JSON(status, body)
 	})
 	// Every service's /metrics is served from here, so its build is too.
-	reg.MustRegister(buildinfo.Collector())
+	reg.MustRegister(buildInfo())
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	return e
+}
+
+// buildInfo is the ordersaga_build_info gauge, always 1, whose labels
+// carry the build: the usual way to join a build to other series.
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ordersaga_build_info",
+		Help: "The build of this process: version, commit and Go release, as labels; always 1.",
+		ConstLabels: prometheus.Labels{
+			"version":   buildinfo.Version,
+			"commit":    buildinfo.Commit,
+			"goversion": runtime.Version(),
+		},
+	}, func() float64 { return 1 })
 }
 
 // httpMetrics count and time every request by route and method.
