@@ -23,9 +23,16 @@ space := $(subst ,, )
 
 .PHONY: build run demo test chaos bench bench-micro generate check-generated lint fmt up down infra clean
 
-build: ## Build every binary into ./bin
+# Every binary answers --version with these (libs/buildinfo); a build
+# outside git says "unknown" rather than failing.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILDINFO := github.com/ordersaga/ordersaga/libs/buildinfo
+LDFLAGS   := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT)
+
+build: ## Build every binary into ./bin, stamped with the version and commit
 	@mkdir -p bin
-	go build -o bin/ $(addprefix ./apps/,$(APPS))
+	go build -ldflags "$(LDFLAGS)" -o bin/ $(addprefix ./apps/,$(APPS))
 
 infra: ## Find, start or install PostgreSQL and RabbitMQ (with management)
 	@scripts/ensure-infra.sh

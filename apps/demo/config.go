@@ -36,7 +36,7 @@ every saga outcome, a cancellation before and after payment, and a dead
 letter replayed with sagactl. It exits 0 only if every step ended as the
 contract says.
 
-Usage: demo [-h | --help]
+Usage: demo [-h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

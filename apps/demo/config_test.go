@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,24 @@ func TestManagementUI(t *testing.T) {
 			addr, login := managementUI(tc.url)
 			assert.Equal(t, tc.addr, addr)
 			assert.Equal(t, tc.login, login)
+		})
+	}
+}
+
+func TestVersionStartsNothing(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			// Were it to run, it would wait for a gateway at port 1.
+			getenv := env(map[string]string{"GATEWAY_URL": "http://127.0.0.1:1"})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout bytes.Buffer
+			start := time.Now()
+			require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
 		})
 	}
 }

@@ -47,7 +47,7 @@ type config struct {
 const introText = `gateway is the public REST API of ordersaga: it publishes the order
 commands to RabbitMQ and forwards queries to the services.
 
-Usage: gateway [-h | --help]
+Usage: gateway [-h | --help | --version]
 
 It reaches each participant of the saga at its <NAME>_URL:
 `

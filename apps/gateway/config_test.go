@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,22 @@ func TestHelpStartsNothing(t *testing.T) {
 		assert.ErrorContains(t, err, `unexpected argument "serve"`)
 		assert.Empty(t, stdout.String())
 	})
+}
+
+func TestVersionStartsNothing(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			// Were the gateway to start, it would wait for the broker that is not at port 1.
+			getenv := envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "STARTUP_TIMEOUT": "1m"})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout bytes.Buffer
+			start := time.Now()
+			require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
+		})
+	}
 }

@@ -14,7 +14,7 @@ const intro = `inventory-service owns products and their stock: it reserves an o
 lines when the order is placed, commits them when it is paid, releases or
 returns them on every compensation, and emits stock events.
 
-Usage: inventory-service [-h | --help]
+Usage: inventory-service [-h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ordersaga/ordersaga/libs/buildinfo"
 	"github.com/ordersaga/ordersaga/libs/settings"
 
 	"github.com/ordersaga/ordersaga/apps/loadgen/internal/bench"
@@ -26,7 +27,8 @@ type config struct {
 	JSONFile string
 }
 
-// errHelp is returned for -h: usage was printed, nothing else to do.
+// errHelp is returned for -h and --version: what was asked for was
+// printed, nothing else to do.
 var errHelp = errors.New("help requested")
 
 // listFlag is a repeatable KEY=VAL flag.
@@ -49,7 +51,7 @@ type environment struct {
 	PGAdminURL string `env:"TEST_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" help:"default of -pg-admin"`
 }
 
-const intro = `usage: loadgen [flags]
+const intro = `usage: loadgen [flags] | loadgen --version
 
 Measures ordersaga end to end and prints a table (and -json FILE). By
 default it starts bin/gateway, bin/order-service and bin/payment-service on
@@ -62,9 +64,15 @@ judged.
 
 // parseConfig reads the command line; servers default to the environment
 // the tests use (AMQP_URL, RABBITMQ_MGMT_URL, TEST_DATABASE_URL), then to
-// a developer machine's. For -h it writes the usage to help and returns
-// errHelp.
+// a developer machine's. For -h it writes the usage to help, for -version
+// or --version the build's one line, and returns errHelp.
 func parseConfig(args []string, getenv func(string) string, help io.Writer) (config, error) {
+	if buildinfo.Asked(args) {
+		if err := buildinfo.Write(help); err != nil {
+			return config{}, err
+		}
+		return config{}, errHelp
+	}
 	var env environment
 	if err := settings.Parse(getenv, &env); err != nil {
 		return config{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,22 @@ func TestHelp(t *testing.T) {
 				"AMQP_URL", "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"} {
 				assert.Contains(t, stdout.String(), want)
 			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			start := time.Now()
+			// Nothing is started: run returns at once, without any server.
+			assert.Equal(t, 0, run(context.Background(), []string{arg}, noEnv, &stdout, &stderr), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			assert.Empty(t, stderr.String())
+			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
 		})
 	}
 }

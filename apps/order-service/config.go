@@ -18,7 +18,7 @@ type config struct {
 const intro = `order-service owns orders: it consumes order commands and payment events,
 moves each order through its state machine, and emits order events.
 
-Usage: order-service [-h | --help]
+Usage: order-service [-h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

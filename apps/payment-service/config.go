@@ -22,7 +22,7 @@ const intro = `payment-service owns payments: it charges orders when they are cr
 (through a simulated gateway), cancels or refunds them when they are
 cancelled, and emits payment events.
 
-Usage: payment-service [-h | --help]
+Usage: payment-service [-h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ordersaga/ordersaga/libs/buildinfo"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
@@ -46,6 +47,7 @@ Usage:
   sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
   sagactl dlq purge QUEUE --yes
   sagactl topology [--declare] [--json]
+  sagactl --version
 
 QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
 suffix: order-service.commands.dlq, order-service.payment-events.dlq,
@@ -147,6 +149,9 @@ Flags:
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return &usageError{msg: "missing command", usage: mainUsage()}
+	}
+	if buildinfo.Asked(args) {
+		return buildinfo.Write(stdout)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,21 @@ func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
 			}
 			assert.Empty(t, r.stderr, "nothing on stderr")
 			assert.Less(t, time.Since(start), 5*time.Second, "no broker was tried")
+		})
+	}
+}
+
+func TestVersionGoesToStdoutAndExitsZero(t *testing.T) {
+	t.Parallel()
+	// Nothing answers here: the version must not need the broker.
+	env := map[string]string{"AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "RABBITMQ_MGMT_URL": "http://127.0.0.1:1"}
+	for _, arg := range []string{"-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			r := sagactl(t, env, arg)
+			assert.Equal(t, exitOK, r.code, "exit code; stderr: %s", r.stderr)
+			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", r.stdout, "the version line and nothing else")
+			assert.Empty(t, r.stderr, "nothing on stderr")
 		})
 	}
 }

@@ -27,7 +27,7 @@ type config struct {
 const intro = `users-service owns ordersaga's accounts: registration, login, roles, and
 the access tokens (EdDSA JWTs) the gateway checks; it emits user.registered.
 
-Usage: users-service [-h | --help]
+Usage: users-service [-h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

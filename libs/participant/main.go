@@ -49,7 +49,7 @@ func Main[C any, PC interface {
 }
 
 // Run runs s until ctx ends: -h or --help prints its usage and the
-// variables it reads, and does nothing else; otherwise it reads the
+// variables it reads, --version its build, and does nothing else; otherwise it reads the
 // configuration from getenv (every bad variable at once), starts the
 // participant, wires it and runs it.
 func Run[C any, PC interface {

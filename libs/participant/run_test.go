@@ -1,12 +1,16 @@
 package participant_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -34,4 +38,30 @@ func TestRunRefusesHandlersThatDoNotMatchTheSubscriptions(t *testing.T) {
 	require.Error(t, err, "a participant whose handlers miss a subscribed type does not start")
 	assert.ErrorContains(t, err, "order.created is bound to p.order-events but has no handler")
 	assert.ErrorContains(t, err, "a handler of order.paid, but no queue subscribes to it")
+}
+
+func TestRunAnswersVersionAndStartsNothing(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			// Were it to start, it would wait STARTUP_TIMEOUT for a database
+			// that is not there, and fail; Wire would fail too.
+			s := participant.Service[participant.Config]{
+				Intro:  "p does things.",
+				Config: participant.Defaults("p", "127.0.0.1:0", "postgres://postgres@127.0.0.1:1/none"),
+				Wire: func(*participant.Participant, *participant.Config, *gin.Engine) error {
+					return errors.New("wired")
+				},
+			}
+			getenv := func(k string) string { return map[string]string{"STARTUP_TIMEOUT": "1m"}[k] }
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout bytes.Buffer
+			start := time.Now()
+			require.NoError(t, participant.Run(ctx, s, []string{arg}, getenv, &stdout), "exit 0")
+			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
+		})
+	}
 }

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/ordersaga/ordersaga/libs/buildinfo"
 )
 
 // Checker is a configuration with rules beyond its tags. Check runs after
@@ -312,12 +314,16 @@ func unwrap(err error) []error {
 
 // Help handles the command line of a binary configured by its environment
 // alone: no arguments, or one asking for help (-h, -help, --help), for
-// which it writes intro and the variables of cfg to stdout and reports
-// true: the caller then does nothing else and exits 0. Any other argument
-// is an error.
+// which it writes intro and the variables of cfg to stdout, or for the
+// version (-version, --version), for which it writes the build's one line;
+// either way it reports true: the caller then does nothing else and exits
+// 0. Any other argument is an error.
 func Help(args []string, stdout io.Writer, intro string, cfg any) (bool, error) {
 	if len(args) == 0 {
 		return false, nil
+	}
+	if buildinfo.Asked(args) {
+		return true, buildinfo.Write(stdout)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":

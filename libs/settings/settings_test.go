@@ -3,6 +3,7 @@ package settings
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -151,13 +152,16 @@ func TestHelp(t *testing.T) {
 		name    string
 		args    []string
 		helped  bool
+		version bool
 		wantErr string
 	}{
-		{"no arguments: run", nil, false, ""},
-		{"-h", []string{"-h"}, true, ""},
-		{"-help", []string{"-help"}, true, ""},
-		{"--help", []string{"--help"}, true, ""},
-		{"anything else", []string{"--port=1"}, false, `unexpected argument "--port=1"`},
+		{"no arguments: run", nil, false, false, ""},
+		{"-h", []string{"-h"}, true, false, ""},
+		{"-help", []string{"-help"}, true, false, ""},
+		{"--help", []string{"--help"}, true, false, ""},
+		{"--version", []string{"--version"}, true, true, ""},
+		{"-version", []string{"-version"}, true, true, ""},
+		{"anything else", []string{"--port=1"}, false, false, `unexpected argument "--port=1"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,10 +174,13 @@ func TestHelp(t *testing.T) {
 			} else {
 				assert.NoError(t, err)
 			}
-			if tc.helped {
+			switch {
+			case tc.version:
+				assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", out.String(), "the version line and nothing else")
+			case tc.helped:
 				assert.True(t, strings.HasPrefix(out.String(), "svc does things.\n\nEnvironment:\n  VARIABLE"), out.String())
 				assert.Contains(t, out.String(), "WORKERS")
-			} else {
+			default:
 				assert.Empty(t, out.String())
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ordersaga/ordersaga/libs/buildinfo"
 )
 
 // RequestIDHeader carries the request id, taken from the client or made.
@@ -46,8 +49,8 @@ type informational struct{ error }
 func (i informational) Unwrap() error { return i.error }
 
 // NewEngine returns a gin engine with the shared middleware and the
-// /healthz, /readyz and /metrics endpoints. checks are the readiness checks,
-// by name.
+// /healthz, /readyz and /metrics endpoints; it registers the HTTP metrics
+// and ordersaga_build_info on reg. checks are the readiness checks, by name.
 func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Check) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -65,8 +68,24 @@ func NewEngine(log *slog.Logger, reg *prometheus.Registry, checks map[string]Che
 		status, body := Ready(c, checks)
 		c.JSON(status, body)
 	})
+	// Every service's /metrics is served from here, so its build is too.
+	reg.MustRegister(buildInfo())
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	return e
+}
+
+// buildInfo is the ordersaga_build_info gauge, always 1, whose labels
+// carry the build: the usual way to join a build to other series.
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ordersaga_build_info",
+		Help: "The build of this process: version, commit and Go release, as labels; always 1.",
+		ConstLabels: prometheus.Labels{
+			"version":   buildinfo.Version,
+			"commit":    buildinfo.Commit,
+			"goversion": runtime.Version(),
+		},
+	}, func() float64 { return 1 })
 }
 
 // httpMetrics count and time every request by route and method.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -100,4 +101,18 @@ func TestHeadIsCountedOnceUnderItsRoute(t *testing.T) {
 # TYPE ordersaga_http_requests_total counter
 ordersaga_http_requests_total{method="HEAD",route="/things/:id",status="200"} 1
 `), "ordersaga_http_requests_total"), "counted as HEAD of the GET route, not as unmatched")
+}
+
+func TestMetricsShowTheBuild(t *testing.T) {
+	t.Parallel()
+	base, _ := server(t)
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	// Unstamped, as go test builds it.
+	want := `ordersaga_build_info{commit="unknown",goversion="` + runtime.Version() + `",version="dev"} 1`
+	assert.Contains(t, strings.Split(string(body), "\n"), want, "/metrics serves the build as one series")
 }
