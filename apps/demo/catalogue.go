@@ -51,7 +51,7 @@ func (d *demo) seed(ctx context.Context) ([]product, error) {
 	for i, c := range catalogue {
 		err := poll(ctx, seedTimeout, func() (bool, error) {
 			var err error
-			seeded[i], err = d.api.product(ctx, c.SKU)
+			seeded[i], err = d.admin.product(ctx, c.SKU)
 			if errors.Is(err, errNotFound) {
 				return false, err
 			}

@@ -211,7 +211,11 @@ func (d *demo) place(ctx context.Context, all []scenario, stock map[string]produ
 			return nil, err
 		}
 		t.ID = id
-		d.out.printf("  %-12s  %-11s  order %s  202 PENDING_PAYMENT  (%s)\n", sc.Name, sc.Method, short(id), sc.Story)
+		accepted := statusPending
+		if sc.Items != nil {
+			accepted = statusPendingStock
+		}
+		d.out.printf("  %-12s  %-11s  order %s  202 %-15s  (%s)\n", sc.Name, sc.Method, short(id), accepted, sc.Story)
 		if sc.Cancel == cancelAtOnce {
 			d.cancelAtOnce(ctx, t)
 		}
@@ -410,14 +414,26 @@ func (d *demo) whereToLook(orders []*tracked) {
     this run's orders   curl -s '%[1]s/api/orders?userId=%[2]s'
     one saga, live      curl -N %[1]s/api/orders/%[3]s/events  (Server-Sent Events until its outcome)
     payments by status  curl -s %[1]s/api/payments/stats
-    RabbitMQ management %[4]s%[5]s
+    the catalogue       curl -s %[1]s/api/products · /api/products/DEMO-CAP/adjustments
+%[8]s    RabbitMQ management %[4]s%[5]s
       Queues tab, filter "order-service": each work queue with its retry tiers
         (.retry.1s|5s|15s) and its .dlq side by side; the dead letter above went
         through %[4]s/#/queues/%[6]s/order-service.commands.dlq
       Exchanges tab → orders.commands: the bindings that route both commands
       Connections tab: one per service, named after it
     dead letters        %[7]s dlq list · dlq show QUEUE · dlq replay QUEUE --id ID · dlq purge QUEUE --yes
-`, g, d.userID, orders[0].ID, ui, login, vhost, d.sagactlShown())
+`, g, d.userID, orders[0].ID, ui, login, vhost, d.sagactlShown(), d.tokenHint())
+}
+
+// tokenHint says, with AUTH_MODE=required, how to call the addresses above.
+func (d *demo) tokenHint() string {
+	if !d.authRequired {
+		return ""
+	}
+	return fmt.Sprintf(`    with AUTH_MODE=required each needs a token: add -H "Authorization: Bearer $TOKEN" after
+      TOKEN=$(curl -s %s/api/auth/login -H 'Content-Type: application/json' \
+        -d '{"email":"%s","password":"…"}' | jq -r .accessToken)
+`, d.cfg.GatewayURL, d.cfg.AdminEmail)
 }
 
 // poll calls check every pollInterval until it reports done, ctx ends or

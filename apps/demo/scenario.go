@@ -174,6 +174,9 @@ func state(o order, paymentStatus string) string {
 		s += " (" + r + ")"
 	}
 	if paymentStatus == "" {
+		if o.Status == statusCancelled && slices.Contains(stockReasons, reasonOf(o)) {
+			return s + " · no payment"
+		}
 		return s + " · no payment yet"
 	}
 	return s + " · payment " + paymentStatus

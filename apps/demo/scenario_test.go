@@ -87,4 +87,5 @@ func TestState(t *testing.T) {
 	assert.Equal(t, "CANCELLED (USER_REQUESTED) · payment CANCELLED", state(ord(statusCancelled, reasonUserRequested), paymentCancelled))
 	assert.Equal(t, "PENDING_PAYMENT · no payment yet", state(ord(statusPending, ""), ""))
 	assert.Equal(t, "not there yet · no payment yet", state(order{}, ""))
+	assert.Equal(t, "CANCELLED (OUT_OF_STOCK) · no payment", state(ord(statusCancelled, reasonOutOfStock), ""))
 }
