@@ -199,6 +199,7 @@ cat <<EOF
     RabbitMQ UI  http://127.0.0.1:15672  (guest/guest)
     try:
       curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","total":4200}'
+      curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","items":[{"sku":"DEMO-MUG","quantity":2}]}'
 
   Ctrl-C stops everything.
 
