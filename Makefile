@@ -46,6 +46,11 @@ run: build up ## Run the whole system locally; Ctrl-C stops it
 # The payment latency makes the walkthrough's early cancel land while its
 # payment is being decided, and lets you watch the sagas wait.
 DEMO_PAYMENT_LATENCY ?= 1s
+# make demo runs with AUTH_MODE=required and this administrator, whom
+# users-service creates at start-up (ADMIN_EMAIL/ADMIN_PASSWORD) and bin/demo
+# logs in as. A local demo account: never use it anywhere else.
+DEMO_ADMIN_EMAIL    ?= admin@ordersaga.local
+DEMO_ADMIN_PASSWORD ?= demo-admin-password
 
 # demo starts the services like `make run` (scripts/run-local.sh, in the
 # background, logs in .run/), runs bin/demo against them, and stops them
@@ -61,7 +66,9 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	  fi; \
 	done; \
 	mkdir -p .run; \
-	echo "make demo: starting the services, payment latency $(DEMO_PAYMENT_LATENCY) (logs in .run/)"; \
+	echo "make demo: starting the services, payment latency $(DEMO_PAYMENT_LATENCY), AUTH_MODE=required (logs in .run/)"; \
+	echo "make demo: demo administrator $(DEMO_ADMIN_EMAIL), password $(DEMO_ADMIN_PASSWORD)"; \
+	export AUTH_MODE=required ADMIN_EMAIL='$(DEMO_ADMIN_EMAIL)' ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)'; \
 	PAYMENT_LATENCY=$(DEMO_PAYMENT_LATENCY) scripts/run-local.sh -q >.run/demo-services.log 2>&1 & services=$$!; \
 	stop() { kill -TERM $$services 2>/dev/null && wait $$services; echo "make demo: services stopped"; }; \
 	trap stop EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \

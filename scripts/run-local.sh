@@ -11,6 +11,10 @@
 # make them fight over one port or share one database. The participants,
 # their ports and databases come from saga/saga.conf.
 #
+# Once the gateway is ready it seeds the demo's catalogue (bin/demo
+# -seed-only; with AUTH_MODE=required only if ADMIN_EMAIL and ADMIN_PASSWORD
+# are set).
+#
 # Ctrl-C (or SIGTERM) stops the services and exits 0. If a service dies on
 # its own, the others are stopped and the script exits 1. If the script is
 # killed outright (SIGKILL), the services stop too: they run with
@@ -173,6 +177,20 @@ for name in "${participants[@]}"; do wait_ready "$name" || exit 1; done
 start gateway
 wait_ready gateway || exit 1
 
+# The demo's catalogue (DEMO-* products), seeded by bin/demo -seed-only:
+# idempotent, so every start does it. With AUTH_MODE=required it needs the
+# administrator's login, so only when ADMIN_EMAIL and ADMIN_PASSWORD are set.
+# A failed seed is reported, not fatal: the services run without it.
+if [[ ! -x $BIN/demo ]]; then
+	say "catalogue not seeded: $BIN/demo not found"
+elif [[ ${AUTH_MODE:-off} == required && (-z ${ADMIN_EMAIL:-} || -z ${ADMIN_PASSWORD:-}) ]]; then
+	say "catalogue not seeded: AUTH_MODE=required needs ADMIN_EMAIL and ADMIN_PASSWORD (the administrator's login)"
+elif "$BIN/demo" -seed-only >"$RUN_DIR/seed.log" 2>&1; then
+	say "catalogue seeded: DEMO-* products (GET http://127.0.0.1:${PORT[gateway]}/api/products; $RUN_DIR/seed.log)"
+else
+	err "seeding the catalogue failed, the services run without it: $(tail -n 1 "$RUN_DIR/seed.log")"
+fi
+
 cat <<EOF
 
   ordersaga is running (logs in $RUN_DIR/*.log)
@@ -181,6 +199,7 @@ cat <<EOF
     RabbitMQ UI  http://127.0.0.1:15672  (guest/guest)
     try:
       curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","total":4200}'
+      curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","items":[{"sku":"DEMO-MUG","quantity":2}]}'
 
   Ctrl-C stops everything.
 

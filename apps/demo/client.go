@@ -23,6 +23,30 @@ type order struct {
 	ID           string  `json:"id"`
 	Status       string  `json:"status"`
 	CancelReason *string `json:"cancelReason"`
+	// Total and Items are §5's: Items is nil for an order placed with a
+	// total, and prices are nil until the stock is reserved.
+	Total    *int64      `json:"total"`
+	Currency string      `json:"currency"`
+	Items    []orderLine `json:"items"`
+}
+
+// orderLine is a line of an order with items (contract §5).
+type orderLine struct {
+	SKU       string `json:"sku"`
+	Quantity  int64  `json:"quantity"`
+	UnitPrice *int64 `json:"unitPrice,omitempty"`
+	LineTotal *int64 `json:"lineTotal,omitempty"`
+}
+
+// product is the contract's Product (§5), as far as the demo reads it.
+type product struct {
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Price     int64  `json:"price"`
+	Currency  string `json:"currency"`
+	OnHand    int64  `json:"onHand"`
+	Reserved  int64  `json:"reserved"`
+	Available int64  `json:"available"`
 }
 
 type payment struct {
@@ -39,10 +63,19 @@ type timelineEntry struct {
 	Detail    string    `json:"detail"`
 }
 
-// api is the gateway's public HTTP API.
+// api is the gateway's public HTTP API, called as one caller: token is
+// its bearer token ("" for none, as with AUTH_MODE=off).
 type api struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
+}
+
+// as is the same API called with token.
+func (a *api) as(token string) *api {
+	c := *a
+	c.token = token
+	return &c
 }
 
 func newAPI(base string) *api {
@@ -89,6 +122,9 @@ func (a *api) do(ctx context.Context, method, path string, headers map[string]st
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -127,21 +163,91 @@ func (a *api) ready(ctx context.Context) error {
 	return a.do(ctx, http.MethodGet, "/readyz", nil, nil, nil, http.StatusOK)
 }
 
-// placeOrder is POST /api/orders; it returns the new order's id.
-func (a *api) placeOrder(ctx context.Context, userID string, total int64, method, idempotencyKey string) (string, error) {
+// placeOrder is POST /api/orders, with a total or, if items is not nil,
+// with items; it returns the new order's id.
+func (a *api) placeOrder(ctx context.Context, userID string, total int64, items []orderLine, method, idempotencyKey string) (string, error) {
 	var accepted struct {
 		OrderID string `json:"orderId"`
 		Status  string `json:"status"`
 	}
-	body := map[string]any{"userId": userID, "total": total, "currency": "USD", "paymentMethod": method}
+	body := map[string]any{"userId": userID, "currency": "USD", "paymentMethod": method}
+	want := statusPending
+	if items != nil {
+		body["items"], want = items, statusPendingStock
+	} else {
+		body["total"] = total
+	}
 	err := a.do(ctx, http.MethodPost, "/api/orders", map[string]string{"Idempotency-Key": idempotencyKey}, body, &accepted, http.StatusAccepted)
 	if err != nil {
 		return "", err
 	}
-	if accepted.OrderID == "" || accepted.Status != "PENDING_PAYMENT" {
-		return "", fmt.Errorf("POST /api/orders: answer %+v, want an orderId and PENDING_PAYMENT", accepted)
+	if accepted.OrderID == "" || accepted.Status != want {
+		return "", fmt.Errorf("POST /api/orders: answer %+v, want an orderId and %s", accepted, want)
 	}
 	return accepted.OrderID, nil
+}
+
+// probeAuth tells the gateway's AUTH_MODE from an admin-only route asked
+// without a token: 401 with required, 200 with off.
+func (a *api) probeAuth(ctx context.Context) (required bool, err error) {
+	err = a.as("").do(ctx, http.MethodGet, "/api/payments/stats", nil, nil, nil, http.StatusOK)
+	var se *statusError
+	if errors.As(err, &se) && se.status == http.StatusUnauthorized {
+		return true, nil
+	}
+	return false, err
+}
+
+// login is POST /api/auth/login; it returns the access token.
+func (a *api) login(ctx context.Context, email, password string) (string, error) {
+	var tok struct {
+		AccessToken string `json:"accessToken"`
+	}
+	err := a.do(ctx, http.MethodPost, "/api/auth/login", nil, map[string]string{"email": email, "password": password}, &tok, http.StatusOK)
+	if err == nil && tok.AccessToken == "" {
+		err = errors.New("POST /api/auth/login: no accessToken in the answer")
+	}
+	return tok.AccessToken, err
+}
+
+// register is POST /api/auth/register; it returns the new user's id.
+func (a *api) register(ctx context.Context, email, password, name string) (string, error) {
+	var u struct {
+		ID string `json:"id"`
+	}
+	err := a.do(ctx, http.MethodPost, "/api/auth/register", nil, map[string]string{"email": email, "password": password, "name": name}, &u, http.StatusCreated)
+	if err == nil && u.ID == "" {
+		err = errors.New("POST /api/auth/register: no id in the answer")
+	}
+	return u.ID, err
+}
+
+// createProduct is POST /api/products with an Idempotency-Key.
+func (a *api) createProduct(ctx context.Context, p product, idempotencyKey string) error {
+	body := map[string]any{"sku": p.SKU, "name": p.Name, "price": p.Price, "currency": p.Currency, "onHand": p.OnHand}
+	return a.do(ctx, http.MethodPost, "/api/products", map[string]string{"Idempotency-Key": idempotencyKey}, body, nil, http.StatusAccepted)
+}
+
+// product is GET /api/products/{sku}; errNotFound while the inventory
+// does not have it.
+func (a *api) product(ctx context.Context, sku string) (product, error) {
+	var p product
+	err := a.do(ctx, http.MethodGet, "/api/products/"+sku, nil, nil, &p, http.StatusOK)
+	return p, err
+}
+
+// status is the HTTP status of a request whose answer is not read; it
+// shows what a caller may and may not do.
+func (a *api) status(ctx context.Context, method, path string) (int, error) {
+	err := a.do(ctx, method, path, nil, nil, nil, http.StatusOK)
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return http.StatusOK, nil
 }
 
 // cancel is PATCH /api/orders/{id}/cancel.

@@ -25,6 +25,11 @@ type config struct {
 	// Sagactl is the sagactl binary the dead-letter steps run; its default
 	// (set by defaults) is the one beside the demo's own binary.
 	Sagactl string `env:"SAGACTL"`
+	// AdminEmail and AdminPassword are the administrator the demo logs in
+	// as when the gateway needs tokens (AUTH_MODE=required): the same
+	// variables users-service creates its first administrator from.
+	AdminEmail    string `env:"ADMIN_EMAIL" help:"the administrator to log in as when the gateway has AUTH_MODE=required (make demo sets it)"`
+	AdminPassword string `env:"ADMIN_PASSWORD" help:"its password"`
 	// VHost is the vhost of AMQPURL.
 	VHost string
 	// Term is $TERM: "dumb" turns the in-place progress line off.
@@ -32,11 +37,15 @@ type config struct {
 }
 
 const intro = `demo walks through ordersaga on a running system (make run, or make demo):
-every saga outcome, a cancellation before and after payment, and a dead
-letter replayed with sagactl. It exits 0 only if every step ended as the
-contract says.
+every saga outcome, orders with items and the stock they take, customers
+and what they may not see, and a dead letter replayed with sagactl. It
+exits 0 only if every step ended as the contract says.
 
-Usage: demo [-h | --help | --version]
+It also seeds a small catalogue (products DEMO-*, created once: a second
+create of a sku changes nothing); -seed-only does only that, as make run does
+once the gateway is ready.
+
+Usage: demo [-seed-only | -h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

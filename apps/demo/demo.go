@@ -33,16 +33,19 @@ const (
 	pollInterval = 100 * time.Millisecond
 	// orderTotal is what every demo order costs, in cents.
 	orderTotal = 4200
-	steps      = 4
+	steps      = 7
 )
 
 // demo is one walkthrough.
 type demo struct {
-	cfg    config
-	api    *api
-	out    *console
-	userID string // every order of this run belongs to it
-	runID  string // makes this run's Idempotency-Keys its own
+	cfg config
+	// api calls as the user of the orders, admin as the administrator;
+	// both without a token when the gateway has AUTH_MODE=off.
+	api, admin   *api
+	authRequired bool
+	out          *console
+	userID       string // every order of this run belongs to it
+	runID        string // makes this run's Idempotency-Keys its own
 }
 
 // run walks through the demo against the system at cfg's addresses. It
@@ -50,6 +53,10 @@ type demo struct {
 // the contract says. -h or --help prints its usage and the variables it
 // reads instead, and nothing else.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	seedOnly := len(args) > 0 && args[0] == "-seed-only"
+	if seedOnly {
+		args = args[1:]
+	}
 	if help, err := settings.Help(args, stdout, intro, new(defaults())); help || err != nil {
 		return err
 	}
@@ -57,44 +64,93 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if seedOnly {
+		return runSeed(ctx, cfg, stdout)
+	}
 	if _, err := exec.LookPath(cfg.Sagactl); err != nil {
 		return fmt.Errorf("sagactl, which the dead-letter step runs: %w (make build puts it in bin/, or set SAGACTL)", err)
 	}
 	d := &demo{
-		cfg:    cfg,
-		api:    newAPI(cfg.GatewayURL),
-		out:    &console{w: stdout, live: isTerminal(stdout, cfg.Term)},
-		userID: uuid.NewString(),
-		runID:  uuid.NewString()[:8],
+		cfg:   cfg,
+		api:   newAPI(cfg.GatewayURL),
+		out:   &console{w: stdout, live: isTerminal(stdout, cfg.Term)},
+		runID: uuid.NewString()[:8],
 	}
-	d.out.printf("ordersaga demo: six sagas through the public API, one of them through a dead-letter queue\n")
-	d.out.printf("  gateway %s · broker vhost %q · every order belongs to user %s\n", cfg.GatewayURL, cfg.VHost, d.userID)
+	d.out.printf("ordersaga demo: nine sagas through the public API, three with items, one through a dead-letter queue\n")
+	d.out.printf("  gateway %s · broker vhost %q\n", cfg.GatewayURL, cfg.VHost)
 	if err := d.waitReady(ctx); err != nil {
 		return err
 	}
+	if err := d.logIn(ctx); err != nil {
+		return err
+	}
 
-	d.out.step(1, steps, "Placing five orders (POST /api/orders); the payment method decides each payment")
-	orders, err := d.place(ctx)
+	d.out.step(1, steps, "Accounts (POST /api/auth/register, /api/auth/login)")
+	if err := d.accounts(ctx); err != nil {
+		return err
+	}
+	d.out.printf("  every order belongs to user %s\n", d.userID)
+
+	d.out.step(2, steps, "The catalogue (POST /api/products as the administrator; the first create of a sku stands)")
+	products, err := d.seed(ctx)
+	if err != nil {
+		return err
+	}
+	if err := writeCatalogue(d, products); err != nil {
+		return err
+	}
+	stock := map[string]product{}
+	for _, p := range products {
+		stock[p.SKU] = p
+	}
+	withItems, err := itemScenarios(stock)
 	if err != nil {
 		return err
 	}
 
-	d.out.step(2, steps, "Following the sagas (GET /api/orders/{id} and /api/payments/order/{id})")
+	d.out.step(3, steps, "Placing eight orders (POST /api/orders): three with items, five with a total; the payment method decides each payment")
+	orders, err := d.place(ctx, append(withItems, scenarios...), stock)
+	if err != nil {
+		return err
+	}
+
+	d.out.step(4, steps, "Following the sagas (GET /api/orders/{id} and /api/payments/order/{id})")
 	if err := d.follow(ctx, orders, settleTimeout); err != nil {
 		return err
 	}
 
-	d.out.step(3, steps, "A dead letter, and its replay with sagactl")
+	d.out.step(5, steps, "What a customer may not do")
+	if d.authRequired {
+		if err := d.forbidden(ctx, orders[len(withItems)].ID); err != nil {
+			return err
+		}
+	} else {
+		d.out.printf("  nothing with AUTH_MODE=off: every route but user administration is open (AUTH_MODE=required make run shows it)\n")
+	}
+
+	d.out.step(6, steps, "A dead letter, and its replay with sagactl")
 	replayed, err := d.deadLetterStory(ctx)
 	if err != nil {
 		return err
 	}
 	orders = append(orders, replayed)
 
-	d.out.step(4, steps, "Results")
+	d.out.step(7, steps, "Results")
+	for _, t := range orders {
+		d.waitStockBack(ctx, t)
+	}
 	timelines := d.timelines(ctx, orders)
 	if err := writeResults(d.out.w, orders); err != nil {
 		return err
+	}
+	d.out.printf("\n  Orders with items (GET /api/orders/{id}): the inventory priced each line when it reserved it\n")
+	for _, t := range orders {
+		if t.Items != nil {
+			writeItems(d, t)
+		}
+	}
+	for _, t := range orders {
+		writeStockStory(d, t)
 	}
 	d.out.printf("\n  Timelines (GET /api/orders/{id}/timeline): every command and event of each saga, from both services\n")
 	for _, t := range orders {
@@ -142,16 +198,24 @@ func (d *demo) waitReady(ctx context.Context) error {
 
 // place places one order per scenario and cancels the early-cancel order at
 // once.
-func (d *demo) place(ctx context.Context) ([]*tracked, error) {
+func (d *demo) place(ctx context.Context, all []scenario, stock map[string]product) ([]*tracked, error) {
 	var orders []*tracked
-	for _, sc := range scenarios {
+	for _, sc := range all {
 		t := &tracked{scenario: sc}
+		if sc.Cancel == cancelOncePaid && len(sc.Items) == 1 {
+			before := stock[sc.Items[0].SKU]
+			t.StockBefore = &before
+		}
 		id, err := d.placeOrder(ctx, sc)
 		if err != nil {
 			return nil, err
 		}
 		t.ID = id
-		d.out.printf("  %-12s  %-11s  order %s  202 PENDING_PAYMENT  (%s)\n", sc.Name, sc.Method, short(id), sc.Story)
+		accepted := statusPending
+		if sc.Items != nil {
+			accepted = statusPendingStock
+		}
+		d.out.printf("  %-12s  %-11s  order %s  202 %-15s  (%s)\n", sc.Name, sc.Method, short(id), accepted, sc.Story)
 		if sc.Cancel == cancelAtOnce {
 			d.cancelAtOnce(ctx, t)
 		}
@@ -168,7 +232,7 @@ func (d *demo) placeOrder(ctx context.Context, sc scenario) (string, error) {
 	var id string
 	err := poll(ctx, existTimeout, func() (bool, error) {
 		var err error
-		id, err = d.api.placeOrder(ctx, d.userID, orderTotal, sc.Method, key)
+		id, err = d.api.placeOrder(ctx, d.userID, orderTotal, sc.Items, sc.Method, key)
 		var se *statusError
 		if errors.As(err, &se) && se.status == http.StatusServiceUnavailable {
 			return false, err
@@ -292,6 +356,11 @@ func (d *demo) refresh(ctx context.Context, t *tracked, start time.Time) {
 		}
 		t.CancelSent = true
 		d.out.printf("  %s  %-12s  PATCH /api/orders/%s/cancel → 202\n", offset(time.Since(start)), t.Name, short(t.ID))
+		if t.StockBefore != nil {
+			if p, err := d.api.product(ctx, t.StockBefore.SKU); err == nil {
+				t.StockPaid = &p
+			}
+		}
 	}
 	t.Settled = settled(t)
 }
@@ -345,14 +414,26 @@ func (d *demo) whereToLook(orders []*tracked) {
     this run's orders   curl -s '%[1]s/api/orders?userId=%[2]s'
     one saga, live      curl -N %[1]s/api/orders/%[3]s/events  (Server-Sent Events until its outcome)
     payments by status  curl -s %[1]s/api/payments/stats
-    RabbitMQ management %[4]s%[5]s
+    the catalogue       curl -s %[1]s/api/products · /api/products/DEMO-CAP/adjustments
+%[8]s    RabbitMQ management %[4]s%[5]s
       Queues tab, filter "order-service": each work queue with its retry tiers
         (.retry.1s|5s|15s) and its .dlq side by side; the dead letter above went
         through %[4]s/#/queues/%[6]s/order-service.commands.dlq
       Exchanges tab → orders.commands: the bindings that route both commands
       Connections tab: one per service, named after it
     dead letters        %[7]s dlq list · dlq show QUEUE · dlq replay QUEUE --id ID · dlq purge QUEUE --yes
-`, g, d.userID, orders[0].ID, ui, login, vhost, d.sagactlShown())
+`, g, d.userID, orders[0].ID, ui, login, vhost, d.sagactlShown(), d.tokenHint())
+}
+
+// tokenHint says, with AUTH_MODE=required, how to call the addresses above.
+func (d *demo) tokenHint() string {
+	if !d.authRequired {
+		return ""
+	}
+	return fmt.Sprintf(`    with AUTH_MODE=required each needs a token: add -H "Authorization: Bearer $TOKEN" after
+      TOKEN=$(curl -s %s/api/auth/login -H 'Content-Type: application/json' \
+        -d '{"email":"%s","password":"…"}' | jq -r .accessToken)
+`, d.cfg.GatewayURL, d.cfg.AdminEmail)
 }
 
 // poll calls check every pollInterval until it reports done, ctx ends or

@@ -7,10 +7,11 @@ import (
 
 // Statuses of the contract (§3).
 const (
-	statusPending   = "PENDING_PAYMENT"
-	statusPaid      = "PAID"
-	statusCancelled = "CANCELLED"
-	statusFailed    = "FAILED"
+	statusPending      = "PENDING_PAYMENT"
+	statusPendingStock = "PENDING_STOCK"
+	statusPaid         = "PAID"
+	statusCancelled    = "CANCELLED"
+	statusFailed       = "FAILED"
 
 	paymentApproved  = "APPROVED"
 	paymentDeclined  = "DECLINED"
@@ -20,7 +21,16 @@ const (
 
 	reasonUserRequested   = "USER_REQUESTED"
 	reasonPaymentDeclined = "PAYMENT_DECLINED"
+	reasonOutOfStock      = "OUT_OF_STOCK"
+
+	// noPayment stands in an outcome's payments for an order that never
+	// gets one (its stock was refused).
+	noPayment = ""
 )
+
+// stockReasons are the cancelReasons of an order whose reservation failed
+// (contract §5); such an order never gets a payment.
+var stockReasons = []string{reasonOutOfStock, "UNKNOWN_PRODUCT", "CURRENCY_MISMATCH", "STOCK_TIMEOUT"}
 
 // cancelPolicy says when the demo cancels a scenario's order.
 type cancelPolicy int
@@ -53,7 +63,11 @@ func (o outcome) String() string {
 	if o.CancelReason != "" {
 		s += "/" + o.CancelReason
 	}
-	return s + " · " + strings.Join(o.Payments, "|")
+	payments := make([]string, len(o.Payments))
+	for i, p := range o.Payments {
+		payments[i] = orNone(p, "none")
+	}
+	return s + " · " + strings.Join(payments, "|")
 }
 
 // scenario is one saga of the walkthrough.
@@ -66,6 +80,9 @@ type scenario struct {
 	Story  string
 	Cancel cancelPolicy
 	Want   outcome
+	// Items are the lines of an order placed with items (contract §5);
+	// nil for one placed with a total.
+	Items []orderLine
 }
 
 // scenarios are the sagas placed through the gateway, in the order they are
@@ -104,6 +121,10 @@ type tracked struct {
 	Failure string
 	// Note explains the outcome where the contract allows more than one.
 	Note string
+	// StockBefore, StockPaid and StockAfter are the product of a one-line
+	// order with items that is cancelled once PAID: before it was placed,
+	// when it was PAID, and once its units were back (nil if not read).
+	StockBefore, StockPaid, StockAfter *product
 	// lastErr is the last error while following the order, reported if it
 	// never settles.
 	lastErr error
@@ -122,6 +143,9 @@ func (t *tracked) cancelPending() bool { return t.CancelSent || t.Cancel != noCa
 func settled(t *tracked) bool {
 	switch t.Order.Status {
 	case statusCancelled, statusFailed:
+		if t.Payment == noPayment && t.Order.Status == statusCancelled && slices.Contains(stockReasons, reasonOf(t.Order)) {
+			return true // its stock was refused: it never gets a payment
+		}
 		switch t.Payment {
 		case paymentDeclined, paymentFailed, paymentCancelled, paymentRefunded:
 			return true
@@ -150,6 +174,9 @@ func state(o order, paymentStatus string) string {
 		s += " (" + r + ")"
 	}
 	if paymentStatus == "" {
+		if o.Status == statusCancelled && slices.Contains(stockReasons, reasonOf(o)) {
+			return s + " · no payment"
+		}
 		return s + " · no payment yet"
 	}
 	return s + " · payment " + paymentStatus

@@ -46,6 +46,7 @@ func TestOutcomeString(t *testing.T) {
 	assert.Equal(t, "PAID · APPROVED", outcome{statusPaid, "", []string{paymentApproved}}.String())
 	assert.Equal(t, "CANCELLED/USER_REQUESTED · CANCELLED|REFUNDED",
 		outcome{statusCancelled, reasonUserRequested, []string{paymentCancelled, paymentRefunded}}.String())
+	assert.Equal(t, "CANCELLED/OUT_OF_STOCK · none", outcome{statusCancelled, reasonOutOfStock, []string{noPayment}}.String())
 }
 
 func TestSettled(t *testing.T) {
@@ -69,6 +70,9 @@ func TestSettled(t *testing.T) {
 		{"cancelled at once, no payment yet", cancelAtOnce, true, ord(statusCancelled, reasonUserRequested), "", false},
 		{"declined where paid was due: settled, wrong", noCancel, false, ord(statusCancelled, reasonPaymentDeclined), paymentDeclined, true},
 		{"failed", noCancel, false, ord(statusFailed, ""), paymentFailed, true},
+		{"out of stock: never a payment", noCancel, false, ord(statusCancelled, reasonOutOfStock), noPayment, true},
+		{"pending stock", noCancel, false, ord(statusPendingStock, ""), noPayment, false},
+		{"cancelled by its user, no payment yet", noCancel, false, ord(statusCancelled, reasonUserRequested), noPayment, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,4 +87,5 @@ func TestState(t *testing.T) {
 	assert.Equal(t, "CANCELLED (USER_REQUESTED) · payment CANCELLED", state(ord(statusCancelled, reasonUserRequested), paymentCancelled))
 	assert.Equal(t, "PENDING_PAYMENT · no payment yet", state(ord(statusPending, ""), ""))
 	assert.Equal(t, "not there yet · no payment yet", state(order{}, ""))
+	assert.Equal(t, "CANCELLED (OUT_OF_STOCK) · no payment", state(ord(statusCancelled, reasonOutOfStock), ""))
 }

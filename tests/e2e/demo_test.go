@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,8 +46,8 @@ func demoBinary(t testing.TB) string {
 }
 
 // runDemo runs bin/demo against s, as make demo does against the local
-// system, and returns its exit code and output.
-func runDemo(t *testing.T, s *System) (int, string) {
+// system, with extra variables env, and returns its exit code and output.
+func runDemo(t *testing.T, s *System, env ...string) (int, string) {
 	t.Helper()
 	bin := demoBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -60,6 +61,7 @@ func runDemo(t *testing.T, s *System) (int, string) {
 		"AMQP_URL=" + s.Broker.AMQPURL,
 		"RABBITMQ_MGMT_URL=" + s.Broker.ManagementURL,
 	}
+	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -86,15 +88,41 @@ func resultRow(scenario, orderStatus, reason, paymentStatus, result string) *reg
 		orderStatus + `\s+` + regexp.QuoteMeta(reason) + `\s+` + paymentStatus + `\s+` + result + `$`)
 }
 
+// TestDemoWalkthrough runs the demo as make demo does (AUTH_MODE=required,
+// an administrator it logs in as) and as against make run (AUTH_MODE=off):
+// it must pass in both.
 func TestDemoWalkthrough(t *testing.T) {
 	t.Parallel()
-	// As make demo runs it: the latency makes the early cancel land while
-	// the payment is being decided.
-	s := Start(t, map[string]string{"PAYMENT_LATENCY": "1s"})
-	code, out := runDemo(t, s)
-	require.Equal(t, 0, code, "demo exit code; output:\n%s", out)
+	admin := []string{"ADMIN_EMAIL=" + adminEmail, "ADMIN_PASSWORD=" + adminPassword}
+	cases := []struct {
+		name     string
+		authMode string
+	}{
+		{"auth required", "required"},
+		{"auth off", "off"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// As make demo runs it: the latency makes the early cancel land
+			// while the payment is being decided.
+			s := Start(t, map[string]string{"PAYMENT_LATENCY": "1s", "AUTH_MODE": tc.authMode,
+				"ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword})
+			code, out := runDemo(t, s, admin...)
+			require.Equal(t, 0, code, "demo exit code; output:\n%s", out)
+			checkDemoOutput(t, s, out, tc.authMode == "required")
+		})
+	}
+}
 
+// checkDemoOutput checks what a passing demo printed, and what it claims
+// against the system without it.
+func checkDemoOutput(t *testing.T, s *System, out string, authRequired bool) {
+	t.Helper()
 	for _, row := range []*regexp.Regexp{
+		resultRow("items-paid", "PAID", "-", "APPROVED", "OK"),
+		resultRow("out-of-stock", "CANCELLED", "OUT_OF_STOCK", "none", "OK"),
+		resultRow("items-cancel", "CANCELLED", "USER_REQUESTED", "REFUNDED", "OK"),
 		resultRow("approved", "PAID", "-", "APPROVED", "OK"),
 		resultRow("declined", "CANCELLED", "PAYMENT_DECLINED", "DECLINED", "OK"),
 		resultRow("failed", "FAILED", "-", "FAILED", "OK"),
@@ -109,20 +137,39 @@ func TestDemoWalkthrough(t *testing.T) {
 	assert.Regexp(t, `x-error:\s+cancel order [0-9a-f-]{36}: order not found`, out, "the dead letter's reason")
 	assert.Regexp(t, `(?m)^  \$ \S*sagactl dlq replay order-service.commands.dlq --id [0-9a-f-]{36}\n    replayed 1 message from order-service.commands.dlq to order-service.commands$`,
 		out, "the replay, as the operator types it")
-	assert.Contains(t, out, "✔ all 6 steps ended as the contract says")
+	// The paid order's lines, priced by the inventory, and the caps of the
+	// cancelled one back on hand.
+	assert.Regexp(t, `(?m)^    DEMO-MUG\s+× 2\s+at\s+12\.50 USD\s+=\s+25\.00 USD$`, out)
+	assert.Regexp(t, `(?m)^    total\s+49\.00 USD$`, out)
+	assert.Regexp(t, `(?m)^    before the order\s+onHand 1000, reserved 0, available 1000\n(    PAID.*\n)?    cancelled \(returned\)\s+onHand 1000, reserved 0, available 1000$`, out)
+	assert.Contains(t, out, "✔ all 9 steps ended as the contract says")
+	token := ""
+	if authRequired {
+		assert.Regexp(t, `(?m)^  ✔ eve\s+GET\s+/api/orders/[0-9a-f]{8}\s+→ 404`, out, "another customer's order")
+		assert.Regexp(t, `(?m)^  ✔ alice\s+GET\s+/api/payments/stats\s+→ 403`, out, "payment stats")
+		token = s.login(t, adminEmail, adminPassword)
+	} else {
+		assert.Contains(t, out, "the gateway has AUTH_MODE=off")
+	}
 
-	// What the demo claims, checked without it: six orders of its user,
-	// and the replayed dead letter gone from the queue.
+	// What the demo claims, checked without it: nine orders of its user,
+	// the catalogue, and the replayed dead letter gone from the queue.
 	var list struct {
 		Data []order `json:"data"`
 	}
-	resp := s.Do(http.MethodGet, "/api/orders?limit=100&userId="+demoUser(t, out), nil, nil, &list)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	code, _, data := s.call(t, http.MethodGet, "/api/orders?limit=100&userId="+demoUser(t, out), token, nil)
+	require.Equal(t, http.StatusOK, code, "%s", data)
+	require.NoError(t, json.Unmarshal(data, &list))
 	statuses := map[string]int{}
 	for _, o := range list.Data {
 		statuses[o.Status]++
 	}
-	assert.Equal(t, map[string]int{"PAID": 1, "CANCELLED": 4, "FAILED": 1}, statuses, "the demo's orders")
+	assert.Equal(t, map[string]int{"PAID": 2, "CANCELLED": 6, "FAILED": 1}, statuses, "the demo's orders")
+	var mug product
+	code, _, data = s.call(t, http.MethodGet, "/api/products/DEMO-MUG", token, nil)
+	require.Equal(t, http.StatusOK, code, "%s", data)
+	require.NoError(t, json.Unmarshal(data, &mug))
+	assert.Equal(t, product{SKU: "DEMO-MUG", Price: 1250, Currency: "USD", OnHand: 998, Available: 998}, mug, "two mugs sold")
 	conn, err := amqp.Dial(s.Broker.AMQPURL)
 	require.NoError(t, err)
 	defer conn.Close()
@@ -149,6 +196,8 @@ func TestDemoFailsWhenTheContractIsNotMet(t *testing.T) {
 	assert.Contains(t, out, "approved: FAIL: ended CANCELLED (PAYMENT_DECLINED) · payment DECLINED, expected PAID · APPROVED")
 	// The dead-letter order is declined too if its replay comes after the
 	// payment's decision: allowed, not asserted.
-	assert.Regexp(t, `(?m)^demo: [23] of 6 steps did not end as the contract says: approved, cancel-paid(, dlq-replay)?$`, out)
+	assert.Regexp(t, resultRow("items-paid", "CANCELLED", "PAYMENT_DECLINED", "DECLINED", "FAIL"), out)
+	assert.Regexp(t, resultRow("out-of-stock", "CANCELLED", "OUT_OF_STOCK", "none", "OK"), out)
+	assert.Regexp(t, `(?m)^demo: [45] of 9 steps did not end as the contract says: items-paid, items-cancel, approved, cancel-paid(, dlq-replay)?$`, out)
 	assert.Less(t, time.Since(start), 45*time.Second, "a saga that settled wrong fails at once, not at the deadline")
 }
