@@ -186,7 +186,9 @@ func TestChaosBacklogDrain(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CHAOS_BACKLOG")); err == nil && v > 0 {
 		n = v
 	}
-	s := Start(t, nil)
+	// A 10k backlog keeps orders with items waiting for the inventory for
+	// minutes: the scenario measures the drain, not ORDER_STOCK_TIMEOUT (2m).
+	s := Start(t, map[string]string{"ORDER_STOCK_TIMEOUT": "15m"})
 	c := s.newCatalogue(t, n)
 	s.Stop("order-service")
 	ids := make([]string, n)
@@ -207,7 +209,9 @@ func TestChaosBacklogDrain(t *testing.T) {
 	}
 	start := time.Now()
 	s.StartService("order-service")
-	_, f := s.settle(t, c, r, start.Add(5*time.Minute))
+	// The inventory settles its commits after the orders are final: with
+	// a 10k backlog that takes as long again.
+	_, f := s.settle(t, c, r, start.Add(8*time.Minute))
 	elapsed := f.final.Sub(start)
 	t.Logf("CHAOS %-28s orders=%d drained-in=%v (%.0f sagas/s, race-built binaries) items=%d paid=%d out-of-stock=%d units-sold=%d stock-reads=%d negative-stock=0 stock-settled-after=%v",
 		"backlog drain", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(),

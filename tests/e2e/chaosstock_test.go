@@ -146,6 +146,7 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 	f := stockFigures{final: time.Now()}
 	sold := map[string]int64{}
 	var paid, cancelled []string
+	otherEnds := map[string]int{} // neither PAID nor refused for want of stock
 	for id, lines := range r.lines {
 		f.items++
 		o := s.itemsOrder(t, id)
@@ -168,6 +169,12 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 				assert.True(t, slices.ContainsFunc(lines, func(l orderLine) bool { return l.SKU == c.scarce }),
 					"order %s refused OUT_OF_STOCK without the scarce product: %+v", id, lines)
 				assert.Nil(t, o.Total, "order %s refused: never priced", id)
+			} else {
+				reason := "no reason"
+				if o.CancelReason != nil {
+					reason = *o.CancelReason
+				}
+				otherEnds[o.Status+" "+reason]++
 			}
 		}
 	}
@@ -176,6 +183,7 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 		want["CANCELLED/"] = f.outOfStock // no payment was ever asked for
 	}
 	assert.Equal(t, want, outcomes, "every accepted order paid once, but those the scarce product's stock refused")
+	assert.Empty(t, otherEnds, "orders with items that ended neither PAID nor OUT_OF_STOCK, by status and reason")
 	scarceOrders := 0
 	for _, lines := range r.lines {
 		if slices.ContainsFunc(lines, func(l orderLine) bool { return l.SKU == c.scarce }) {
