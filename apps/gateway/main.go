@@ -109,6 +109,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		closeBroker()
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
+	return serve(ctx, log, ln, g, closeBroker, cfg)
+}
+
+// serve serves g on ln until ctx ends or the server fails, then shuts
+// down: HTTP first, so that requests in flight still get their confirms,
+// then the broker (closeBroker).
+func serve(ctx context.Context, log *slog.Logger, ln net.Listener, g *gateway.Gateway, closeBroker func(), cfg config) error {
 	srv := &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
