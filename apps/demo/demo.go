@@ -136,6 +136,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	orders = append(orders, replayed)
 
 	d.out.step(7, steps, "Results")
+	return d.results(ctx, orders)
+}
+
+// results prints every order's outcome, items, stock and timeline, and
+// fails unless every one ended as the contract says.
+func (d *demo) results(ctx context.Context, orders []*tracked) error {
 	for _, t := range orders {
 		d.waitStockBack(ctx, t)
 	}
