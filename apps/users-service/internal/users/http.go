@@ -25,7 +25,24 @@ const principalKey = "principal"
 // Routes adds the accounts' routes: the gateway forwards /api/auth/* and
 // /api/users* here as they are, Authorization header included.
 func Routes(e *gin.Engine, s *Service) {
-	e.POST("/api/auth/register", func(c *gin.Context) {
+	e.POST("/api/auth/register", register(s))
+	e.POST("/api/auth/login", login(s))
+	e.GET("/api/auth/jwks.json", func(c *gin.Context) {
+		// Short enough that a rotation reaches caches within minutes.
+		c.Header("Cache-Control", "public, max-age=60")
+		c.JSON(http.StatusOK, s.JWKS())
+	})
+
+	authed := e.Group("/api/users", authenticate(s))
+	authed.GET("/me", me(s))
+	admin := authed.Group("", requireRole(auth.RoleAdmin))
+	admin.GET("", listUsers(s))
+	admin.PATCH("/:id", setRoles(s))
+}
+
+// register creates an account (201), or says why not.
+func register(s *Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		var in struct {
 			Email    *string `json:"email"`
 			Password *string `json:"password"`
@@ -40,8 +57,12 @@ func Routes(e *gin.Engine, s *Service) {
 			return
 		}
 		c.JSON(http.StatusCreated, u)
-	})
-	e.POST("/api/auth/login", func(c *gin.Context) {
+	}
+}
+
+// login answers a token for a right e-mail and password.
+func login(s *Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		var in struct {
 			Email    *string `json:"email"`
 			Password *string `json:"password"`
@@ -67,24 +88,24 @@ func Routes(e *gin.Engine, s *Service) {
 		}
 		c.Header("Cache-Control", "no-store")
 		c.JSON(http.StatusOK, t)
-	})
-	e.GET("/api/auth/jwks.json", func(c *gin.Context) {
-		// Short enough that a rotation reaches caches within minutes.
-		c.Header("Cache-Control", "public, max-age=60")
-		c.JSON(http.StatusOK, s.JWKS())
-	})
+	}
+}
 
-	authed := e.Group("/api/users", authenticate(s))
-	authed.GET("/me", func(c *gin.Context) {
+// me answers the caller's account.
+func me(s *Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		u, err := s.Get(c, principal(c).UserID)
 		if err != nil {
 			fail(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, u)
-	})
-	admin := authed.Group("", requireRole(auth.RoleAdmin))
-	admin.GET("", func(c *gin.Context) {
+	}
+}
+
+// listUsers answers one page of accounts (an administrator's).
+func listUsers(s *Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		paging, ok := web.ParsePaging(c)
 		if !ok {
 			return
@@ -95,8 +116,12 @@ func Routes(e *gin.Engine, s *Service) {
 			return
 		}
 		c.JSON(http.StatusOK, web.NewPage(us, paging, total))
-	})
-	admin.PATCH("/:id", func(c *gin.Context) {
+	}
+}
+
+// setRoles replaces an account's roles (an administrator's).
+func setRoles(s *Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		id, ok := web.PathUUID(c, "id")
 		if !ok {
 			return
@@ -118,7 +143,7 @@ func Routes(e *gin.Engine, s *Service) {
 			return
 		}
 		c.JSON(http.StatusOK, u)
-	})
+	}
 }
 
 func deref(s *string) string {
