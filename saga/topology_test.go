@@ -19,6 +19,13 @@ func publishersAndConsumers() []string {
 	for _, p := range Participants() {
 		names = append(names, p.Name)
 	}
+	// A publisher not deployed yet (no participant line) still owns its
+	// exchange.
+	for _, e := range events.Exchanges() {
+		if p := Publisher(e.Name); p != "" && !slices.Contains(names, p) {
+			names = append(names, p)
+		}
+	}
 	return names
 }
 

@@ -28,6 +28,7 @@ const (
 	ExchangeInventoryCommands = "inventory.commands"
 	ExchangeInventoryEvents   = "inventory.events"
 	ExchangeUserEvents        = "users.events"
+	ExchangeInvoiceEvents     = "invoices.events"
 )
 
 // Message types; each is also the routing key.
@@ -57,6 +58,9 @@ const (
 	TypeStockReleased  = "stock.released"
 	TypeStockReturned  = "stock.returned"
 	TypeUserRegistered = "user.registered"
+
+	TypeInvoiceIssued   = "invoice.issued"
+	TypeInvoiceCredited = "invoice.credited"
 )
 
 // Cancel reasons of an order (contract §3).
@@ -207,6 +211,9 @@ var contract = []struct {
 	}},
 	{Exchange{Name: ExchangeUserEvents, Kind: "topic"}, []func() Payload{
 		payload[UserRegistered],
+	}},
+	{Exchange{Name: ExchangeInvoiceEvents, Kind: "topic"}, []func() Payload{
+		payload[InvoiceIssued], payload[InvoiceCredited],
 	}},
 }
 
@@ -457,8 +464,45 @@ func (p OrderOutcome) Validate() error {
 	return errors.Join(errs...)
 }
 
-// OrderPaid is the fact that an order's payment was approved.
-type OrderPaid struct{ OrderOutcome }
+// OrderPaid is the fact that an order's payment was approved. Beyond the
+// outcome it carries what an invoice needs (contract §6: order.paid may be
+// extended with these fields): the approved amount, its currency and, for
+// an order with items, its lines as they were reserved. The fields are
+// additive: a consumer accepts an order.paid without them (from a producer
+// older than the fields), and Items is empty for a total-only order.
+type OrderPaid struct {
+	OrderOutcome
+	Total    int64      `json:"total,omitempty"`
+	Currency string     `json:"currency,omitempty"`
+	Items    []PaidLine `json:"items,omitempty"`
+}
+
+// PaidLine is a line of a paid order: what was sold, at the price it was
+// reserved at. Name is the product's name at reservation time.
+type PaidLine struct {
+	SKU       string `json:"sku"`
+	Name      string `json:"name,omitempty"`
+	Quantity  int64  `json:"quantity"`
+	UnitPrice int64  `json:"unitPrice"`
+}
+
+// Validate checks the event: the outcome, and the extension's fields where
+// present (a total with a currency, lines that are lines).
+func (p OrderPaid) Validate() error {
+	errs := []error{p.OrderOutcome.Validate()}
+	if p.Total < 0 {
+		errs = append(errs, errors.New("total must not be negative"))
+	}
+	if p.Currency != "" && !IsCurrencyCode(p.Currency) {
+		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", p.Currency))
+	}
+	for i, l := range p.Items {
+		if !IsSKU(l.SKU) || l.Quantity <= 0 || l.UnitPrice < 0 {
+			errs = append(errs, fmt.Errorf("items[%d] is not a line (sku, quantity > 0, unitPrice >= 0)", i))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // MessageType is order.paid.
 func (OrderPaid) MessageType() string { return TypeOrderPaid }
@@ -601,9 +645,11 @@ func (a StockAdjustRequested) Validate() error {
 	return errors.Join(errs...)
 }
 
-// PricedLine is a reserved line with the unit price it was reserved at.
+// PricedLine is a reserved line with the unit price it was reserved at and
+// the product's name then (an additive field: absent from older producers).
 type PricedLine struct {
 	SKU       string `json:"sku"`
+	Name      string `json:"name,omitempty"`
 	Quantity  int64  `json:"quantity"`
 	UnitPrice int64  `json:"unitPrice"`
 }
@@ -766,4 +812,55 @@ func Detail(body []byte) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// InvoiceIssued is the fact that a paid order's invoice was issued
+// (contract §6); its correlation id is the order id.
+type InvoiceIssued struct {
+	InvoiceID uuid.UUID `json:"invoiceId"`
+	Number    string    `json:"number"`
+	OrderID   uuid.UUID `json:"orderId"`
+	UserID    uuid.UUID `json:"userId"`
+	Total     int64     `json:"total"`
+	Currency  string    `json:"currency"`
+}
+
+// MessageType is invoice.issued.
+func (InvoiceIssued) MessageType() string { return TypeInvoiceIssued }
+
+// Validate checks the event.
+func (i InvoiceIssued) Validate() error {
+	var errs []error
+	if i.InvoiceID == uuid.Nil {
+		errs = append(errs, errors.New("invoiceId is required"))
+	}
+	if i.Number == "" {
+		errs = append(errs, errors.New("number is required"))
+	}
+	if i.OrderID == uuid.Nil {
+		errs = append(errs, errors.New("orderId is required"))
+	}
+	if !IsCurrencyCode(i.Currency) {
+		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", i.Currency))
+	}
+	return errors.Join(errs...)
+}
+
+// InvoiceCredited is the fact that an invoiced order was cancelled and its
+// invoice credited in full by a credit note (contract §6).
+type InvoiceCredited struct {
+	InvoiceIssued
+	CreditNoteNumber string `json:"creditNoteNumber"`
+}
+
+// MessageType is invoice.credited.
+func (InvoiceCredited) MessageType() string { return TypeInvoiceCredited }
+
+// Validate checks the event.
+func (c InvoiceCredited) Validate() error {
+	errs := []error{c.InvoiceIssued.Validate()}
+	if c.CreditNoteNumber == "" {
+		errs = append(errs, errors.New("creditNoteNumber is required"))
+	}
+	return errors.Join(errs...)
 }

@@ -102,7 +102,7 @@ func TestNewMessageRoundTrips(t *testing.T) {
 func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 	t.Parallel()
 	types := events.Types()
-	require.Len(t, types, 20, "contract §4 has eleven message types, §5 eight more, §7 one")
+	require.Len(t, types, 22, "contract §4 has eleven message types, §5 eight more, §6 two, §7 one")
 	goTypes := map[string]string{}
 	for _, typ := range types {
 		t.Run(typ, func(t *testing.T) {
@@ -117,7 +117,8 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 		}
 		p, err := events.Decode(typ, []byte(`{"orderId":"`+uuid.NewString()+`","paymentId":"`+uuid.NewString()+
 			`","userId":"`+uuid.NewString()+`","total":1,"amount":1,"currency":"USD","paymentMethod":"x","reason":"X","previousStatus":"PAID",`+
-			items+`"sku":"A-1","name":"A","price":1,"onHand":0,"adjustmentId":"`+uuid.NewString()+`","delta":-1,"email":"a@example.com"}`))
+			items+`"sku":"A-1","name":"A","price":1,"onHand":0,"adjustmentId":"`+uuid.NewString()+`","delta":-1,"email":"a@example.com",`+
+			`"invoiceId":"`+uuid.NewString()+`","number":"INV-2026-000001","creditNoteNumber":"CN-2026-000001"}`))
 		require.NoError(t, err, typ)
 		assert.Equal(t, typ, p.MessageType(), "the payload of %s names its type", typ)
 		goType := fmt.Sprintf("%T", p)
@@ -129,7 +130,8 @@ func TestEveryTypeHasItsOwnPayload(t *testing.T) {
 		exchanges = append(exchanges, e.Name)
 	}
 	assert.Equal(t, []string{events.ExchangeOrderCommands, events.ExchangeOrderEvents, events.ExchangePaymentEvents,
-		events.ExchangeInventoryCommands, events.ExchangeInventoryEvents, events.ExchangeUserEvents}, exchanges)
+		events.ExchangeInventoryCommands, events.ExchangeInventoryEvents, events.ExchangeUserEvents,
+		events.ExchangeInvoiceEvents}, exchanges)
 }
 
 func TestOrderOutcomesAcceptAMissingUserID(t *testing.T) {
@@ -156,4 +158,29 @@ func TestSagaFinished(t *testing.T) {
 		})
 	}
 	assert.False(t, events.SagaFinished("SHIPPED"), "an unknown status is no outcome")
+}
+
+// TestOrderPaidExtension: order.paid's invoice fields are additive — an
+// order.paid of the original shape still decodes, and the new fields are
+// checked where present.
+func TestOrderPaidExtension(t *testing.T) {
+	t.Parallel()
+	order, payment := uuid.New(), uuid.New()
+	old := fmt.Sprintf(`{"orderId":%q,"paymentId":%q,"userId":%q}`, order, payment, uuid.New())
+	p, err := events.Decode(events.TypeOrderPaid, []byte(old))
+	require.NoError(t, err, "an order.paid without the extension is valid")
+	assert.Empty(t, p.(*events.OrderPaid).Items)
+
+	full := fmt.Sprintf(`{"orderId":%q,"paymentId":%q,"total":1234,"currency":"JPY","items":[{"sku":"A-1","name":"A","quantity":2,"unitPrice":617}]}`, order, payment)
+	p, err = events.Decode(events.TypeOrderPaid, []byte(full))
+	require.NoError(t, err)
+	paid := p.(*events.OrderPaid)
+	assert.Equal(t, int64(1234), paid.Total)
+	assert.Equal(t, "A", paid.Items[0].Name)
+
+	bad := fmt.Sprintf(`{"orderId":%q,"paymentId":%q,"currency":"XX","items":[{"sku":"","quantity":0,"unitPrice":1}]}`, order, payment)
+	_, err = events.Decode(events.TypeOrderPaid, []byte(bad))
+	require.ErrorIs(t, err, events.ErrInvalid)
+	assert.ErrorContains(t, err, "currency")
+	assert.ErrorContains(t, err, "items[0]")
 }
