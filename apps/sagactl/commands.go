@@ -390,12 +390,21 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 // probe connects to the broker once. rabbit.Dial retries every failure
 // until its deadline, as a service should; an operator wants a refused
 // login, a missing vhost or a broker that is down reported at once.
+// With several nodes, the first that accepts will do.
 func probe(cfg config) error {
-	conn, err := amqp.DialConfig(cfg.AMQPURL, amqp.Config{Dial: amqp.DefaultDial(connectTimeout)})
+	urls, err := rabbit.ParseURLs(cfg.AMQPURL)
 	if err != nil {
-		return fmt.Errorf("connect to broker, vhost %q: %w", cfg.VHost, err)
+		return err
 	}
-	return conn.Close()
+	var errs []error
+	for _, u := range urls {
+		conn, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(connectTimeout)})
+		if err == nil {
+			return conn.Close()
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("connect to broker, vhost %q: %w", cfg.VHost, errors.Join(errs...))
 }
 
 // messages is "1 message" or "n messages".

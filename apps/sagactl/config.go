@@ -7,6 +7,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
@@ -30,12 +31,14 @@ func parseConfig(getenv func(string) string) (config, error) {
 // Check validates the URLs and finds the vhost.
 func (c *config) Check() error {
 	var errs []error
-	// The client library's own parser, so the vhost is the one it connects to.
-	uri, err := amqp.ParseURI(c.AMQPURL)
-	if err != nil {
+	// The client library's own parser, so the vhost is the one it connects
+	// to; AMQP_URL may name several nodes (rabbit.ParseURLs), all of one
+	// vhost.
+	if urls, err := rabbit.ParseURLs(c.AMQPURL); err != nil {
 		errs = append(errs, fmt.Errorf("AMQP_URL: %w", err))
+	} else if uri, err := amqp.ParseURI(urls[0]); err == nil {
+		c.VHost = uri.Vhost
 	}
-	c.VHost = uri.Vhost
 	if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, errors.New("RABBITMQ_MGMT_URL: want an http(s) URL such as http://guest:guest@127.0.0.1:15672"))
 	}

@@ -46,7 +46,7 @@ const probeKey = "ordersaga.probe.unroutable"
 // consumers would stop. Each connection declares the topology on every
 // (re)connect, so a broker that lost its definitions gets them back.
 type Conn struct {
-	url      string
+	urls     []string // the nodes, tried in order (ParseURLs)
 	topology events.Topology
 	log      *slog.Logger
 
@@ -84,10 +84,17 @@ func newLink(c *Conn, name string, probe bool) *link {
 
 // Dial connects to url, retrying until ctx ends, declares the topology, and
 // keeps the connections up until Close: a lost connection is redialled with
-// backoff and jitter. name shows in the management UI (the publishing
+// backoff and jitter. url may name several nodes of a cluster, separated by
+// commas (ParseURLs): each (re)connect tries them in order, so a connection
+// fails over to the next node and returns to the first once it is back at
+// the next reconnect. name shows in the management UI (the publishing
 // connection as "<name> publisher").
 func Dial(ctx context.Context, url, name string, topology events.Topology, log *slog.Logger) (*Conn, error) {
-	c := &Conn{url: url, topology: topology, log: log, done: make(chan struct{})}
+	urls, err := ParseURLs(url)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{urls: urls, topology: topology, log: log, done: make(chan struct{})}
 	c.consume = newLink(c, name, false)
 	c.publish = newLink(c, name+" publisher", true)
 	for _, l := range []*link{c.consume, c.publish} {
@@ -145,15 +152,36 @@ func (l *link) connectWithin(ctx context.Context) (*amqp.Connection, error) {
 	}
 }
 
+// nodeTimeout bounds the TCP connect and the AMQP handshake with one node,
+// so that a node that does not answer costs a failover this long, not the
+// client library's 30 s.
+const nodeTimeout = 10 * time.Second
+
+// connect connects to the first node of the list that accepts, and declares
+// the topology on it.
 func (l *link) connect() (*amqp.Connection, error) {
 	cfg := amqp.Config{
 		Heartbeat:  10 * time.Second,
 		Properties: amqp.NewConnectionProperties(),
+		Dial:       amqp.DefaultDial(nodeTimeout),
 	}
 	cfg.Properties.SetClientConnectionName(l.name)
-	conn, err := amqp.DialConfig(l.c.url, cfg)
-	if err != nil {
-		return nil, err
+	var (
+		conn *amqp.Connection
+		errs []error
+	)
+	for i, url := range l.c.urls {
+		var err error
+		if conn, err = amqp.DialConfig(url, cfg); err == nil {
+			if i > 0 {
+				l.c.log.Info("broker connection on a later node", "connection", l.name, "node", i+1, "of", len(l.c.urls))
+			}
+			break
+		}
+		errs = append(errs, err)
+	}
+	if conn == nil {
+		return nil, errors.Join(errs...)
 	}
 	if err := Ensure(conn, l.c.topology); err != nil {
 		conn.Close()
