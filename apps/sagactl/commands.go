@@ -46,7 +46,7 @@ Usage:
   sagactl dlq show QUEUE [-n N] [--json]
   sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
   sagactl dlq purge QUEUE --yes
-  sagactl topology [--declare] [--json]
+  sagactl topology [--declare | --migrate] [--json]
   sagactl --version
 
 QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
@@ -134,7 +134,7 @@ Flags:
   --yes   confirm the deletion
 `
 
-const usageTopology = `Usage: sagactl topology [--declare] [--json]
+const usageTopology = `Usage: sagactl topology [--declare | --migrate] [--json]
 
 Prints the saga's RabbitMQ topology (contract §4): the exchanges, and each
 work queue with its bindings, its retry (delay) queues and its dead-letter
@@ -143,6 +143,10 @@ queue.
 Flags:
   --declare   also declare it all on the broker of AMQP_URL (idempotent, as
               every service does at start-up)
+  --migrate   declare it, then move every classic retry tier (<queue>.retry.1s,
+              from before the quorum tiers) to its quorum tier
+              (<queue>.retry.1s.quorum) and delete it; run it once every
+              service runs a version with quorum tiers (README: upgrades)
   --json      print JSON
 `
 
@@ -298,11 +302,29 @@ func dlqPurge(ctx context.Context, args []string, getenv func(string) string, st
 func topologyCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("topology", flag.ContinueOnError)
 	declare := fs.Bool("declare", false, "")
+	migrate := fs.Bool("migrate", false, "")
 	asJSON := fs.Bool("json", false, "")
 	if _, err := parse(fs, usageTopology, args, 0); err != nil {
 		return err
 	}
+	if *declare && *migrate {
+		return &usageError{msg: "--declare and --migrate exclude each other (--migrate declares too)", usage: usageTopology}
+	}
 	out := topologyJSON{Layout: ops.Describe(saga.Topology())}
+	if *migrate {
+		cfg, err := parseConfig(getenv)
+		if err != nil {
+			return err
+		}
+		if err := probe(cfg); err != nil {
+			return err
+		}
+		migrations, err := ops.MigrateRetries(ctx, cfg.AMQPURL, saga.Topology())
+		out.Declared, out.VHost, out.Migrated = err == nil || len(migrations) > 0, cfg.VHost, migrations
+		if err != nil {
+			return fmt.Errorf("migrate retry tiers in vhost %q: %w", cfg.VHost, err)
+		}
+	}
 	if *declare {
 		cfg, err := parseConfig(getenv)
 		if err != nil {
@@ -321,7 +343,14 @@ func topologyCommand(ctx context.Context, args []string, getenv func(string) str
 	if *asJSON {
 		return writeJSON(stdout, out)
 	}
-	return writeTopology(stdout, out)
+	if err := writeTopology(stdout, out); err != nil {
+		return err
+	}
+	if *migrate && len(out.Migrated) == 0 {
+		_, err := fmt.Fprintln(stdout, "no classic retry tiers to migrate")
+		return err
+	}
+	return nil
 }
 
 // parse parses args with fs, flags and positional arguments in any order

@@ -50,7 +50,7 @@ func vhost(t testing.TB, declare bool) (testinfra.Broker, map[string]string) {
 	b := testinfra.VHost(t)
 	if declare {
 		withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
-			require.NoError(t, rabbit.Declare(ch, saga.Topology()), "declare the topology")
+			require.NoError(t, rabbit.Declare(ch, saga.Topology(), true), "declare the topology")
 		})
 	}
 	return b, map[string]string{"AMQP_URL": b.AMQPURL, "RABBITMQ_MGMT_URL": b.ManagementURL}
@@ -617,4 +617,59 @@ func TestDLQReplayWithoutItsWorkQueueKeepsTheMessages(t *testing.T) {
 	assert.Equal(t, exitFailure, r.code)
 	assert.Contains(t, r.stderr, "queue order-service.commands does not exist")
 	requireCount(t, b.AMQPURL, commandsDLQ, 1, "the message stays in the DLQ")
+}
+
+// TestTopologyMigrateMovesClassicRetryTiers: a broker with the classic
+// retry tiers of an earlier version (and messages waiting in one) gets the
+// quorum tiers; the waiting messages move across, every classic tier is
+// deleted, and a second run finds nothing to do.
+func TestTopologyMigrateMovesClassicRetryTiers(t *testing.T) {
+	t.Parallel()
+	b, env := vhost(t, false)
+	withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
+		require.NoError(t, rabbit.Declare(ch, saga.Topology(), false), "the classic tiers of an earlier version")
+	})
+	longest := len(rabbit.RetryDelays) - 1 // 15 s: the messages are still there when sagactl runs
+	classic, quorum := rabbit.ClassicRetryQueue(commandsQueue, longest), rabbit.RetryQueue(commandsQueue, longest)
+	seed(t, b.AMQPURL, classic, deadLetter(t, commandsQueue, "transient", "a"), deadLetter(t, commandsQueue, "transient", "b"))
+
+	r := sagactl(t, env, "topology", "--migrate", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var out struct {
+		Declared bool
+		Migrated []struct {
+			From, To string
+			Moved    int
+			Deleted  bool
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
+	assert.True(t, out.Declared)
+	require.Len(t, out.Migrated, len(saga.Topology().Queues)*len(rabbit.RetryDelays), "every classic tier")
+	moved := 0
+	for _, m := range out.Migrated {
+		assert.True(t, m.Deleted, "%s deleted", m.From)
+		moved += m.Moved
+		if m.From == classic {
+			assert.Equal(t, quorum, m.To)
+			assert.Equal(t, 2, m.Moved, "the waiting messages moved across")
+		}
+	}
+	assert.Equal(t, 2, moved, "nothing else moved")
+	withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
+		_, err := ch.QueueDeclarePassive(classic, true, false, false, false, nil)
+		require.Error(t, err, "the classic tier is gone")
+	})
+	// The moved messages wait out the quorum tier's delay, then go back to
+	// their work queue: nothing was lost on the way.
+	deadline := time.Now().Add(2 * rabbit.RetryDelays[longest])
+	for count(t, b.AMQPURL, commandsQueue) < 2 {
+		require.True(t, time.Now().Before(deadline), "the moved messages reach %s", commandsQueue)
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	r = sagactl(t, env, "topology", "--migrate")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "migrated ", "a second run has nothing to move")
+	assert.Contains(t, r.stdout, "no classic retry tiers")
 }

@@ -225,6 +225,8 @@ type topologyJSON struct {
 	// Declared is set when the topology was declared on the broker, in VHost.
 	Declared bool   `json:"declared"`
 	VHost    string `json:"vhost,omitempty"`
+	// Migrated lists the classic retry tiers --migrate moved (nil without it).
+	Migrated []ops.Migration `json:"migrated,omitempty"`
 }
 
 func writeTopology(w io.Writer, t topologyJSON) error {
@@ -259,8 +261,18 @@ func writeTopology(w io.Writer, t topologyJSON) error {
 		return err
 	}
 	if t.Declared {
-		_, err := fmt.Fprintf(w, "\ndeclared on the broker, vhost %q\n", t.VHost)
-		return err
+		if _, err := fmt.Fprintf(w, "\ndeclared on the broker, vhost %q\n", t.VHost); err != nil {
+			return err
+		}
+	}
+	for _, m := range t.Migrated {
+		state := "deleted"
+		if !m.Deleted {
+			state = "NOT deleted"
+		}
+		if _, err := fmt.Fprintf(w, "migrated %s -> %s: %s moved, %s\n", m.From, m.To, messages(m.Moved), state); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -52,6 +53,11 @@ type Conn struct {
 
 	consume *link
 	publish *link
+
+	// quorumRetries is whether the broker's retry tiers are quorum queues:
+	// QuorumRetries of the version it announced at the latest connect, the
+	// one whose tiers Ensure declared.
+	quorumRetries atomic.Bool
 
 	mu     sync.Mutex
 	closed bool
@@ -104,6 +110,12 @@ func Dial(ctx context.Context, url, name string, topology events.Topology, log *
 		}
 	}
 	return c, nil
+}
+
+// RetryQueue is the name of tier i of work queue q on this broker: the
+// quorum tier, or the classic one on a broker older than 3.10.
+func (c *Conn) RetryQueue(q string, i int) string {
+	return retryQueueOn(c.quorumRetries.Load(), q, i)
 }
 
 // dial connects l, retrying until ctx ends, and starts its supervisor.
@@ -187,6 +199,7 @@ func (l *link) connect() (*amqp.Connection, error) {
 		conn.Close()
 		return nil, err
 	}
+	l.c.quorumRetries.Store(QuorumRetries(serverVersion(conn)))
 	return conn, nil
 }
 

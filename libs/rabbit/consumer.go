@@ -445,7 +445,7 @@ func (c *Consumer) retry(d amqp.Delivery, cause error, attempts, tier int) Outgo
 	msg := Republish(d)
 	msg.Headers[HeaderAttempts] = int32(attempts)
 	msg.Headers[HeaderLastError] = truncate(cause.Error(), 1024)
-	return Outgoing{Exchange: "", Key: RetryQueue(c.cfg.Queue, tier), Msg: msg}
+	return Outgoing{Exchange: "", Key: c.conn.RetryQueue(c.cfg.Queue, tier), Msg: msg}
 }
 
 // Republish is delivery d as it is published again (a retry, a dead

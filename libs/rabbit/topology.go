@@ -19,23 +19,66 @@ var RetryDelays = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second
 // message that crashes its consumer before any ack or retry could happen.
 const deliveryLimit = 20
 
-// RetryQueue is the name of the delay queue of tier i of work queue q.
+// RetryQueue is the name of the delay queue of tier i of work queue q: a
+// quorum queue that dead-letters at least once (RabbitMQ 3.10 and later), so
+// a retry survives the loss of a node and is never dropped on its way back
+// to the work queue. Its name differs from the classic tiers' (ClassicRetry
+// Queue) because a queue's type and arguments cannot change in place: both
+// can exist on one broker while it is migrated (sagactl topology --migrate).
 func RetryQueue(q string, i int) string {
+	return ClassicRetryQueue(q, i) + ".quorum"
+}
+
+// ClassicRetryQueue is the name of the classic delay queue of tier i of work
+// queue q: the tiers of brokers older than 3.10, which have no at-least-once
+// dead-lettering, and those this code declared before it had quorum tiers.
+// Their dead-lettering is at most once: a message expiring while its node
+// goes down can be lost.
+func ClassicRetryQueue(q string, i int) string {
 	return fmt.Sprintf("%s.retry.%s", q, RetryDelays[i])
+}
+
+// QuorumRetries reports whether a broker of this version (the "version"
+// server property, e.g. "3.10.8") has at-least-once dead-lettering from
+// quorum queues, which came with 3.10. An unreadable version is taken to be
+// a current broker.
+func QuorumRetries(version string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return true
+	}
+	return major > 3 || (major == 3 && minor >= 10)
+}
+
+// retryQueueOn is the name of tier i of q on a broker with or without
+// quorum retries.
+func retryQueueOn(quorum bool, q string, i int) string {
+	if quorum {
+		return RetryQueue(q, i)
+	}
+	return ClassicRetryQueue(q, i)
+}
+
+// serverVersion is the broker's version as it announced it.
+func serverVersion(conn *amqp.Connection) string {
+	v, _ := conn.Properties["version"].(string)
+	return v
 }
 
 // Declare declares every exchange and queue of t on ch, IfMissing or not:
 // the work queues with their retry queues, dead-letter queues and bindings.
 // It is idempotent. It is for a caller with every right on t (an operator);
 // a service declares its part with Ensure.
-func Declare(ch *amqp.Channel, t events.Topology) error {
+// quorum says whether the retry tiers are quorum queues (QuorumRetries of
+// the broker's version).
+func Declare(ch *amqp.Channel, t events.Topology, quorum bool) error {
 	for _, e := range t.Exchanges {
 		if err := declareExchange(ch, e); err != nil {
 			return err
 		}
 	}
 	for _, q := range t.Queues {
-		if err := declareQueue(ch, q); err != nil {
+		if err := declareQueue(ch, q, quorum); err != nil {
 			return err
 		}
 	}
@@ -48,6 +91,7 @@ func Declare(ch *amqp.Channel, t events.Topology) error {
 // user then needs no rights on what another service owns, once that exists.
 // Exchanges come first, so that bindings find them.
 func Ensure(conn *amqp.Connection, t events.Topology) error {
+	quorum := QuorumRetries(serverVersion(conn))
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
@@ -82,7 +126,7 @@ func Ensure(conn *amqp.Connection, t events.Topology) error {
 				continue
 			}
 		}
-		if err := declareQueue(ch, q); err != nil {
+		if err := declareQueue(ch, q, quorum); err != nil {
 			return err
 		}
 	}
@@ -114,8 +158,8 @@ func declareExchange(ch *amqp.Channel, e events.Exchange) error {
 }
 
 // declareQueue declares work queue q, its dead-letter queue, its retry
-// queues and its bindings.
-func declareQueue(ch *amqp.Channel, q events.Queue) error {
+// queues (quorum or classic) and its bindings.
+func declareQueue(ch *amqp.Channel, q events.Queue, quorum bool) error {
 	dlq := events.DeadLetterQueue(q.Name)
 	if _, err := ch.QueueDeclare(dlq, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		return fmt.Errorf("declare queue %s: %w", dlq, err)
@@ -131,12 +175,8 @@ func declareQueue(ch *amqp.Channel, q events.Queue) error {
 	for i, d := range RetryDelays {
 		// A delay queue has no consumer: its messages expire and are
 		// dead-lettered back to the work queue through the default exchange.
-		name := RetryQueue(q.Name, i)
-		if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{
-			"x-message-ttl":             d.Milliseconds(),
-			"x-dead-letter-exchange":    "",
-			"x-dead-letter-routing-key": q.Name,
-		}); err != nil {
+		name := retryQueueOn(quorum, q.Name, i)
+		if _, err := ch.QueueDeclare(name, true, false, false, false, retryArgs(q.Name, d, quorum)); err != nil {
 			return fmt.Errorf("declare queue %s: %w", name, err)
 		}
 	}
@@ -146,4 +186,22 @@ func declareQueue(ch *amqp.Channel, q events.Queue) error {
 		}
 	}
 	return nil
+}
+
+// retryArgs are the arguments of a delay tier of work queue q: its messages
+// expire after d and go back to q. A quorum tier dead-letters at least once,
+// which needs reject-publish overflow: the broker keeps an expired message
+// until q has confirmed it.
+func retryArgs(q string, d time.Duration, quorum bool) amqp.Table {
+	args := amqp.Table{
+		"x-message-ttl":             d.Milliseconds(),
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": q,
+	}
+	if quorum {
+		args["x-queue-type"] = "quorum"
+		args["x-dead-letter-strategy"] = "at-least-once"
+		args["x-overflow"] = "reject-publish"
+	}
+	return args
 }

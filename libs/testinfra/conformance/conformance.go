@@ -325,8 +325,9 @@ func uniqueQueues(r *running) []string {
 	return qs
 }
 
-// retryQueue is the first retry tier of q (rabbit.RetryQueue(q, 0)).
-func retryQueue(q string) string { return q + ".retry.1s" }
+// retryQueue is the first retry tier of q on the test broker (3.10 or
+// later: the quorum tier).
+func retryQueue(q string) string { return rabbit.RetryQueue(q, 0) }
 
 // get waits for a message on queue and takes it.
 func (r *running) get(t testing.TB, queue string) amqp.Delivery {
