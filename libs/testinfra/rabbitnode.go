@@ -59,9 +59,16 @@ func StartRabbitNode(t testing.TB) *RabbitNode {
 	}
 	// Free ports are found by listening and closing, so another process
 	// may take one before the node binds it: try again with fresh ports.
+	return startWithRetries(t, scripts, strings.ToUpper(randomHex(10)))
+}
+
+// startWithRetries starts a node with the Erlang cookie given, trying
+// fresh ports when another process took one first.
+func startWithRetries(t testing.TB, scripts, cookie string) *RabbitNode {
+	t.Helper()
 	var errs []error
 	for range 3 {
-		n, err := startRabbitNode(t, scripts)
+		n, err := startRabbitNode(t, scripts, cookie)
 		if err == nil {
 			return n
 		}
@@ -69,6 +76,53 @@ func StartRabbitNode(t testing.TB) *RabbitNode {
 	}
 	t.Fatalf("start private rabbitmq node: %v", errors.Join(errs...))
 	return nil
+}
+
+// StartRabbitCluster starts a private RabbitMQ cluster of size nodes for t,
+// like StartRabbitNode: the nodes share an Erlang cookie, and each after the
+// first joins the first. Quorum queues declared afterwards get a member on
+// every node. Its Broker's AMQPURL names every node (rabbit.ParseURLs), its
+// ManagementURL is the last node's.
+func StartRabbitCluster(t testing.TB, size int) []*RabbitNode {
+	t.Helper()
+	scripts, err := rabbitScripts()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("test dependency missing (CI is set, so this fails): %v", err)
+		}
+		t.Skipf("test dependency missing: %v", err)
+	}
+	cookie := strings.ToUpper(randomHex(10))
+	nodes := []*RabbitNode{startWithRetries(t, scripts, cookie)}
+	for range size - 1 {
+		n := startWithRetries(t, scripts, cookie)
+		n.MustCtl(t, "stop_app")
+		n.MustCtl(t, "join_cluster", nodes[0].Name)
+		n.MustCtl(t, "start_app")
+		n.MustCtl(t, "await_startup", "--timeout", "60")
+		nodes = append(nodes, n)
+	}
+	out := nodes[0].MustCtl(t, "cluster_status", "--formatter", "json")
+	for _, n := range nodes {
+		if !strings.Contains(out, n.Name) {
+			t.Fatalf("%s is not in the cluster: %s", n.Name, out)
+		}
+	}
+	return nodes
+}
+
+// ClusterBroker is the default vhost of a cluster as a Broker: every node in
+// its AMQP URL, in order, and the last node's management API.
+func ClusterBroker(nodes []*RabbitNode) Broker {
+	hosts := make([]string, len(nodes))
+	for i, n := range nodes {
+		hosts[i] = n.amqpAddr
+	}
+	return Broker{
+		AMQPURL:       "amqp://guest:guest@" + strings.Join(hosts, ",") + "/",
+		VHost:         "/",
+		ManagementURL: nodes[len(nodes)-1].ManagementURL,
+	}
 }
 
 // rabbitScripts finds the directory of rabbitmq-server and rabbitmqctl. On
@@ -96,7 +150,7 @@ func isFile(path string) bool {
 	return err == nil && info.Mode().IsRegular()
 }
 
-func startRabbitNode(t testing.TB, scripts string) (*RabbitNode, error) {
+func startRabbitNode(t testing.TB, scripts, cookie string) (*RabbitNode, error) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ordersaga-rabbit-")
 	if err != nil {
@@ -119,7 +173,7 @@ func startRabbitNode(t testing.TB, scripts string) (*RabbitNode, error) {
 		exited:        make(chan struct{}),
 		output:        &syncBuffer{},
 	}
-	if err := n.writeFiles(amqpPort, mgmtPort); err != nil {
+	if err := n.writeFiles(amqpPort, mgmtPort, cookie); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -163,7 +217,7 @@ func (n *RabbitNode) Broker() Broker {
 }
 
 // writeFiles writes the node's configuration, plugins and Erlang cookie.
-func (n *RabbitNode) writeFiles(amqpPort, mgmtPort int) error {
+func (n *RabbitNode) writeFiles(amqpPort, mgmtPort int, cookie string) error {
 	conf := fmt.Sprintf(`listeners.tcp.default = 127.0.0.1:%d
 management.tcp.ip = 127.0.0.1
 management.tcp.port = %d
@@ -181,7 +235,7 @@ loopback_users = none
 		{"rabbitmq-env.conf", "", 0o644},
 		// rabbitmqctl finds the cookie in $HOME, as the node does: both
 		// get this directory as their home.
-		{".erlang.cookie", strings.ToUpper(randomHex(10)), 0o400},
+		{".erlang.cookie", cookie, 0o400},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(n.dir, f.name), []byte(f.body), f.mode); err != nil {
