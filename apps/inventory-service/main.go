@@ -27,6 +27,7 @@ func service() participant.Service[config] {
 		Wire: func(p *participant.Participant, _ *config, engine *gin.Engine) error {
 			svc := inventory.NewService(p.Runner, p.Log)
 			p.Handle(svc.Handlers()...)
+			p.LockFirst(svc.LockStock)
 			inventory.Routes(engine, svc)
 			return nil
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -293,4 +294,51 @@ func (s *Service) Adjustments(ctx context.Context, sku string, limit, offset int
 // order id (nothing for an order placed with a total).
 func (s *Service) Timeline(ctx context.Context, id uuid.UUID) ([]timeline.Entry, error) {
 	return timeline.Read(ctx, s.pool, ServiceName, id.String())
+}
+
+// LockStock locks, in sku order, every product that the messages ps of one
+// consumer transaction will move (uow.Lock): the lines of the orders
+// placed, the products adjusted, and what the reservations of the orders
+// paid, cancelled or failed hold. A transaction of several messages that
+// each locked its own products would lock in opposite orders across
+// messages to another's, and deadlock. A reservation committed after this
+// read (its order.placed handled concurrently) is locked by its handler
+// later, out of order: rare, and a deadlock then is only retried.
+func (s *Service) LockStock(ctx context.Context, tx *uow.Tx, ps []events.Payload) error {
+	var skus []string
+	var orders []uuid.UUID
+	for _, p := range ps {
+		switch m := p.(type) {
+		case *events.OrderItemsPlaced:
+			for _, l := range m.Items {
+				skus = append(skus, l.SKU)
+			}
+		case *events.StockAdjustRequested:
+			skus = append(skus, m.SKU)
+		case *events.OrderPaid:
+			orders = append(orders, m.OrderID)
+		case *events.OrderCancelled:
+			orders = append(orders, m.OrderID)
+		case *events.OrderFailed:
+			orders = append(orders, m.OrderID)
+		}
+	}
+	q := inventorydb.New(tx)
+	if len(orders) > 0 {
+		held, err := q.MovableSkus(ctx, orders)
+		if err != nil {
+			return fmt.Errorf("lock stock: %w", err)
+		}
+		skus = append(skus, held...)
+	}
+	if len(skus) == 0 {
+		return nil
+	}
+	// Even one message's: the handlers lock their order (LockOrderStock)
+	// after, so products before orders, in every transaction.
+	slices.Sort(skus)
+	if _, err := q.LockSkus(ctx, slices.Compact(skus)); err != nil {
+		return fmt.Errorf("lock stock: %w", err)
+	}
+	return nil
 }
