@@ -396,6 +396,32 @@ func (q *Queries) OrderReservations(ctx context.Context, orderID uuid.UUID) ([]R
 	return items, nil
 }
 
+const pruneEarlyCancellations = `-- name: PruneEarlyCancellations :execrows
+DELETE FROM early_cancellations
+WHERE order_id IN (
+    SELECT order_id FROM early_cancellations
+    WHERE at < $1
+    ORDER BY at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type PruneEarlyCancellationsParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// Forgets, in one short statement, up to max_rows early cancellations
+// remembered before the cut-off, oldest first.
+func (q *Queries) PruneEarlyCancellations(ctx context.Context, arg PruneEarlyCancellationsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneEarlyCancellations, arg.Before, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const rememberCancellation = `-- name: RememberCancellation :exec
 INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING
 `

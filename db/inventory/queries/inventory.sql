@@ -76,3 +76,15 @@ INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING;
 
 -- name: IsCancelled :one
 SELECT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1);
+
+-- name: PruneEarlyCancellations :execrows
+-- Forgets, in one short statement, up to max_rows early cancellations
+-- remembered before the cut-off, oldest first.
+DELETE FROM early_cancellations
+WHERE order_id IN (
+    SELECT order_id FROM early_cancellations
+    WHERE at < @before
+    ORDER BY at
+    LIMIT @max_rows
+    FOR UPDATE SKIP LOCKED
+);
