@@ -43,13 +43,17 @@ func (s *Service) Handlers() []uow.Handler {
 }
 
 func (s *Service) createProduct(ctx context.Context, tx *uow.Tx, cmd *events.ProductCreateRequested) error {
-	_, err := inventorydb.New(tx).CreateProduct(ctx, inventorydb.CreateProductParams{
+	n, err := inventorydb.New(tx).CreateProduct(ctx, inventorydb.CreateProductParams{
 		Sku: cmd.SKU, Name: cmd.Name, Price: cmd.Price, Currency: cmd.Currency, OnHand: cmd.OnHand, Now: time.Now().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("create product %s: %w", cmd.SKU, err)
 	}
-	// Zero rows: a second create of the sku, which changes nothing.
+	if n == 0 {
+		// A second create of the sku changes nothing: the first stands
+		// (contract §5); said, since its data is dropped.
+		s.log.Info("product exists already: the create changes nothing", "sku", cmd.SKU, "message_id", tx.Cause())
+	}
 	return nil
 }
 
