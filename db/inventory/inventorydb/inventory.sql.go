@@ -399,9 +399,9 @@ func (q *Queries) OrderReservations(ctx context.Context, orderID uuid.UUID) ([]R
 const pruneEarlyCancellations = `-- name: PruneEarlyCancellations :execrows
 DELETE FROM early_cancellations
 WHERE order_id IN (
-    SELECT order_id FROM early_cancellations
-    WHERE at < $1
-    ORDER BY at
+    SELECT c.order_id FROM early_cancellations c
+    WHERE c.at < $1
+    ORDER BY c.at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )

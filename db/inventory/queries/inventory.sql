@@ -82,9 +82,9 @@ SELECT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1);
 -- remembered before the cut-off, oldest first.
 DELETE FROM early_cancellations
 WHERE order_id IN (
-    SELECT order_id FROM early_cancellations
-    WHERE at < @before
-    ORDER BY at
+    SELECT c.order_id FROM early_cancellations c
+    WHERE c.at < @before
+    ORDER BY c.at
     LIMIT @max_rows
     FOR UPDATE SKIP LOCKED
 );
