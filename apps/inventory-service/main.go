@@ -26,6 +26,9 @@ func service() participant.Service[config] {
 		Topology: saga.TopologyOf("inventory-service"),
 		Wire: func(p *participant.Participant, cfg *config, engine *gin.Engine) error {
 			svc := inventory.NewService(p.Runner, p.Log)
+			if err := svc.Instrument(p.Registry); err != nil {
+				return err
+			}
 			p.Handle(svc.Handlers()...)
 			p.LockFirst(svc.LockStock)
 			p.Go("early-cancellation-pruning", func(ctx context.Context) error {
