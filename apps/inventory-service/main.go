@@ -24,9 +24,16 @@ func service() participant.Service[config] {
 		Config:   defaults(),
 		Schema:   inventory.Schema(),
 		Topology: saga.TopologyOf("inventory-service"),
-		Wire: func(p *participant.Participant, _ *config, engine *gin.Engine) error {
+		Wire: func(p *participant.Participant, cfg *config, engine *gin.Engine) error {
 			svc := inventory.NewService(p.Runner, p.Log)
+			if err := svc.Instrument(p.Registry); err != nil {
+				return err
+			}
 			p.Handle(svc.Handlers()...)
+			p.LockFirst(svc.LockStock)
+			p.Go("early-cancellation-pruning", func(ctx context.Context) error {
+				return svc.RunCancellationPruning(ctx, cfg.MessageRetention)
+			})
 			inventory.Routes(engine, svc)
 			return nil
 		},

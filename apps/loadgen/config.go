@@ -19,7 +19,7 @@ import (
 )
 
 // allSteps are the step kinds -steps selects from, in the order they run.
-var allSteps = []string{bench.KindFloor, bench.KindClosed, bench.KindOpen, bench.KindLatency, bench.KindBacklog, bench.KindSoak}
+var allSteps = []string{bench.KindFloor, bench.KindClosed, bench.KindOpen, bench.KindItems, bench.KindLatency, bench.KindBacklog, bench.KindSoak}
 
 // config is a parsed command line.
 type config struct {
@@ -54,8 +54,10 @@ type environment struct {
 const intro = `usage: loadgen [flags] | loadgen --version
 
 Measures ordersaga end to end and prints a table (and -json FILE). By
-default it starts bin/gateway, bin/order-service and bin/payment-service on
-ports 3100-3102 with PAYMENT_LATENCY=0, on a vhost and databases of its own
+default it starts bin/gateway, bin/order-service, bin/payment-service and
+bin/inventory-service on ports 3100-3103 with PAYMENT_LATENCY=0 (with
+-inventory=false the first three only, the system of the figures of
+record, and no steps with items), on a vhost and databases of its own
 that it recreates (their names must start with "bench"), and removes them
 at the end. Benchmarks never assert on time: the figures are reported, not
 judged.
@@ -108,9 +110,9 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 // rawFlags are the flags that do not map one to one onto an Options field:
 // lists, a switch that removes a step, and the pids of running services.
 type rawFlags struct {
-	pids, steps, conc, rates, floorConc string
-	extra                               listFlag
-	floor                               bool
+	pids, steps, conc, rates, floorConc, itemsRates string
+	extra                                           listFlag
+	floor                                           bool
 }
 
 // defineServiceFlags defines where the services come from (started or
@@ -121,7 +123,9 @@ func defineServiceFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
 	fs.StringVar(&o.Endpoints.Gateway, "gateway", "http://127.0.0.1:3100", "gateway base URL (with -start: where it is started)")
 	fs.StringVar(&o.Endpoints.Order, "order-url", "http://127.0.0.1:3101", "order service base URL (for /readyz, /metrics)")
 	fs.StringVar(&o.Endpoints.Payment, "payment-url", "http://127.0.0.1:3102", "payment service base URL")
-	fs.StringVar(&raw.pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID for /proc accounting")
+	fs.StringVar(&o.Endpoints.Inventory, "inventory-url", "http://127.0.0.1:3103", "inventory service base URL")
+	fs.BoolVar(&o.Inventory, "inventory", true, "run inventory-service and the steps with items; false: the three services of the figures of record")
+	fs.StringVar(&raw.pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID,inventory-service=PID for /proc accounting")
 	fs.StringVar(&o.LogDir, "log-dir", ".run/bench", "where the started services' logs go")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the started services (info: as deployed)")
 	fs.Var(&raw.extra, "service-env", "KEY=VALUE added to every started service's environment (repeatable), e.g. DB_MAX_CONNS=8")
@@ -137,6 +141,7 @@ func defineInfraFlags(fs *flag.FlagSet, o *bench.Options, env environment) {
 	fs.StringVar(&in.PGAdminURL, "pg-admin", env.PGAdminURL, "Postgres connection allowed to create databases")
 	fs.StringVar(&in.OrderDB, "order-db", "bench_orders", "order service database (with -start: recreated)")
 	fs.StringVar(&in.PaymentDB, "payment-db", "bench_payments", "payment service database (with -start: recreated)")
+	fs.StringVar(&in.InventoryDB, "inventory-db", "bench_inventory", "inventory service database (with -start: recreated)")
 	fs.StringVar(&in.FloorDB, "floor-db", "bench_floor", "scratch database of the Postgres floor")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the vhost and databases after the run, for inspection")
 }
@@ -158,6 +163,10 @@ func defineLoadFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
 	fs.DurationVar(&o.LatencyValue, "latency-step", 1500*time.Millisecond, "latency step: PAYMENT_LATENCY of the restarted payment service (0: skip)")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 400, "latency step: open-loop rate")
 	fs.DurationVar(&o.LatencyDur, "latency-duration", 10*time.Second, "latency step: measured time")
+	fs.IntVar(&o.Catalogue, "catalogue", 1000, "items steps: products seeded, each with a stock no step can exhaust")
+	fs.IntVar(&o.ItemLines, "item-lines", 3, "items steps: lines of each order (distinct products, one unit each)")
+	fs.IntVar(&o.ItemsConc, "items-concurrency", 64, "items steps: concurrency of the closed loop with items")
+	fs.StringVar(&raw.itemsRates, "items-rates", "200", "items steps: open-loop rates with items, beside the total-only open-R")
 }
 
 // defineSoakFlags defines the soak step, off by default.
@@ -246,6 +255,9 @@ func (raw rawFlags) parseLists(o *bench.Options, bad *problems) {
 	if o.Rates, err = floatList(raw.rates); err != nil {
 		bad.add("-rates: %v", err)
 	}
+	if o.ItemsRates, err = floatList(raw.itemsRates); err != nil {
+		bad.add("-items-rates: %v", err)
+	}
 	if raw.floorConc == "" {
 		o.FloorConc = o.Concurrency
 	} else if o.FloorConc, err = intList(raw.floorConc); err != nil {
@@ -273,6 +285,9 @@ func (raw rawFlags) selectSteps(o *bench.Options, bad *problems) map[string]bool
 	if o.LatencyValue == 0 {
 		delete(steps, bench.KindLatency)
 	}
+	if !o.Inventory {
+		delete(steps, bench.KindItems)
+	}
 	return steps
 }
 
@@ -295,12 +310,15 @@ func checkFigures(o *bench.Options, bad *problems) {
 	if o.MaxInflight < 1 || o.BacklogConc < 1 || o.Backlog < 0 {
 		bad.add("-max-inflight and -backlog-concurrency must be positive, -backlog not negative")
 	}
+	if o.ItemLines < 1 || o.ItemLines > 50 || o.Catalogue < o.ItemLines || o.ItemsConc < 1 {
+		bad.add("-item-lines must be 1 to 50 (contract §5), -catalogue at least -item-lines, -items-concurrency positive")
+	}
 }
 
 // checkServers checks the services' and servers' URLs, and drops the
 // services' trailing slashes.
 func checkServers(o *bench.Options, bad *problems) {
-	for _, u := range []struct{ flag, v string }{{"-gateway", o.Endpoints.Gateway}, {"-order-url", o.Endpoints.Order}, {"-payment-url", o.Endpoints.Payment}, {"-mgmt", o.Infra.MgmtURL}} {
+	for _, u := range []struct{ flag, v string }{{"-gateway", o.Endpoints.Gateway}, {"-order-url", o.Endpoints.Order}, {"-payment-url", o.Endpoints.Payment}, {"-inventory-url", o.Endpoints.Inventory}, {"-mgmt", o.Infra.MgmtURL}} {
 		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			bad.add("%s: want an http URL such as http://127.0.0.1:3100, got %q", u.flag, u.v)
 		}
@@ -308,6 +326,7 @@ func checkServers(o *bench.Options, bad *problems) {
 	o.Endpoints.Gateway = strings.TrimSuffix(o.Endpoints.Gateway, "/")
 	o.Endpoints.Order = strings.TrimSuffix(o.Endpoints.Order, "/")
 	o.Endpoints.Payment = strings.TrimSuffix(o.Endpoints.Payment, "/")
+	o.Endpoints.Inventory = strings.TrimSuffix(o.Endpoints.Inventory, "/")
 	if _, err := amqp.ParseURI(o.Infra.AMQPURL); err != nil {
 		bad.add("-amqp: %v", err)
 	}
@@ -323,7 +342,8 @@ func checkScratch(o *bench.Options, bad *problems) {
 	scratch := []struct{ kind, name string }{{"-floor-db", o.Infra.FloorDB}}
 	if o.Start {
 		scratch = append(scratch, struct{ kind, name string }{"-vhost", o.Infra.VHost},
-			struct{ kind, name string }{"-order-db", o.Infra.OrderDB}, struct{ kind, name string }{"-payment-db", o.Infra.PaymentDB})
+			struct{ kind, name string }{"-order-db", o.Infra.OrderDB}, struct{ kind, name string }{"-payment-db", o.Infra.PaymentDB},
+			struct{ kind, name string }{"-inventory-db", o.Infra.InventoryDB})
 	}
 	for _, s := range scratch {
 		if err := bench.Scratch(s.kind, s.name); err != nil {

@@ -32,10 +32,13 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 1500*time.Millisecond, o.LatencyValue)
 	assert.Equal(t, 400.0, o.LatencyRate)
 	assert.Zero(t, o.Soak, "no soak unless asked")
-	assert.Equal(t, bench.Endpoints{Gateway: "http://127.0.0.1:3100", Order: "http://127.0.0.1:3101", Payment: "http://127.0.0.1:3102"}, o.Endpoints,
-		"ports apart from make run (3000-3002) and the tests")
+	assert.Equal(t, bench.Endpoints{Gateway: "http://127.0.0.1:3100", Order: "http://127.0.0.1:3101", Payment: "http://127.0.0.1:3102",
+		Inventory: "http://127.0.0.1:3103"}, o.Endpoints, "ports apart from make run (3000-3005) and the tests")
 	assert.Equal(t, bench.Infra{AMQPURL: "amqp://guest:guest@127.0.0.1:5672/", VHost: "bench", MgmtURL: "http://guest:guest@127.0.0.1:15672",
-		PGAdminURL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", OrderDB: "bench_orders", PaymentDB: "bench_payments", FloorDB: "bench_floor"}, o.Infra)
+		PGAdminURL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", OrderDB: "bench_orders", PaymentDB: "bench_payments", InventoryDB: "bench_inventory", FloorDB: "bench_floor"}, o.Infra)
+	assert.True(t, o.Inventory, "inventory-service and the steps with items by default")
+	assert.Equal(t, [4]int{1000, 3, 64, 1}, [4]int{o.Catalogue, o.ItemLines, o.ItemsConc, len(o.ItemsRates)})
+	assert.Equal(t, []float64{200}, o.ItemsRates, "items beside open-200")
 	for _, s := range allSteps {
 		assert.True(t, o.Steps[s], "step %s on by default", s)
 	}
@@ -57,6 +60,11 @@ func TestFlags(t *testing.T) {
 	assert.Equal(t, "http://127.0.0.1:4000", c.Endpoints.Gateway)
 	assert.Equal(t, "amqp://u:p@mq:5672/x", c.Infra.AMQPURL, "servers default to the tests' environment")
 	assert.Equal(t, "postgres://pg/postgres", c.Infra.PGAdminURL)
+
+	c, err = parseConfig([]string{"-inventory=false"}, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, c.Steps[bench.KindItems], "without inventory-service, no steps with items")
+	assert.True(t, c.Steps[bench.KindOpen], "the total-only steps as before")
 
 	c, err = parseConfig([]string{"-start=false", "-vhost", "/", "-pids", "gateway=10,order-service=11"}, noEnv, io.Discard)
 	require.NoError(t, err, "a target's own vhost needs no bench prefix: nothing is recreated")

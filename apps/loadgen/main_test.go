@@ -24,7 +24,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
 
-// buildServices builds the three services into a temporary directory.
+// buildServices builds the four services into a temporary directory.
 func buildServices(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOWORK").Output()
@@ -32,7 +32,7 @@ func buildServices(t *testing.T) string {
 	work := strings.TrimSpace(string(out))
 	require.NotContains(t, []string{"", "off"}, work, "the test runs inside the go.work workspace")
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./apps/gateway", "./apps/order-service", "./apps/payment-service")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./apps/gateway", "./apps/order-service", "./apps/payment-service", "./apps/inventory-service")
 	cmd.Dir = filepath.Dir(work)
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "build the services: %s", b)
@@ -57,17 +57,18 @@ func freePorts(t *testing.T, n int) []int {
 func TestBenchAgainstRealSystem(t *testing.T) {
 	servers := testinfra.Need(t)
 	bin := buildServices(t)
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 4)
 	id := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 	infra := bench.Infra{
 		AMQPURL: servers.AMQPURL, MgmtURL: servers.ManagementURL, PGAdminURL: servers.PostgresURL,
-		VHost: "bench-test-" + id, OrderDB: "bench_test_" + id + "_orders", PaymentDB: "bench_test_" + id + "_payments", FloorDB: "bench_test_" + id + "_floor",
+		VHost: "bench-test-" + id, OrderDB: "bench_test_" + id + "_orders", PaymentDB: "bench_test_" + id + "_payments",
+		InventoryDB: "bench_test_" + id + "_inventory", FloorDB: "bench_test_" + id + "_floor",
 	}
 	t.Cleanup(func() {
 		// The tool removes them itself; this only matters when it failed.
 		ctx := context.Background()
 		_ = infra.DeleteVHost(ctx)
-		for _, db := range []string{infra.OrderDB, infra.PaymentDB, infra.FloorDB} {
+		for _, db := range []string{infra.OrderDB, infra.PaymentDB, infra.InventoryDB, infra.FloorDB} {
 			_ = infra.DropDatabase(ctx, db)
 		}
 	})
@@ -75,10 +76,10 @@ func TestBenchAgainstRealSystem(t *testing.T) {
 	url := func(p int) string { return fmt.Sprintf("http://127.0.0.1:%d", p) }
 	args := []string{
 		"-bin", bin, "-log-dir", t.TempDir(), "-json", report,
-		"-gateway", url(ports[0]), "-order-url", url(ports[1]), "-payment-url", url(ports[2]),
+		"-gateway", url(ports[0]), "-order-url", url(ports[1]), "-payment-url", url(ports[2]), "-inventory-url", url(ports[3]),
 		"-amqp", infra.AMQPURL, "-mgmt", infra.MgmtURL, "-pg-admin", infra.PGAdminURL,
-		"-vhost", infra.VHost, "-order-db", infra.OrderDB, "-payment-db", infra.PaymentDB, "-floor-db", infra.FloorDB,
-		"-concurrency", "1,4", "-rates", "20", "-duration", "1s", "-warmup", "200ms", "-pause", "100ms",
+		"-vhost", infra.VHost, "-order-db", infra.OrderDB, "-payment-db", infra.PaymentDB, "-inventory-db", infra.InventoryDB, "-floor-db", infra.FloorDB,
+		"-concurrency", "1,4", "-rates", "20", "-catalogue", "20", "-items-concurrency", "4", "-items-rates", "20", "-duration", "1s", "-warmup", "200ms", "-pause", "100ms",
 		"-backlog", "50", "-latency-step", "200ms", "-latency-rate", "20", "-latency-duration", "1s",
 		"-soak", "1s", "-soak-rate", "20", "-soak-interval", "300ms",
 		"-floor-duration", "300ms", "-saga-timeout", "60s",
@@ -90,7 +91,7 @@ func TestBenchAgainstRealSystem(t *testing.T) {
 	require.Equal(t, 0, code, "loadgen exit code; stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
 
 	out := stdout.String()
-	for _, want := range []string{"machine floor", "throughput and latency", "resources", "backlog   50 orders", "soak", "JSON report: " + report} {
+	for _, want := range []string{"machine floor", "throughput and latency", "resources", "backlog   50 orders", "soak", "items-open-20 ÷ open-20", "JSON report: " + report} {
 		assert.Contains(t, out, want, "the printed report")
 	}
 
@@ -135,19 +136,23 @@ func TestBenchAgainstRealSystem(t *testing.T) {
 			assert.Positive(t, s.Memory.PeakRSSMiB[svc], "%s: RSS of %s sampled", s.Name, svc)
 		}
 	}
-	assert.Equal(t, []string{"closed-1", "closed-4", "open-20", "latency-200ms", "backlog-50", "soak"}, names)
+	assert.Equal(t, []string{"closed-1", "closed-4", "open-20", "items-closed-4", "items-open-20", "latency-200ms", "backlog-50", "soak"}, names)
 	for _, s := range rep.Steps[:2] {
 		for _, key := range []string{bench.Gateway, bench.OrderService, bench.PaymentService, bench.KeyLoadgen} {
 			assert.Contains(t, s.CPU.Seconds, key, "%s: CPU of %s accounted", s.Name, key)
 		}
 	}
-	backlog := rep.Steps[4]
+	for _, s := range rep.Steps[3:5] {
+		assert.Contains(t, s.CPU.Seconds, bench.InventoryService, "%s: CPU of the inventory accounted", s.Name)
+	}
+	assert.Len(t, rep.ItemsCost, 2, "each step with items beside its total-only twin")
+	backlog := rep.Steps[6]
 	require.NotNil(t, backlog.Backlog)
 	assert.Equal(t, 50, backlog.Counts.Posted, "exactly the backlog was POSTed")
 	assert.Equal(t, 50, backlog.Backlog.Orders)
 	assert.Equal(t, 50, backlog.Counts.Finals, "and drained")
 	assert.Positive(t, backlog.Backlog.DrainSeconds)
-	assert.Equal(t, "200ms", rep.Steps[3].PaymentLatency)
+	assert.Equal(t, "200ms", rep.Steps[5].PaymentLatency)
 
 	require.NotNil(t, rep.Soak)
 	assert.GreaterOrEqual(t, len(rep.Soak.Samples), 2, "soak sampled every 300ms for 1s")

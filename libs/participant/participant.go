@@ -47,6 +47,7 @@ type Participant struct {
 	Registry *prometheus.Registry
 	topology events.Topology
 	handlers []uow.Handler
+	lock     uow.Lock
 	relay    *outbox.Relay
 	metrics  *rabbit.Metrics
 	loops    []loop
@@ -126,12 +127,20 @@ func (p *Participant) CheckDatabase(ctx context.Context) error {
 // they match those bindings exactly.
 func (p *Participant) Handle(hs ...uow.Handler) { p.handlers = append(p.handlers, hs...) }
 
+// LockFirst makes every transaction of the participant's consumers take
+// the row locks its messages will need first, with lock, in one order
+// (uow.Lock): for handlers of different messages that lock the same rows.
+func (p *Participant) LockFirst(lock uow.Lock) { p.lock = lock }
+
 // consumers returns a consumer of each of the participant's own queues that
 // routes its deliveries to the handlers.
 func (p *Participant) consumers() ([]*rabbit.Consumer, error) {
 	router, err := uow.NewRouter(p.Runner, p.topology, p.handlers...)
 	if err != nil {
 		return nil, err
+	}
+	if p.lock != nil {
+		router.LockFirst(p.lock)
 	}
 	var cs []*rabbit.Consumer
 	for _, q := range router.Queues() {

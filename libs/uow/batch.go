@@ -17,6 +17,14 @@ import (
 // that it may share with the other deliveries of the batch.
 type Step func(ctx context.Context, tx *Tx, i int) error
 
+// Prelude runs once in each transaction of a batch, before its steps, with
+// the indexes of the deliveries whose steps will run in it (those not
+// handled before): it takes, in one global order, the row locks that all
+// of those steps will need. Each step locking its own rows in order is not
+// enough: two transactions of several deliveries each would still lock in
+// opposite orders across deliveries, and deadlock.
+type Prelude func(ctx context.Context, tx *Tx, is []int) error
+
 // Batch handles ds, as consumer, in one transaction: one inbox claim for all
 // of them, step for each that consumer did not handle before (a redelivery
 // or a replay is skipped: its effect committed already), one outbox write,
@@ -30,6 +38,12 @@ type Step func(ctx context.Context, tx *Tx, i int) error
 // handled in the order of their correlation ids, so that concurrent batches
 // take row and advisory locks in the same order and do not deadlock.
 func (r *Runner) Batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) []error {
+	return r.BatchWith(ctx, consumer, ds, nil, step)
+}
+
+// BatchWith is Batch with prelude (nil: none) run first in each of its
+// transactions.
+func (r *Runner) BatchWith(ctx context.Context, consumer string, ds []rabbit.Delivery, prelude Prelude, step Step) []error {
 	step = recovering(step)
 	errs := make([]error, len(ds))
 	if len(ds) > 1 {
@@ -41,18 +55,20 @@ func (r *Runner) Batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 			bctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
 			defer cancel()
 		}
-		if err := r.batch(bctx, consumer, ds, step); err == nil {
+		err := r.batch(bctx, consumer, ds, prelude, step)
+		if err == nil {
 			return errs
 		}
+		r.fallbacks.WithLabelValues(consumer).Inc()
 	}
 	for i := range ds {
-		errs[i] = r.once(ctx, consumer, ds, i, step)
+		errs[i] = r.once(ctx, consumer, ds, i, prelude, step)
 	}
 	return errs
 }
 
 // once handles delivery i of ds in a transaction of its own.
-func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery, i int, step Step) error {
+func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery, i int, prelude Prelude, step Step) error {
 	d := ds[i]
 	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
 		tx.cause = d.MessageID
@@ -70,6 +86,11 @@ func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery
 			r.duplicates.WithLabelValues(consumer).Inc()
 			return nil
 		}
+		if prelude != nil {
+			if err := prelude(ctx, tx, []int{i}); err != nil {
+				return err
+			}
+		}
 		return step(ctx, tx, i)
 	})
 }
@@ -85,7 +106,7 @@ func recovering(step Step) Step {
 	}
 }
 
-func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Delivery, step Step) error {
+func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Delivery, prelude Prelude, step Step) error {
 	order := make([]int, len(ds))
 	for i := range order {
 		order[i] = i
@@ -116,6 +137,7 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 			isNew[id] = true
 		}
 		duplicates := 0
+		todo := make([]int, 0, len(order))
 		for _, i := range order {
 			id := ds[i].MessageID
 			if !isNew[id] {
@@ -124,7 +146,15 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 			}
 			// A message delivered twice in one batch takes effect once.
 			delete(isNew, id)
-			tx.cause = id
+			todo = append(todo, i)
+		}
+		if prelude != nil && len(todo) > 0 {
+			if err := prelude(ctx, tx, todo); err != nil {
+				return err
+			}
+		}
+		for _, i := range todo {
+			tx.cause = ds[i].MessageID
 			if err := step(ctx, tx, i); err != nil {
 				return err
 			}

@@ -54,7 +54,17 @@ type Router struct {
 	queues []string
 	// handlers maps each queue to its handlers by message type.
 	handlers map[string]map[string]Handler
+	lock     Lock
 }
+
+// Lock takes, in one transaction of a consumer, the row locks that the
+// handlers of ps will need, in one global order (Prelude): for a
+// participant whose handlers of different messages lock the same rows.
+type Lock func(ctx context.Context, tx *Tx, ps []events.Payload) error
+
+// LockFirst makes the router run lock first in every transaction of its
+// consumers, with the payloads that transaction handles.
+func (r *Router) LockFirst(lock Lock) { r.lock = lock }
 
 // NewRouter returns the router of the work queues that t declares as its
 // own (not IfMissing) to hs. Every type bound to one of those queues must
@@ -151,7 +161,17 @@ func (r *Router) Handler(queue string) rabbit.BatchHandler {
 		if len(todo) == 0 {
 			return errs
 		}
-		results := r.runner.Batch(ctx, queue, todo, func(ctx context.Context, tx *Tx, i int) error {
+		var prelude Prelude
+		if r.lock != nil {
+			prelude = func(ctx context.Context, tx *Tx, is []int) error {
+				ps := make([]events.Payload, len(is))
+				for j, i := range is {
+					ps[j] = works[i].p
+				}
+				return r.lock(ctx, tx, ps)
+			}
+		}
+		results := r.runner.BatchWith(ctx, queue, todo, prelude, func(ctx context.Context, tx *Tx, i int) error {
 			return works[i].h.handle(ctx, tx, works[i].p)
 		})
 		for j, err := range results {

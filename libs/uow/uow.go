@@ -58,6 +58,7 @@ type Runner struct {
 	pool       *pgxpool.Pool
 	dispatch   func([]events.Message)
 	duplicates *prometheus.CounterVec
+	fallbacks  *prometheus.CounterVec
 }
 
 // NewRunner returns a runner over pool that hands what its transactions
@@ -67,8 +68,11 @@ func NewRunner(pool *pgxpool.Pool, dispatch func([]events.Message), reg promethe
 	r := &Runner{pool: pool, dispatch: dispatch, duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordersaga_inbox_duplicates_total",
 		Help: "Messages skipped because their consumer had handled them already.",
+	}, []string{"consumer"}), fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordersaga_batch_fallbacks_total",
+		Help: "Batches whose shared transaction failed (a bad message, a deadlock, a timeout), so that each of their messages was handled again alone.",
 	}, []string{"consumer"})}
-	reg.MustRegister(r.duplicates)
+	reg.MustRegister(r.duplicates, r.fallbacks)
 	return r
 }
 

@@ -291,6 +291,60 @@ func (q *Queries) LockProducts(ctx context.Context, skus []string) ([]Product, e
 	return items, nil
 }
 
+const lockSkus = `-- name: LockSkus :many
+SELECT sku FROM products WHERE sku = ANY($1::text[]) ORDER BY sku FOR UPDATE
+`
+
+// Locks the products of skus in sku order, as LockProducts does, without
+// reading them: a consumer's transaction takes every lock its messages will
+// need with it, first (Service.LockStock).
+func (q *Queries) LockSkus(ctx context.Context, skus []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, lockSkus, skus)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var sku string
+		if err := rows.Scan(&sku); err != nil {
+			return nil, err
+		}
+		items = append(items, sku)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const movableSkus = `-- name: MovableSkus :many
+SELECT DISTINCT sku FROM reservations
+WHERE order_id = ANY($1::uuid[]) AND status IN ('HELD', 'COMMITTED')
+`
+
+// The products whose units the reservations of these orders still hold or
+// have sold: what their order.paid, order.cancelled or order.failed moves.
+func (q *Queries) MovableSkus(ctx context.Context, orderIds []uuid.UUID) ([]string, error) {
+	rows, err := q.db.Query(ctx, movableSkus, orderIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var sku string
+		if err := rows.Scan(&sku); err != nil {
+			return nil, err
+		}
+		items = append(items, sku)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const moveStock = `-- name: MoveStock :exec
 UPDATE products
 SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = now()
@@ -340,6 +394,32 @@ func (q *Queries) OrderReservations(ctx context.Context, orderID uuid.UUID) ([]R
 		return nil, err
 	}
 	return items, nil
+}
+
+const pruneEarlyCancellations = `-- name: PruneEarlyCancellations :execrows
+DELETE FROM early_cancellations
+WHERE order_id IN (
+    SELECT c.order_id FROM early_cancellations c
+    WHERE c.at < $1
+    ORDER BY c.at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type PruneEarlyCancellationsParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// Forgets, in one short statement, up to max_rows early cancellations
+// remembered before the cut-off, oldest first.
+func (q *Queries) PruneEarlyCancellations(ctx context.Context, arg PruneEarlyCancellationsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneEarlyCancellations, arg.Before, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const rememberCancellation = `-- name: RememberCancellation :exec

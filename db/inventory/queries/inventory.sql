@@ -15,6 +15,12 @@ SELECT * FROM products WHERE sku = $1 FOR UPDATE;
 -- concurrent reservations of overlapping products never deadlock.
 SELECT * FROM products WHERE sku = ANY(@skus::text[]) ORDER BY sku FOR UPDATE;
 
+-- name: LockSkus :many
+-- Locks the products of skus in sku order, as LockProducts does, without
+-- reading them: a consumer's transaction takes every lock its messages will
+-- need with it, first (Service.LockStock).
+SELECT sku FROM products WHERE sku = ANY(@skus::text[]) ORDER BY sku FOR UPDATE;
+
 -- name: ListProducts :many
 SELECT * FROM products ORDER BY sku LIMIT @row_limit OFFSET @row_offset;
 
@@ -55,6 +61,12 @@ VALUES ($1, $2, $3, $4, 'HELD');
 -- name: OrderReservations :many
 SELECT * FROM reservations WHERE order_id = $1 ORDER BY sku;
 
+-- name: MovableSkus :many
+-- The products whose units the reservations of these orders still hold or
+-- have sold: what their order.paid, order.cancelled or order.failed moves.
+SELECT DISTINCT sku FROM reservations
+WHERE order_id = ANY(@order_ids::uuid[]) AND status IN ('HELD', 'COMMITTED');
+
 -- name: SetReservationStatus :exec
 UPDATE reservations SET status = @to_status, updated_at = now()
 WHERE order_id = @order_id AND status = @from_status;
@@ -64,3 +76,15 @@ INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING;
 
 -- name: IsCancelled :one
 SELECT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1);
+
+-- name: PruneEarlyCancellations :execrows
+-- Forgets, in one short statement, up to max_rows early cancellations
+-- remembered before the cut-off, oldest first.
+DELETE FROM early_cancellations
+WHERE order_id IN (
+    SELECT c.order_id FROM early_cancellations c
+    WHERE c.at < @before
+    ORDER BY c.at
+    LIMIT @max_rows
+    FOR UPDATE SKIP LOCKED
+);

@@ -24,12 +24,17 @@ const maxProductName = 200
 
 // CreateProduct publishes the command that creates product p, once the
 // broker confirmed it. With an Idempotency-Key the command's message id
-// derives from the key, so a replay is deduplicated by the inventory's
-// inbox (and a second create of the sku changes nothing anyway).
+// derives from the sku and the key, as an adjustment's does: a replay (the
+// same sku and key) is the same command, deduplicated by the inventory's
+// inbox, and answered with the same body as the first (contract §2). The
+// key names a request for that sku only: with another sku it is another
+// product's create, never one dropped as a replay while its 202 named a
+// product that would never exist. A second create of a sku, replay or
+// not, changes nothing: the first stands (§5).
 func (g *Gateway) CreateProduct(ctx context.Context, p events.ProductCreateRequested, key string) error {
 	id := events.NewID()
 	if key != "" {
-		id = uuid.NewSHA1(productNamespace, []byte(events.TypeProductCreateRequested+"\x00"+key))
+		id = uuid.NewSHA1(productNamespace, []byte(events.TypeProductCreateRequested+"\x00"+p.SKU+"\x00"+key))
 	}
 	msg, err := events.NewMessageWithID(id, p, p.SKU)
 	if err != nil {

@@ -130,9 +130,22 @@ func TestProductCommands(t *testing.T) {
 		assert.Equal(t, events.TypeProductCreateRequested, d.Type)
 		assert.Equal(t, "MUG", d.CorrelationId, "product commands are correlated by sku")
 		assert.JSONEq(t, `{"sku":"MUG","name":"Mug","price":1200,"currency":"USD","onHand":0}`, string(d.Body))
-		resp, _ = post("/api/products", `{"sku":"MUG","name":"Mug","price":1200,"currency":"USD","onHand":0}`, jsonHeaders("Idempotency-Key", "k1"))
+		// A replay, even with another body: the same command (the first
+		// body wins), answered with the same body.
+		resp, replay := post("/api/products", `{"sku":"MUG","name":"Big mug","price":1500,"currency":"USD","onHand":9}`, jsonHeaders("Idempotency-Key", "k1"))
 		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		assert.Equal(t, "/api/products/MUG", resp.Header.Get("Location"))
+		assert.JSONEq(t, string(raw), string(replay), "a replay's 202 is the first's")
 		assert.Equal(t, d.MessageId, nextMessage(t, h.Broker, queue).MessageId, "a replay is the same command")
+		// The same key for another sku names another product's create: it
+		// is not dropped as a replay while its 202 names the new sku.
+		resp, other := post("/api/products", `{"sku":"CUP","name":"Cup","price":800,"currency":"USD","onHand":1}`, jsonHeaders("Idempotency-Key", "k1"))
+		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		assert.JSONEq(t, `{"sku":"CUP","message":"Product creation request accepted"}`, string(other))
+		assert.Equal(t, "/api/products/CUP", resp.Header.Get("Location"))
+		cup := nextMessage(t, h.Broker, queue)
+		assert.NotEqual(t, d.MessageId, cup.MessageId, "another sku's create is another command")
+		assert.Equal(t, "CUP", cup.CorrelationId)
 	})
 
 	t.Run("adjust", func(t *testing.T) {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersaga/ordersaga/db/inventory/inventorydb"
 	"github.com/ordersaga/ordersaga/libs/events"
@@ -18,14 +21,48 @@ import (
 
 // Service runs the inventory side of the saga.
 type Service struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	metrics metrics
+}
+
+// metrics count what the handlers committed (Instrument exposes them).
+type metrics struct {
+	reservations, units, adjustments *prometheus.CounterVec
 }
 
 // NewService returns the inventory service, whose handlers write through
 // the runner they are given (uow.On).
 func NewService(runner *uow.Runner, log *slog.Logger) *Service {
-	return &Service{pool: runner.Pool(), log: log}
+	return &Service{pool: runner.Pool(), log: log, metrics: metrics{
+		reservations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersaga_inventory_reservations_total",
+			Help: "Orders the inventory decided on, by outcome: RESERVED, or the reason of the rejection (OUT_OF_STOCK, UNKNOWN_PRODUCT, CURRENCY_MISMATCH).",
+		}, []string{"outcome"}),
+		units: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersaga_inventory_units_total",
+			Help: "Units moved, by movement: reserved, committed (sold), released, returned (to stock, of a paid order cancelled).",
+		}, []string{"movement"}),
+		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersaga_inventory_adjustments_total",
+			Help: "Stock adjustments recorded, by status (APPLIED, REFUSED).",
+		}, []string{"status"}),
+	}}
+}
+
+// Instrument registers the service's metrics in reg.
+func (s *Service) Instrument(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{s.metrics.reservations, s.metrics.units, s.metrics.adjustments} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("inventory metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// count adds n to counter's label once tx committed.
+func count(tx *uow.Tx, counter *prometheus.CounterVec, label string, n int64) {
+	tx.AfterCommit(func() { counter.WithLabelValues(label).Add(float64(n)) })
 }
 
 // Handlers returns the handlers of the messages the inventory service
@@ -42,13 +79,17 @@ func (s *Service) Handlers() []uow.Handler {
 }
 
 func (s *Service) createProduct(ctx context.Context, tx *uow.Tx, cmd *events.ProductCreateRequested) error {
-	_, err := inventorydb.New(tx).CreateProduct(ctx, inventorydb.CreateProductParams{
+	n, err := inventorydb.New(tx).CreateProduct(ctx, inventorydb.CreateProductParams{
 		Sku: cmd.SKU, Name: cmd.Name, Price: cmd.Price, Currency: cmd.Currency, OnHand: cmd.OnHand, Now: time.Now().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("create product %s: %w", cmd.SKU, err)
 	}
-	// Zero rows: a second create of the sku, which changes nothing.
+	if n == 0 {
+		// A second create of the sku changes nothing: the first stands
+		// (contract §5); said, since its data is dropped.
+		s.log.Info("product exists already: the create changes nothing", "sku", cmd.SKU, "message_id", tx.Cause())
+	}
 	return nil
 }
 
@@ -74,8 +115,11 @@ func (s *Service) adjustStock(ctx context.Context, tx *uow.Tx, cmd *events.Stock
 	if err != nil {
 		return fmt.Errorf("adjust stock %s of %s: %w", cmd.AdjustmentID, cmd.SKU, err)
 	}
-	if n == 0 || params.Status == Refused {
-		// Applied before (a replay under another message id), or refused.
+	if n == 0 {
+		return nil // recorded before (a replay under another message id)
+	}
+	count(tx, s.metrics.adjustments, params.Status, 1)
+	if params.Status == Refused {
 		return nil
 	}
 	if err := q.MoveStock(ctx, inventorydb.MoveStockParams{Sku: cmd.SKU, OnHandDelta: cmd.Delta}); err != nil {
@@ -121,6 +165,7 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 	}
 	d := Reserve(e.Items, e.Currency, stock)
 	if d.Reason != "" {
+		count(tx, s.metrics.reservations, d.Reason, 1)
 		return tx.Emit(events.StockRejected{OrderID: e.OrderID, Reason: d.Reason, Items: d.Rejected}, e.OrderID.String())
 	}
 	// products is in sku order: the stock moves in the order of the locks.
@@ -139,6 +184,8 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 			return fmt.Errorf("reserve %s of order %s: %w", p.Sku, e.OrderID, err)
 		}
 	}
+	count(tx, s.metrics.reservations, "RESERVED", 1)
+	count(tx, s.metrics.units, "reserved", units(d.Reserved))
 	return tx.Emit(events.StockReserved{OrderID: e.OrderID, Items: d.Reserved, Total: d.Total, Currency: e.Currency}, e.OrderID.String())
 }
 
@@ -234,6 +281,11 @@ func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, from, to
 	if err := q.SetReservationStatus(ctx, inventorydb.SetReservationStatusParams{OrderID: id, FromStatus: from, ToStatus: to}); err != nil {
 		return fmt.Errorf("%s order %s: %w", to, id, err)
 	}
+	var n int64
+	for _, l := range m.Items {
+		n += l.Quantity
+	}
+	count(tx, s.metrics.units, strings.ToLower(to), n)
 	return tx.Emit(emit(m), id.String())
 }
 
@@ -293,4 +345,60 @@ func (s *Service) Adjustments(ctx context.Context, sku string, limit, offset int
 // order id (nothing for an order placed with a total).
 func (s *Service) Timeline(ctx context.Context, id uuid.UUID) ([]timeline.Entry, error) {
 	return timeline.Read(ctx, s.pool, ServiceName, id.String())
+}
+
+// LockStock locks, in sku order, every product that the messages ps of one
+// consumer transaction will move (uow.Lock): the lines of the orders
+// placed, the products adjusted, and what the reservations of the orders
+// paid, cancelled or failed hold. A transaction of several messages that
+// each locked its own products would lock in opposite orders across
+// messages to another's, and deadlock. A reservation committed after this
+// read (its order.placed handled concurrently) is locked by its handler
+// later, out of order: rare, and a deadlock then is only retried.
+func (s *Service) LockStock(ctx context.Context, tx *uow.Tx, ps []events.Payload) error {
+	var skus []string
+	var orders []uuid.UUID
+	for _, p := range ps {
+		switch m := p.(type) {
+		case *events.OrderItemsPlaced:
+			for _, l := range m.Items {
+				skus = append(skus, l.SKU)
+			}
+		case *events.StockAdjustRequested:
+			skus = append(skus, m.SKU)
+		case *events.OrderPaid:
+			orders = append(orders, m.OrderID)
+		case *events.OrderCancelled:
+			orders = append(orders, m.OrderID)
+		case *events.OrderFailed:
+			orders = append(orders, m.OrderID)
+		}
+	}
+	q := inventorydb.New(tx)
+	if len(orders) > 0 {
+		held, err := q.MovableSkus(ctx, orders)
+		if err != nil {
+			return fmt.Errorf("lock stock: %w", err)
+		}
+		skus = append(skus, held...)
+	}
+	if len(skus) == 0 {
+		return nil
+	}
+	// Even one message's: the handlers lock their order (LockOrderStock)
+	// after, so products before orders, in every transaction.
+	slices.Sort(skus)
+	if _, err := q.LockSkus(ctx, slices.Compact(skus)); err != nil {
+		return fmt.Errorf("lock stock: %w", err)
+	}
+	return nil
+}
+
+// units is the count of units of lines.
+func units(lines []events.PricedLine) int64 {
+	var n int64
+	for _, l := range lines {
+		n += l.Quantity
+	}
+	return n
 }

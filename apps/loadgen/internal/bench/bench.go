@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,14 @@ type Options struct {
 	SoakEvery    time.Duration
 	FloorConc    []int
 	FloorDur     time.Duration
-	Settings     map[string]string // the command line, for the report
+	// Inventory runs inventory-service too (with Start) and the steps
+	// with items; false is the system of the figures of record.
+	Inventory  bool
+	Catalogue  int // products seeded for the steps with items
+	ItemLines  int // lines of each order with items
+	ItemsConc  int // the closed loop with items
+	ItemsRates []float64
+	Settings   map[string]string // the command line, for the report
 }
 
 type bencher struct {
@@ -85,7 +93,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 	if err != nil {
 		return nil, err
 	}
-	b.acct = &Accountant{Proc: proc, BenchDBs: []string{o.Infra.OrderDB, o.Infra.PaymentDB}}
+	b.acct = &Accountant{Proc: proc, BenchDBs: b.databases()}
 	vhostURL, err := o.Infra.VHostURL()
 	if err != nil {
 		return nil, err
@@ -124,7 +132,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 	defer listener.Close()
 	poster := b.newPoster()
 	defer poster.Close()
-	b.load = &load{poster: poster, tracker: b.tracker, errs: &errorLog{}}
+	b.load = &load{poster: poster, tracker: b.tracker, errs: &errorLog{}, body: TotalOrder}
+	if o.Inventory && o.Steps[KindItems] {
+		b.say("seeding a catalogue of %d products, %d units each", o.Catalogue, CatalogueStock)
+		if err := NewCatalogue(o.Catalogue).Seed(ctx, poster.client, o.Endpoints.Gateway, o.Endpoints.Inventory); err != nil {
+			return rep, err
+		}
+	}
 
 	if err := b.loadSteps(ctx, rep); err != nil {
 		return rep, err
@@ -136,11 +150,15 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 // prepareSystem readies the services to start, on a recreated vhost.
 func (b *bencher) prepareSystem(ctx context.Context, vhostURL string) error {
 	o := b.o
-	sys, err := NewSystem(SystemConfig{
+	c := SystemConfig{
 		BinDir: o.BinDir, LogDir: o.LogDir, Endpoints: o.Endpoints, AMQPURL: vhostURL,
 		OrderDB: mustDB(o.Infra, o.Infra.OrderDB), PaymentDB: mustDB(o.Infra, o.Infra.PaymentDB),
 		LogLevel: o.LogLevel, Extra: o.Extra,
-	})
+	}
+	if o.Inventory {
+		c.InventoryDB = mustDB(o.Infra, o.Infra.InventoryDB)
+	}
+	sys, err := NewSystem(c)
 	if err != nil {
 		return err
 	}
@@ -149,13 +167,22 @@ func (b *bencher) prepareSystem(ctx context.Context, vhostURL string) error {
 	}
 	b.sys = sys
 	b.acct.PIDs = sys.PIDs
-	b.say("recreating vhost %s and databases %s, %s", o.Infra.VHost, o.Infra.OrderDB, o.Infra.PaymentDB)
+	b.say("recreating vhost %s and databases %s", o.Infra.VHost, strings.Join(b.databases(), ", "))
 	return o.Infra.RecreateVHost(ctx)
+}
+
+// databases are the services' databases.
+func (b *bencher) databases() []string {
+	in := b.o.Infra
+	if b.o.Inventory {
+		return []string{in.OrderDB, in.PaymentDB, in.InventoryDB}
+	}
+	return []string{in.OrderDB, in.PaymentDB}
 }
 
 // recreateDatabases gives the services empty databases.
 func (b *bencher) recreateDatabases(ctx context.Context) error {
-	for _, db := range []string{b.o.Infra.OrderDB, b.o.Infra.PaymentDB} {
+	for _, db := range b.databases() {
 		if err := b.o.Infra.RecreateDatabase(ctx, db); err != nil {
 			return err
 		}
@@ -178,7 +205,10 @@ func (b *bencher) removeSystem(ctx context.Context, rep *Report) error {
 	}
 	if !b.o.Keep {
 		in := b.o.Infra
-		errs = append(errs, in.DeleteVHost(ctx), in.DropDatabase(ctx, in.OrderDB), in.DropDatabase(ctx, in.PaymentDB))
+		errs = append(errs, in.DeleteVHost(ctx))
+		for _, db := range b.databases() {
+			errs = append(errs, in.DropDatabase(ctx, db))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -214,7 +244,7 @@ func (b *bencher) loadSteps(ctx context.Context, rep *Report) error {
 	o := b.o
 	if o.Steps[KindClosed] {
 		for _, c := range o.Concurrency {
-			if err := b.addAndPause(ctx, rep, b.closedStep(ctx, c)); err != nil {
+			if err := b.addAndPause(ctx, rep, b.closedStep(ctx, fmt.Sprintf("closed-%d", c), KindClosed, c)); err != nil {
 				return err
 			}
 		}
@@ -225,6 +255,11 @@ func (b *bencher) loadSteps(ctx context.Context, rep *Report) error {
 			if err := b.addAndPause(ctx, rep, s); err != nil {
 				return err
 			}
+		}
+	}
+	if o.Steps[KindItems] && o.Inventory {
+		if err := b.itemSteps(ctx, rep); err != nil {
+			return err
 		}
 	}
 	if o.Steps[KindLatency] {
@@ -242,6 +277,26 @@ func (b *bencher) loadSteps(ctx context.Context, rep *Report) error {
 		b.add(ctx, rep, s)
 		if ctx.Err() == nil {
 			rep.Soak = soak
+		}
+	}
+	return nil
+}
+
+// itemSteps runs the closed and open loops of orders with items, beside
+// the total-only ones: the same load, each order with ItemLines lines, so
+// an inventory step (reserve, then commit) in every saga.
+func (b *bencher) itemSteps(ctx context.Context, rep *Report) error {
+	o := b.o
+	b.load.body = NewCatalogue(o.Catalogue).Order(o.ItemLines)
+	defer func() { b.load.body = TotalOrder }()
+	s := b.closedStep(ctx, fmt.Sprintf("items-closed-%d", o.ItemsConc), KindItems, o.ItemsConc)
+	if err := b.addAndPause(ctx, rep, s); err != nil {
+		return err
+	}
+	for _, rate := range o.ItemsRates {
+		s := b.openStep(ctx, "items-open-"+strconv.FormatFloat(rate, 'f', -1, 64), KindItems, "0s", rate, o.Warmup, o.Duration)
+		if err := b.addAndPause(ctx, rep, s); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -353,8 +408,8 @@ func (b *bencher) measure(ctx context.Context, name, kind, payLatency string, wa
 }
 
 // closedStep runs a closed loop of c concurrent clients.
-func (b *bencher) closedStep(ctx context.Context, c int) Step {
-	return b.measure(ctx, fmt.Sprintf("closed-%d", c), KindClosed, "0s", b.o.Warmup, b.o.Duration, func(rec *Recorder, start, end time.Time) {
+func (b *bencher) closedStep(ctx context.Context, name, kind string, c int) Step {
+	return b.measure(ctx, name, kind, "0s", b.o.Warmup, b.o.Duration, func(rec *Recorder, start, end time.Time) {
 		b.load.closedLoop(ctx, rec, c, end, b.o.SagaTimeout)
 	}, func(s *Step) { s.Concurrency = c })
 }

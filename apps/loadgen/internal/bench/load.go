@@ -44,11 +44,16 @@ type postResult struct {
 	err      error
 }
 
-// Post creates one order of a fresh user, paid with the default test card.
-func (p *Poster) Post(ctx context.Context) postResult {
+// TotalOrder is the body of an order placed with a total, of a fresh user,
+// paid with the default test card: no inventory step.
+func TotalOrder() []byte {
+	return fmt.Appendf(nil, `{"userId":%q,"total":4200,"currency":"USD"}`, uuid.NewString())
+}
+
+// Post creates one order, of body.
+func (p *Poster) Post(ctx context.Context, body []byte) postResult {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	body := fmt.Appendf(nil, `{"userId":%q,"total":4200,"currency":"USD"}`, uuid.NewString())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
 		return postResult{errKind: ErrTransport, err: err}
@@ -106,13 +111,16 @@ type load struct {
 	poster  *Poster
 	tracker *Tracker
 	errs    *errorLog
+	// body makes each order's body: TotalOrder, or a Catalogue's orders
+	// with items.
+	body func() []byte
 }
 
 // one sends one POST whose latency counts from origin, and registers the
 // accepted order; it returns the channel closed at the order's final
 // event, or nil.
 func (l *load) one(ctx context.Context, rec *Recorder, origin time.Time) <-chan struct{} {
-	res := l.poster.Post(ctx)
+	res := l.poster.Post(ctx, l.body())
 	if res.errKind != "" {
 		if ctx.Err() != nil {
 			// Cut off by the end of the run, not the system's fault; still

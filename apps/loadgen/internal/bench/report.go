@@ -20,6 +20,8 @@ const (
 	KindBacklog = "backlog"
 	KindSoak    = "soak"
 	KindFloor   = "floor"
+	// KindItems are the closed and open loops of orders with items.
+	KindItems = "items"
 )
 
 // Report is everything one run measured.
@@ -34,9 +36,12 @@ type Report struct {
 	// UnattributedFinals are final events of orders without a 202 seen
 	// (a POST that timed out may still have been accepted);
 	// DuplicateFinals are repeated final events of one order.
-	UnattributedFinals int      `json:"unattributed_finals"`
-	DuplicateFinals    int      `json:"duplicate_finals"`
-	Notes              []string `json:"notes"`
+	UnattributedFinals int `json:"unattributed_finals"`
+	// ItemsCost compares the steps with items to their total-only twins
+	// (filled in by WriteJSON).
+	ItemsCost       []ItemsCost `json:"items_cost,omitempty"`
+	DuplicateFinals int         `json:"duplicate_finals"`
+	Notes           []string    `json:"notes"`
 }
 
 // Step is one measured load.
@@ -129,6 +134,7 @@ func Trends(samples []SoakSample) map[string]SoakTrend {
 
 // WriteJSON writes the report to path.
 func (r *Report) WriteJSON(path string) error {
+	r.ItemsCost = r.ItemsCosts()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -252,17 +258,68 @@ func (r *Report) printResources(w io.Writer) {
 	if len(r.Steps) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "resources (CPU ms per completed saga; postgres = all its processes, pg·bench = backends of the bench databases; busy = whole machine):")
-	tw := table(w, "step\tgateway\torder\tpayment\tbroker\tpostgres\tpg·bench\tloadgen\tbusy %\tpeak RSS MiB gw\torder\tpayment\t")
+	fmt.Fprintln(w, "resources (CPU ms per completed saga; services = their sum; postgres = all its processes, pg·bench = backends of the bench databases; busy = whole machine):")
+	tw := table(w, "step\tgateway\torder\tpayment\tinventory\tservices\tbroker\tpostgres\tpg·bench\tloadgen\tbusy %\tpeak RSS MiB gw\torder\tpayment\tinventory\t")
 	for _, s := range r.Steps {
 		c := s.CPU.MSPerSaga
 		mem := s.Memory.PeakRSSMiB
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", s.Name,
-			lookup(c, Gateway), lookup(c, OrderService), lookup(c, PaymentService),
+		services, _ := s.ServicesCPU()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t\n", s.Name,
+			lookup(c, Gateway), lookup(c, OrderService), lookup(c, PaymentService), lookup(c, InventoryService), fmtNum(services, services > 0),
 			lookup(c, KeyBroker), lookup(c, KeyPostgres), lookup(c, KeyPostgresBench), lookup(c, KeyLoadgen),
-			s.CPU.MachineBusyPct, lookup(mem, Gateway), lookup(mem, OrderService), lookup(mem, PaymentService))
+			s.CPU.MachineBusyPct, lookup(mem, Gateway), lookup(mem, OrderService), lookup(mem, PaymentService), lookup(mem, InventoryService))
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	r.printItemsCost(w)
+}
+
+// ServicesCPU is the CPU per saga of every service that ran (ms), and
+// that plus the broker's and Postgres's: all the processes a saga costs.
+func (s Step) ServicesCPU() (services, all float64) {
+	for _, name := range Services {
+		services += s.CPU.MSPerSaga[name]
+	}
+	return services, services + s.CPU.MSPerSaga[KeyBroker] + s.CPU.MSPerSaga[KeyPostgres]
+}
+
+// ItemsCost compares a step with items to the total-only step of the same
+// load (items-open-R with open-R, items-closed-C with closed-C).
+type ItemsCost struct {
+	Items, TotalOnly string
+	// ServicesRatio is the services' CPU per saga with items ÷ without;
+	// AllRatio the same with the broker and Postgres.
+	ServicesRatio, AllRatio float64
+}
+
+// ItemsCosts pairs each step with items with its total-only twin.
+func (r *Report) ItemsCosts() []ItemsCost {
+	var out []ItemsCost
+	for _, s := range r.Steps {
+		if s.Kind != KindItems {
+			continue
+		}
+		for _, t := range r.Steps {
+			same := (t.Kind == KindOpen && s.Rate > 0 && t.Rate == s.Rate) || (t.Kind == KindClosed && s.Rate == 0 && t.Concurrency == s.Concurrency)
+			si, sa := s.ServicesCPU()
+			ti, ta := t.ServicesCPU()
+			if same && ti > 0 && ta > 0 {
+				out = append(out, ItemsCost{Items: s.Name, TotalOnly: t.Name, ServicesRatio: si / ti, AllRatio: sa / ta})
+			}
+		}
+	}
+	return out
+}
+
+func (r *Report) printItemsCost(w io.Writer) {
+	costs := r.ItemsCosts()
+	if len(costs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "CPU per saga with items ÷ total-only at the same load (issue 10: at most 1.6):")
+	for _, c := range costs {
+		fmt.Fprintf(w, "  %s ÷ %s: services %.2f×, services + broker + postgres %.2f×\n", c.Items, c.TotalOnly, c.ServicesRatio, c.AllRatio)
+	}
 	fmt.Fprintln(w)
 }
 

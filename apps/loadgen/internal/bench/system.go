@@ -21,15 +21,21 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 )
 
-// Service names, in start order: the gateway's /readyz checks the other two.
+// Service names, in start order: the gateway's /readyz checks the others.
 const (
-	Gateway        = "gateway"
-	OrderService   = "order-service"
-	PaymentService = "payment-service"
+	Gateway          = "gateway"
+	OrderService     = "order-service"
+	PaymentService   = "payment-service"
+	InventoryService = "inventory-service"
 )
 
-// Services lists the services in start order.
-var Services = []string{OrderService, PaymentService, Gateway}
+// Services lists every service the tool can run, in start order.
+var Services = []string{OrderService, PaymentService, InventoryService, Gateway}
+
+// CoreServices are those an order placed with a total needs: the system
+// of the figures of record, without the participants added since
+// (-inventory=false).
+var CoreServices = []string{OrderService, PaymentService, Gateway}
 
 // Names of databases and vhosts the tool may drop must start with this, so
 // that a typo in a flag can never drop a developer's data.
@@ -50,23 +56,24 @@ func Scratch(kind, name string) error {
 
 // Endpoints are where the system under test answers.
 type Endpoints struct {
-	Gateway, Order, Payment string // base URLs
+	Gateway, Order, Payment, Inventory string // base URLs
 }
 
 // URL returns a service's base URL.
 func (e Endpoints) URL(name string) string {
-	return map[string]string{Gateway: e.Gateway, OrderService: e.Order, PaymentService: e.Payment}[name]
+	return map[string]string{Gateway: e.Gateway, OrderService: e.Order, PaymentService: e.Payment, InventoryService: e.Inventory}[name]
 }
 
 // Infra is where the servers are and which scratch resources are ours.
 type Infra struct {
-	AMQPURL    string // any vhost; ours replaces it
-	VHost      string
-	MgmtURL    string // management API, credentials included
-	PGAdminURL string // a connection allowed to create databases
-	OrderDB    string
-	PaymentDB  string
-	FloorDB    string
+	AMQPURL     string // any vhost; ours replaces it
+	VHost       string
+	MgmtURL     string // management API, credentials included
+	PGAdminURL  string // a connection allowed to create databases
+	OrderDB     string
+	PaymentDB   string
+	InventoryDB string
+	FloorDB     string
 }
 
 // VHostURL is AMQPURL on our vhost.
@@ -158,8 +165,9 @@ func (in Infra) DeleteVHost(ctx context.Context) error {
 	return nil
 }
 
-// System is the three services running as our child processes.
+// System is the services running as our child processes.
 type System struct {
+	names  []string // the services it runs, in start order
 	bin    string
 	logDir string
 	end    Endpoints
@@ -184,8 +192,11 @@ type SystemConfig struct {
 	AMQPURL   string // of our vhost
 	OrderDB   string // URLs
 	PaymentDB string
-	LogLevel  string
-	Extra     []string // KEY=VAL for every service
+	// InventoryDB is inventory-service's database URL; "" runs the system
+	// without it (CoreServices).
+	InventoryDB string
+	LogLevel    string
+	Extra       []string // KEY=VAL for every service
 }
 
 // NewSystem prepares the services' environments; nothing runs yet.
@@ -197,8 +208,12 @@ func NewSystem(c SystemConfig) (*System, error) {
 		}
 		return u.Host, nil
 	}
+	names := CoreServices
+	if c.InventoryDB != "" {
+		names = Services
+	}
 	env := map[string][]string{}
-	for _, name := range Services {
+	for _, name := range names {
 		a, err := addr(c.Endpoints.URL(name))
 		if err != nil {
 			return nil, err
@@ -212,12 +227,17 @@ func NewSystem(c SystemConfig) (*System, error) {
 			e = append(e, "DATABASE_URL="+c.OrderDB)
 		case PaymentService:
 			e = append(e, "DATABASE_URL="+c.PaymentDB, "PAYMENT_LATENCY=0s")
+		case InventoryService:
+			e = append(e, "DATABASE_URL="+c.InventoryDB)
 		case Gateway:
-			e = append(e, "ORDER_SERVICE_URL="+c.Endpoints.Order, "PAYMENT_SERVICE_URL="+c.Endpoints.Payment)
+			// Our inventory-service's address even when it does not run:
+			// never another system's on the default port.
+			e = append(e, "ORDER_SERVICE_URL="+c.Endpoints.Order, "PAYMENT_SERVICE_URL="+c.Endpoints.Payment,
+				"INVENTORY_SERVICE_URL="+c.Endpoints.Inventory)
 		}
 		env[name] = e
 	}
-	return &System{bin: c.BinDir, logDir: c.LogDir, end: c.Endpoints, env: env, extra: c.Extra, procs: map[string]*child{}}, nil
+	return &System{names: names, bin: c.BinDir, logDir: c.LogDir, end: c.Endpoints, env: env, extra: c.Extra, procs: map[string]*child{}}, nil
 }
 
 // Prepare fails when something already listens on a service's port (an
@@ -225,15 +245,15 @@ func NewSystem(c SystemConfig) (*System, error) {
 // binary is missing; then it starts fresh logs. Restarts within the run
 // append to them.
 func (s *System) Prepare() error {
-	for _, name := range Services {
+	for _, name := range s.names {
 		u, _ := url.Parse(s.end.URL(name))
 		c, err := net.DialTimeout("tcp", u.Host, time.Second)
 		if err == nil {
 			c.Close()
-			return fmt.Errorf("%s's address %s is already in use (another loadgen, or choose other ports with -gateway/-order-url/-payment-url)", name, u.Host)
+			return fmt.Errorf("%s's address %s is already in use (another loadgen, or choose other ports with -gateway/-order-url/-payment-url/-inventory-url)", name, u.Host)
 		}
 	}
-	for _, name := range Services {
+	for _, name := range s.names {
 		if _, err := os.Stat(filepath.Join(s.bin, name)); err != nil {
 			return fmt.Errorf("%s binary: %w (run make build, or set -bin)", name, err)
 		}
@@ -241,7 +261,7 @@ func (s *System) Prepare() error {
 	if err := os.MkdirAll(s.logDir, 0o755); err != nil {
 		return fmt.Errorf("log dir: %w", err)
 	}
-	for _, name := range Services {
+	for _, name := range s.names {
 		if err := os.WriteFile(filepath.Join(s.logDir, name+".log"), nil, 0o644); err != nil {
 			return fmt.Errorf("log dir: %w", err)
 		}
@@ -322,9 +342,9 @@ func (s *System) forget(name string) *child {
 	return c
 }
 
-// StartAll starts the three services in order.
+// StartAll starts the services in order.
 func (s *System) StartAll(ctx context.Context) error {
-	for _, name := range Services {
+	for _, name := range s.names {
 		if err := s.Start(ctx, name); err != nil {
 			return err
 		}
@@ -355,8 +375,8 @@ func (s *System) Stop(name string) error {
 // StopAll stops every running service, the gateway first.
 func (s *System) StopAll() error {
 	var errs []error
-	for i := len(Services) - 1; i >= 0; i-- {
-		errs = append(errs, s.Stop(Services[i]))
+	for i := len(s.names) - 1; i >= 0; i-- {
+		errs = append(errs, s.Stop(s.names[i]))
 	}
 	return errors.Join(errs...)
 }

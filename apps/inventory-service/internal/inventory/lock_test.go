@@ -1,0 +1,139 @@
+package inventory
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
+	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/saga"
+)
+
+// consumerHarness is the inventory's order-events queue as its consumer
+// runs it: batches of deliveries through the router, each batch in one
+// transaction, with LockStock first.
+type consumerHarness struct {
+	*harness
+	handle rabbit.BatchHandler
+	reg    *prometheus.Registry
+}
+
+func newConsumer(t testing.TB) *consumerHarness {
+	t.Helper()
+	h := newService(t)
+	reg := prometheus.NewRegistry()
+	runner := uow.NewRunner(h.pool, nil, reg)
+	svc := NewService(runner, h.log)
+	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
+	require.NoError(t, err)
+	router.LockFirst(svc.LockStock)
+	return &consumerHarness{harness: h, handle: router.Handler(router.QueueOf(events.TypeOrderPlaced)), reg: reg}
+}
+
+// fallbacks is how many batches failed as one transaction (a deadlock
+// among them) and were handled again message by message.
+func (c *consumerHarness) fallbacks(t testing.TB) float64 {
+	t.Helper()
+	mfs, err := c.reg.Gather()
+	require.NoError(t, err)
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "ordersaga_batch_fallbacks_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+func delivery(t testing.TB, p events.Payload, orderID uuid.UUID) rabbit.Delivery {
+	t.Helper()
+	m, err := events.NewMessage(p, orderID.String())
+	require.NoError(t, err)
+	return rabbit.Delivery{MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Timestamp: m.Timestamp, Body: m.Body, Attempt: 1}
+}
+
+// runBatches handles the batches at once, each as one consumer worker
+// would, and requires every delivery acknowledged: no retry. The batches
+// lock the same products, so they run one after the other: their deadline
+// (half of ctx's, as a consumer's) is generous, so that only a deadlock,
+// never a slow machine, makes one fail.
+func (c *consumerHarness) runBatches(t *testing.T, batches [][]rabbit.Delivery) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Go(func() {
+			<-start
+			for i, err := range c.handle(ctx, b) {
+				assert.NoError(t, err, "delivery %d of a batch: handled at once, not retried", i)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// TestConcurrentBatchesDoNotDeadlock is the lock order across messages: a
+// consumer's workers each handle a batch of orders in one transaction,
+// the orders' lines over the same products in every order. Without
+// LockStock two batches lock one product each for their first orders and
+// then wait for each other's; with it every transaction locks its products
+// first, in sku order, and no batch fails (a failed batch is one that
+// deadlocked: its messages are handled again alone).
+func TestConcurrentBatchesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	c := newConsumer(t)
+	skus := []string{"K1", "K2", "K3", "K4", "K5"}
+	for _, k := range skus {
+		c.product(t, k, 100, 100000)
+	}
+	rng := rand.New(rand.NewPCG(10, 10))
+	const workers, perBatch, rounds = 6, 16, 3
+	var placed []uuid.UUID
+	for range rounds {
+		var placing, releasing [][]rabbit.Delivery
+		for range workers {
+			var b []rabbit.Delivery
+			for range perBatch {
+				id, user := uuid.New(), uuid.New()
+				var lines []events.Line
+				for _, j := range rng.Perm(len(skus))[:1+rng.IntN(3)] {
+					lines = append(lines, line(skus[j], 1))
+				}
+				b = append(b, delivery(t, &events.OrderItemsPlaced{OrderID: id, UserID: user, Items: lines, Currency: "USD", PaymentMethod: "tok_visa"}, id))
+				placed = append(placed, id)
+			}
+			placing = append(placing, b)
+		}
+		c.runBatches(t, placing)
+		// Release them, in other batches: the products a cancellation
+		// moves are read from its reservations.
+		ids := placed[len(placed)-workers*perBatch:]
+		for range workers {
+			var b []rabbit.Delivery
+			for _, i := range rng.Perm(len(ids))[:perBatch] {
+				b = append(b, delivery(t, &events.OrderCancelled{OrderID: ids[i], Reason: events.ReasonUserRequested,
+					PreviousStatus: events.StatusPendingPayment, UserID: uuid.New()}, ids[i]))
+			}
+			releasing = append(releasing, b)
+		}
+		c.runBatches(t, releasing)
+	}
+	assert.Zero(t, c.fallbacks(t), "no batch failed: none deadlocked")
+	for _, id := range placed {
+		assert.Contains(t, c.emitted(t, id), events.TypeStockReserved, "order %s reserved", id)
+	}
+}
