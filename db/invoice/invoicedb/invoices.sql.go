@@ -46,39 +46,22 @@ func (q *Queries) CountInvoices(ctx context.Context, arg CountInvoicesParams) (i
 
 const creditInvoice = `-- name: CreditInvoice :one
 UPDATE invoices
-SET status = 'CREDITED', credit_number = $1, credit_issued_at = $2, credit_pdf = $3
-WHERE id = $4 AND status = 'ISSUED'
+SET status = 'CREDITED', credit_number = $1, credit_issued_at = $2
+WHERE id = $3 AND status = 'ISSUED'
 RETURNING id
 `
 
 type CreditInvoiceParams struct {
 	CreditNumber   *string
 	CreditIssuedAt *time.Time
-	CreditPdf      []byte
 	ID             uuid.UUID
 }
 
 func (q *Queries) CreditInvoice(ctx context.Context, arg CreditInvoiceParams) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, creditInvoice,
-		arg.CreditNumber,
-		arg.CreditIssuedAt,
-		arg.CreditPdf,
-		arg.ID,
-	)
+	row := q.db.QueryRow(ctx, creditInvoice, arg.CreditNumber, arg.CreditIssuedAt, arg.ID)
 	var id uuid.UUID
 	err := row.Scan(&id)
 	return id, err
-}
-
-const creditNotePDF = `-- name: CreditNotePDF :one
-SELECT credit_pdf FROM invoices WHERE id = $1
-`
-
-func (q *Queries) CreditNotePDF(ctx context.Context, id uuid.UUID) ([]byte, error) {
-	row := q.db.QueryRow(ctx, creditNotePDF, id)
-	var credit_pdf []byte
-	err := row.Scan(&credit_pdf)
-	return credit_pdf, err
 }
 
 const forgetCancellation = `-- name: ForgetCancellation :execrows
@@ -134,21 +117,22 @@ func (q *Queries) GetInvoice(ctx context.Context, id uuid.UUID) (GetInvoiceRow, 
 }
 
 const insertInvoice = `-- name: InsertInvoice :exec
-INSERT INTO invoices (id, number, order_id, user_id, payment_id, currency, lines, total, status, issued_at, pdf)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ISSUED', $9, $10)
+INSERT INTO invoices (id, number, order_id, user_id, payment_id, currency, lines, total, status, issued_at, seller_name, seller_address)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ISSUED', $9, $10, $11)
 `
 
 type InsertInvoiceParams struct {
-	ID        uuid.UUID
-	Number    string
-	OrderID   uuid.UUID
-	UserID    uuid.UUID
-	PaymentID uuid.UUID
-	Currency  string
-	Lines     []byte
-	Total     int64
-	IssuedAt  time.Time
-	Pdf       []byte
+	ID            uuid.UUID
+	Number        string
+	OrderID       uuid.UUID
+	UserID        uuid.UUID
+	PaymentID     uuid.UUID
+	Currency      string
+	Lines         []byte
+	Total         int64
+	IssuedAt      time.Time
+	SellerName    string
+	SellerAddress string
 }
 
 func (q *Queries) InsertInvoice(ctx context.Context, arg InsertInvoiceParams) error {
@@ -162,9 +146,40 @@ func (q *Queries) InsertInvoice(ctx context.Context, arg InsertInvoiceParams) er
 		arg.Lines,
 		arg.Total,
 		arg.IssuedAt,
-		arg.Pdf,
+		arg.SellerName,
+		arg.SellerAddress,
 	)
 	return err
+}
+
+const invoiceDocuments = `-- name: InvoiceDocuments :one
+SELECT id, number, order_id, user_id, payment_id, currency, lines, total, status, issued_at, seller_name, seller_address, pdf, credit_number, credit_issued_at, credit_pdf FROM invoices WHERE id = $1
+`
+
+// What the PDFs of an invoice are rendered from, and their bytes once
+// rendered.
+func (q *Queries) InvoiceDocuments(ctx context.Context, id uuid.UUID) (Invoice, error) {
+	row := q.db.QueryRow(ctx, invoiceDocuments, id)
+	var i Invoice
+	err := row.Scan(
+		&i.ID,
+		&i.Number,
+		&i.OrderID,
+		&i.UserID,
+		&i.PaymentID,
+		&i.Currency,
+		&i.Lines,
+		&i.Total,
+		&i.Status,
+		&i.IssuedAt,
+		&i.SellerName,
+		&i.SellerAddress,
+		&i.Pdf,
+		&i.CreditNumber,
+		&i.CreditIssuedAt,
+		&i.CreditPdf,
+	)
+	return i, err
 }
 
 const invoiceOfOrder = `-- name: InvoiceOfOrder :one
@@ -205,17 +220,6 @@ func (q *Queries) InvoiceOfOrder(ctx context.Context, orderID uuid.UUID) (Invoic
 		&i.CreditIssuedAt,
 	)
 	return i, err
-}
-
-const invoicePDF = `-- name: InvoicePDF :one
-SELECT pdf FROM invoices WHERE id = $1
-`
-
-func (q *Queries) InvoicePDF(ctx context.Context, id uuid.UUID) ([]byte, error) {
-	row := q.db.QueryRow(ctx, invoicePDF, id)
-	var pdf []byte
-	err := row.Scan(&pdf)
-	return pdf, err
 }
 
 const listInvoices = `-- name: ListInvoices :many
@@ -322,5 +326,34 @@ INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING
 
 func (q *Queries) RememberCancellation(ctx context.Context, orderID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, rememberCancellation, orderID)
+	return err
+}
+
+const storeCreditNotePDF = `-- name: StoreCreditNotePDF :exec
+UPDATE invoices SET credit_pdf = $1 WHERE id = $2 AND credit_pdf IS NULL AND credit_number IS NOT NULL
+`
+
+type StoreCreditNotePDFParams struct {
+	CreditPdf []byte
+	ID        uuid.UUID
+}
+
+func (q *Queries) StoreCreditNotePDF(ctx context.Context, arg StoreCreditNotePDFParams) error {
+	_, err := q.db.Exec(ctx, storeCreditNotePDF, arg.CreditPdf, arg.ID)
+	return err
+}
+
+const storeInvoicePDF = `-- name: StoreInvoicePDF :exec
+UPDATE invoices SET pdf = $1 WHERE id = $2 AND pdf IS NULL
+`
+
+type StoreInvoicePDFParams struct {
+	Pdf []byte
+	ID  uuid.UUID
+}
+
+// The first rendering stands: a concurrent one rendered the same bytes.
+func (q *Queries) StoreInvoicePDF(ctx context.Context, arg StoreInvoicePDFParams) error {
+	_, err := q.db.Exec(ctx, storeInvoicePDF, arg.Pdf, arg.ID)
 	return err
 }

@@ -26,6 +26,8 @@ type Invoice struct {
 	Total          int64
 	Status         string
 	IssuedAt       time.Time
+	SellerName     string
+	SellerAddress  string
 	Pdf            []byte
 	CreditNumber   *string
 	CreditIssuedAt *time.Time

@@ -1,8 +1,10 @@
 -- +goose Up
--- One invoice per paid order (contract §6), rendered once: pdf holds the
--- document's bytes as issued, so every fetch returns the same bytes. A
--- credit note is the cancellation of the whole invoice; its columns are
--- set once, together, when the order is cancelled after it was paid.
+-- One invoice per paid order (contract §6). A credit note is the
+-- cancellation of the whole invoice; its number and date are set once,
+-- together, when the order is cancelled after it was paid. The PDFs are
+-- rendered once, from the row alone (the seller as it was at issue), on
+-- their first fetch, and their bytes kept: every fetch returns the same
+-- bytes, and issuing (under the numbering lock) never waits for rendering.
 CREATE TABLE invoices (
     id               uuid        PRIMARY KEY,
     number           text        NOT NULL UNIQUE,
@@ -15,12 +17,15 @@ CREATE TABLE invoices (
     total            bigint      NOT NULL CHECK (total >= 0),
     status           text        NOT NULL CHECK (status IN ('ISSUED', 'CREDITED')),
     issued_at        timestamptz NOT NULL,
-    pdf              bytea       NOT NULL,
+    seller_name      text        NOT NULL,
+    seller_address   text        NOT NULL,
+    pdf              bytea,
     credit_number    text        UNIQUE,
     credit_issued_at timestamptz,
     credit_pdf       bytea,
     CHECK ((status = 'CREDITED') = (credit_number IS NOT NULL)),
-    CHECK ((credit_number IS NULL) = (credit_issued_at IS NULL) AND (credit_number IS NULL) = (credit_pdf IS NULL))
+    CHECK ((credit_number IS NULL) = (credit_issued_at IS NULL)),
+    CHECK (credit_pdf IS NULL OR credit_number IS NOT NULL)
 );
 
 -- Lists are newest first, for everyone or one customer.

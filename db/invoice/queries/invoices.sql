@@ -15,12 +15,12 @@ ON CONFLICT (series, year) DO UPDATE SET last = number_counters.last + 1
 RETURNING last;
 
 -- name: InsertInvoice :exec
-INSERT INTO invoices (id, number, order_id, user_id, payment_id, currency, lines, total, status, issued_at, pdf)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ISSUED', $9, $10);
+INSERT INTO invoices (id, number, order_id, user_id, payment_id, currency, lines, total, status, issued_at, seller_name, seller_address)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ISSUED', $9, $10, $11);
 
 -- name: CreditInvoice :one
 UPDATE invoices
-SET status = 'CREDITED', credit_number = @credit_number, credit_issued_at = @credit_issued_at, credit_pdf = @credit_pdf
+SET status = 'CREDITED', credit_number = @credit_number, credit_issued_at = @credit_issued_at
 WHERE id = @id AND status = 'ISSUED'
 RETURNING id;
 
@@ -45,11 +45,17 @@ SELECT count(*) FROM invoices
 WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
   AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id));
 
--- name: InvoicePDF :one
-SELECT pdf FROM invoices WHERE id = $1;
+-- name: InvoiceDocuments :one
+-- What the PDFs of an invoice are rendered from, and their bytes once
+-- rendered.
+SELECT * FROM invoices WHERE id = $1;
 
--- name: CreditNotePDF :one
-SELECT credit_pdf FROM invoices WHERE id = $1;
+-- name: StoreInvoicePDF :exec
+-- The first rendering stands: a concurrent one rendered the same bytes.
+UPDATE invoices SET pdf = @pdf WHERE id = @id AND pdf IS NULL;
+
+-- name: StoreCreditNotePDF :exec
+UPDATE invoices SET credit_pdf = @credit_pdf WHERE id = @id AND credit_pdf IS NULL AND credit_number IS NOT NULL;
 
 -- name: RememberCancellation :exec
 INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING;

@@ -107,19 +107,17 @@ func (s *Service) orderPaid(ctx context.Context, tx *uow.Tx, e *events.OrderPaid
 	return s.credit(ctx, tx, q, inv, now)
 }
 
-// insert renders inv's PDF and stores both.
+// insert stores inv, issued by the service's seller; its PDF is rendered
+// on its first fetch, outside the numbering lock.
 func (s *Service) insert(ctx context.Context, q *invoicedb.Queries, inv Invoice) error {
 	lines, err := json.Marshal(inv.Lines)
 	if err != nil {
 		return fmt.Errorf("encode lines: %w", err)
 	}
-	pdf, err := RenderPDF(s.document(inv, "Invoice", inv.Number, inv.IssuedAt, ""), s.seller)
-	if err != nil {
-		return err
-	}
 	return q.InsertInvoice(ctx, invoicedb.InsertInvoiceParams{
 		ID: inv.ID, Number: inv.Number, OrderID: inv.OrderID, UserID: inv.UserID, PaymentID: inv.PaymentID,
-		Currency: inv.Currency, Lines: lines, Total: inv.Total, IssuedAt: inv.IssuedAt, Pdf: pdf,
+		Currency: inv.Currency, Lines: lines, Total: inv.Total, IssuedAt: inv.IssuedAt,
+		SellerName: s.seller.Name, SellerAddress: s.seller.Address,
 	})
 }
 
@@ -158,12 +156,8 @@ func (s *Service) credit(ctx context.Context, tx *uow.Tx, q *invoicedb.Queries, 
 	if err != nil {
 		return fmt.Errorf("credit invoice %s: %w", inv.Number, err)
 	}
-	pdf, err := RenderPDF(s.document(inv, "Credit note", number, now, inv.Number), s.seller)
-	if err != nil {
-		return err
-	}
 	if _, err := q.CreditInvoice(ctx, invoicedb.CreditInvoiceParams{
-		ID: inv.ID, CreditNumber: &number, CreditIssuedAt: &now, CreditPdf: pdf,
+		ID: inv.ID, CreditNumber: &number, CreditIssuedAt: &now,
 	}); err != nil {
 		return fmt.Errorf("credit invoice %s: %w", inv.Number, err)
 	}
@@ -177,7 +171,7 @@ func issued(inv Invoice) events.InvoiceIssued {
 }
 
 // document is what the PDF of inv, or of its credit note, shows.
-func (s *Service) document(inv Invoice, title, number string, at time.Time, refers string) Document {
+func document(inv Invoice, title, number string, at time.Time, refers string) Document {
 	return Document{
 		Title: title, Number: number, IssuedAt: at, Refers: refers, OrderID: inv.OrderID.String(),
 		Customer: inv.UserID.String(), PaymentID: inv.PaymentID.String(), Currency: inv.Currency,
