@@ -126,14 +126,16 @@ func (s *System) checkInvoices(t testing.TB, ends map[string]orderEnd, end time.
 		_, ok := s.waitInvoice(t, id, time.Now(), func(invoice, bool) bool { return true })
 		assert.False(t, ok, "order %s, %s, never paid: no invoice", id, ends[id].status)
 	}
-	s.checkNumbering(t)
+	invoices, credited := s.checkNumbering(t)
+	t.Logf("invoices: %d issued, %d credited, none for %d orders never paid; numbers gapless", invoices, credited, len(none))
 }
 
 var numberShape = regexp.MustCompile(`^(INV|CN)-(\d{4})-(\d{6})$`)
 
 // checkNumbering checks every invoice of the system: one per order, and
-// per series and year the numbers 1..N, in the order of issuedAt.
-func (s *System) checkNumbering(t testing.TB) {
+// per series and year the numbers 1..N, in the order of issuedAt. It
+// returns how many invoices there are and how many were credited.
+func (s *System) checkNumbering(t testing.TB) (invoices, credited int) {
 	t.Helper()
 	all := s.allInvoices(t)
 	type doc struct {
@@ -155,6 +157,7 @@ func (s *System) checkNumbering(t testing.TB) {
 		orders[inv.OrderID]++
 		add(inv.Number, inv.IssuedAt)
 		if inv.CreditNote != nil {
+			credited++
 			add(inv.CreditNote.Number, inv.CreditNote.IssuedAt)
 		}
 	}
@@ -172,6 +175,7 @@ func (s *System) checkNumbering(t testing.TB) {
 			}
 		}
 	}
+	return len(all), credited
 }
 
 // allInvoices reads every invoice through the gateway, page by page.
