@@ -342,6 +342,9 @@ if ! flock -w 2 9; then
 fi
 
 command -v curl >/dev/null || apt_install curl
+# pdftotext: invoice-service's tests read its PDFs' text (with CI set, a
+# test fails without it).
+command -v pdftotext >/dev/null || apt_install poppler-utils
 ensure_postgres
 if ((${#databases[@]})); then ensure_databases; fi
 ensure_rabbitmq

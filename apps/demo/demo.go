@@ -158,6 +158,7 @@ func (d *demo) results(ctx context.Context, orders []*tracked) error {
 	for _, t := range orders {
 		writeStockStory(d, t)
 	}
+	d.writeInvoices(ctx, orders)
 	d.out.printf("\n  Timelines (GET /api/orders/{id}/timeline): every command and event of each saga, from both services\n")
 	for _, t := range orders {
 		if err := writeTimeline(d.out.w, t, timelines[t]); err != nil {

@@ -104,7 +104,7 @@ func TestChaosPostgresBackendsTerminated(t *testing.T) {
 		// Three rounds, spread over the rest of the load.
 		rounds.Go(func() {
 			for range 3 {
-				terminations.Add(int64(testinfra.TerminateBackends(t, s.OrderDB, s.PaymentDB)))
+				terminations.Add(int64(testinfra.TerminateBackends(t, s.OrderDB, s.PaymentDB, s.DB[invoiceService])))
 				time.Sleep(time.Duration(n) * 25 / 3 / 2 * time.Millisecond)
 			}
 		})
@@ -120,6 +120,9 @@ func TestChaosTwoInstancesOneKilled(t *testing.T) {
 	s.StartInstance("order-service", "order-service#2")
 	s.StartInstance("payment-service", "payment-service#2")
 	s.StartInstance(inventoryService, inventoryService+"#2")
+	// Two invoice-service instances number invoices at once (contract §6:
+	// gapless also then), and one dies mid-way.
+	s.StartInstance(invoiceService, invoiceService+"#2")
 	c := s.newCatalogue(t, chaosOrders())
 	// The gateway queries the first instances (no load balancer here), so
 	// the second ones die: with messages in flight on the shared queues.
@@ -127,6 +130,7 @@ func TestChaosTwoInstancesOneKilled(t *testing.T) {
 		s.Kill("order-service#2")
 		s.Kill("payment-service#2")
 		s.Kill(inventoryService + "#2")
+		s.Kill(invoiceService + "#2")
 	})
 	s.report(t, "two instances, one killed", c, r)
 }

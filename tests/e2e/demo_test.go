@@ -143,6 +143,10 @@ func checkDemoOutput(t *testing.T, s *System, out string, authRequired bool) {
 	assert.Regexp(t, `(?m)^    total\s+49\.00 USD$`, out)
 	assert.Regexp(t, `(?m)^    before the order\s+onHand 1000, reserved 0, available 1000\n(    PAID.*\n)?    cancelled \(returned\)\s+onHand 1000, reserved 0, available 1000$`, out)
 	assert.Contains(t, out, "✔ all 9 steps ended as the contract says")
+	// Contract §6: the invoice of a paid order and where its PDF is; the
+	// credit note of the one cancelled once paid.
+	assert.Regexp(t, `INV-\d{4}-\d{6}\s+\S+ \S+\s+PDF: http://\S+/api/invoices/[0-9a-f-]{36}/pdf`, out, "an invoice and its PDF")
+	assert.Regexp(t, `CN-\d{4}-\d{6}\s+credits INV-\d{4}-\d{6}\s+PDF: http://\S+/api/invoices/[0-9a-f-]{36}/credit-note/pdf`, out, "a credit note")
 	token := ""
 	if authRequired {
 		assert.Regexp(t, `(?m)^  ✔ eve\s+GET\s+/api/orders/[0-9a-f]{8}\s+→ 404`, out, "another customer's order")

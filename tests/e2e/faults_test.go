@@ -21,10 +21,12 @@ import (
 )
 
 // checkInvariants waits for every order to reach a final status within
-// deadline and checks contract §3's invariants for each.
+// deadline and checks contract §3's invariants for each, and §9's for
+// their invoices.
 func (s *System) checkInvariants(t testing.TB, ids []string, deadline time.Duration) map[string]int {
 	t.Helper()
 	outcomes := map[string]int{}
+	ends := map[string]orderEnd{}
 	end := time.Now().Add(deadline)
 	for _, id := range ids {
 		o := s.waitOrder(t, id, time.Until(end), func(o order) bool {
@@ -53,7 +55,10 @@ func (s *System) checkInvariants(t testing.TB, ids []string, deadline time.Durat
 			assert.Equal(t, "FAILED", p.Status, "FAILED ⇒ payment FAILED (order %s)", id)
 		}
 		outcomes[o.Status+"/"+p.Status]++
+		ends[id] = orderEnd{status: o.Status, payment: p}
 	}
+	// Contract §9: the invoices of the orders that were paid.
+	s.checkInvoices(t, ends, end)
 	return outcomes
 }
 

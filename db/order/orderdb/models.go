@@ -22,4 +22,5 @@ type Order struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	Items         []byte
+	ItemNames     []byte
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const claimOverdueOrders = `-- name: ClaimOverdueOrders :many
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items, item_names FROM orders
 WHERE status = $1 AND updated_at < $2::timestamptz
 ORDER BY updated_at
 LIMIT $3
@@ -50,6 +50,7 @@ func (q *Queries) ClaimOverdueOrders(ctx context.Context, arg ClaimOverdueOrders
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Items,
+			&i.ItemNames,
 		); err != nil {
 			return nil, err
 		}
@@ -115,7 +116,7 @@ func (q *Queries) CreateOrder(ctx context.Context, arg CreateOrderParams) (int64
 }
 
 const getOrder = `-- name: GetOrder :one
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders WHERE id = $1
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items, item_names FROM orders WHERE id = $1
 `
 
 func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
@@ -133,12 +134,13 @@ func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Items,
+		&i.ItemNames,
 	)
 	return i, err
 }
 
 const listOrders = `-- name: ListOrders :many
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items, item_names FROM orders
 WHERE ($1::text IS NULL OR status = $1)
   AND ($2::uuid IS NULL OR user_id = $2)
 ORDER BY created_at DESC, id DESC
@@ -178,6 +180,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Items,
+			&i.ItemNames,
 		); err != nil {
 			return nil, err
 		}
@@ -190,7 +193,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 }
 
 const lockOrder = `-- name: LockOrder :one
-SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items FROM orders WHERE id = $1 FOR UPDATE
+SELECT id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items, item_names FROM orders WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
@@ -208,27 +211,34 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Items,
+		&i.ItemNames,
 	)
 	return i, err
 }
 
 const priceOrder = `-- name: PriceOrder :one
 UPDATE orders
-SET status = 'PENDING_PAYMENT', total = $1, items = $2, updated_at = now()
-WHERE id = $3 AND status = 'PENDING_STOCK'
-RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items
+SET status = 'PENDING_PAYMENT', total = $1, items = $2, item_names = $3, updated_at = now()
+WHERE id = $4 AND status = 'PENDING_STOCK'
+RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items, item_names
 `
 
 type PriceOrderParams struct {
-	Total *int64
-	Items []byte
-	ID    uuid.UUID
+	Total     *int64
+	Items     []byte
+	ItemNames []byte
+	ID        uuid.UUID
 }
 
 // An order waiting for stock, reserved: its prices and total, and on to
 // payment.
 func (q *Queries) PriceOrder(ctx context.Context, arg PriceOrderParams) (Order, error) {
-	row := q.db.QueryRow(ctx, priceOrder, arg.Total, arg.Items, arg.ID)
+	row := q.db.QueryRow(ctx, priceOrder,
+		arg.Total,
+		arg.Items,
+		arg.ItemNames,
+		arg.ID,
+	)
 	var i Order
 	err := row.Scan(
 		&i.ID,
@@ -242,6 +252,7 @@ func (q *Queries) PriceOrder(ctx context.Context, arg PriceOrderParams) (Order, 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Items,
+		&i.ItemNames,
 	)
 	return i, err
 }
@@ -253,7 +264,7 @@ SET status = $1,
     payment_id = coalesce($3, payment_id),
     updated_at = now()
 WHERE id = $4 AND status = $5
-RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items
+RETURNING id, user_id, total, currency, payment_method, status, cancel_reason, payment_id, created_at, updated_at, items, item_names
 `
 
 type TransitionOrderParams struct {
@@ -287,6 +298,7 @@ func (q *Queries) TransitionOrder(ctx context.Context, arg TransitionOrderParams
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Items,
+		&i.ItemNames,
 	)
 	return i, err
 }

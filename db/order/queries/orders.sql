@@ -8,7 +8,7 @@ ON CONFLICT (id) DO NOTHING;
 -- An order waiting for stock, reserved: its prices and total, and on to
 -- payment.
 UPDATE orders
-SET status = 'PENDING_PAYMENT', total = @total, items = @items, updated_at = now()
+SET status = 'PENDING_PAYMENT', total = @total, items = @items, item_names = @item_names, updated_at = now()
 WHERE id = @id AND status = 'PENDING_STOCK'
 RETURNING *;
 

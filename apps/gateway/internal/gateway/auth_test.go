@@ -94,13 +94,16 @@ type accessFixture struct {
 	userA, userB         uuid.UUID
 	orderA, orderB       string
 	paymentA, paymentB   string
+	invoiceA, invoiceB   string
+	invoices             *fakeService
 	tokenA, tokenB, root string
 }
 
 func newAccessFixture(t *testing.T, refresh time.Duration) *accessFixture {
 	t.Helper()
 	f := &accessFixture{key: newKey(t), userA: uuid.New(), userB: uuid.New(),
-		orderA: newUUID(), orderB: newUUID(), paymentA: newUUID(), paymentB: newUUID()}
+		orderA: newUUID(), orderB: newUUID(), paymentA: newUUID(), paymentB: newUUID(),
+		invoiceA: newUUID(), invoiceB: newUUID()}
 	f.users = newFakeUsers(t, f.key)
 	order := func(id string, user uuid.UUID) http.HandlerFunc {
 		return answer(200, "application/json", `{"id":"`+id+`","userId":"`+user.String()+`","total":1,"currency":"USD","status":"PAID","cancelReason":null,"createdAt":"2025-03-01T12:00:00Z","updatedAt":"2025-03-01T12:00:00Z"}`)
@@ -124,9 +127,25 @@ func newAccessFixture(t *testing.T, refresh time.Duration) *accessFixture {
 		"GET /api/payments/order/{id}":          payment(f.paymentA, f.orderA),
 		"GET /api/payments/order/{id}/timeline": answer(200, "application/json", `{"events":[]}`),
 	})
+	invoice := func(id, order string, user uuid.UUID) string {
+		return `{"id":"` + id + `","number":"INV-2026-000001","orderId":"` + order + `","userId":"` + user.String() +
+			`","paymentId":"` + newUUID() + `","currency":"USD","lines":[],"total":1,"status":"ISSUED","issuedAt":"2025-03-01T12:00:00Z","creditNote":null}`
+	}
+	f.invoices = newFakeService(t, map[string]http.HandlerFunc{
+		"GET /api/invoices":                        page,
+		"GET /api/invoices/" + f.invoiceA:          answer(200, "application/json", invoice(f.invoiceA, f.orderA, f.userA)),
+		"GET /api/invoices/" + f.invoiceB:          answer(200, "application/json", invoice(f.invoiceB, f.orderB, f.userB)),
+		"GET /api/invoices/" + f.invoiceA + "/pdf": answer(200, "application/pdf", "%PDF-1.3 A"),
+		"GET /api/invoices/" + f.invoiceB + "/pdf": answer(200, "application/pdf", "%PDF-1.3 B"),
+		"GET /api/invoices/{id}":                   answer(404, web.ProblemContentType, `{"type":"x","title":"Not Found","status":404,"detail":"invoice not found"}`),
+		"GET /api/invoices/{id}/credit-note/pdf":   answer(404, web.ProblemContentType, `{"type":"x","title":"Not Found","status":404,"detail":"no credit note"}`),
+		"GET /api/invoices/order/{id}":             answer(200, "application/json", invoice(f.invoiceA, f.orderA, f.userA)),
+		"GET /api/invoices/order/{id}/timeline":    answer(200, "application/json", `{"events":[]}`),
+	})
 	f.h = startGatewayWith(t, gateway.Options{
-		Participants: []gateway.Participant{participantAt(t, gateway.OrderService, f.orders.URL), participantAt(t, gateway.PaymentService, payments.URL)},
-		Auth:         gateway.AuthOptions{Mode: gateway.AuthRequired, UsersURL: f.users.URL, KeyRefresh: refresh},
+		Participants: []gateway.Participant{participantAt(t, gateway.OrderService, f.orders.URL), participantAt(t, gateway.PaymentService, payments.URL),
+			participantAt(t, gateway.InvoiceService, f.invoices.URL)},
+		Auth: gateway.AuthOptions{Mode: gateway.AuthRequired, UsersURL: f.users.URL, KeyRefresh: refresh},
 	})
 	now := time.Now()
 	f.tokenA = token(t, f.key, f.userA, time.Hour, now, auth.RoleCustomer)
@@ -189,6 +208,13 @@ func TestCustomersSeeOnlyTheirOwn(t *testing.T) {
 		{"A's payment", "/api/payments/" + f.paymentA, 200, 404, 200},
 		{"A's order's payment", "/api/payments/order/" + f.orderA, 200, 404, 200},
 		{"payment stats", "/api/payments/stats", 403, 403, 200},
+		{"A's invoice", "/api/invoices/" + f.invoiceA, 200, 404, 200},
+		{"B's invoice's PDF", "/api/invoices/" + f.invoiceB + "/pdf", 404, 200, 200},
+		{"A's invoice's credit note (none)", "/api/invoices/" + f.invoiceA + "/credit-note/pdf", 404, 404, 404},
+		{"unknown invoice", "/api/invoices/" + newUUID(), 404, 404, 404},
+		{"A's order's invoice", "/api/orders/" + f.orderA + "/invoice", 200, 404, 200},
+		{"invoices of B", "/api/invoices?userId=" + f.userB.String(), 403, 200, 200},
+		{"invoices in a bad status", "/api/invoices?status=PAID", 400, 400, 400},
 		{"orders of A", "/api/orders?userId=" + f.userA.String(), 200, 403, 200},
 		{"payments of B", "/api/payments?userId=" + f.userB.String(), 403, 200, 200},
 		{"a bad userId stays a 400", "/api/orders?userId=nope", 400, 400, 400},

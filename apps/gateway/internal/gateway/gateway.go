@@ -87,6 +87,9 @@ type Gateway struct {
 	// inventory answers the product queries; its base is empty where
 	// inventory-service is not a participant.
 	inventory upstream
+	// invoices answers the invoice queries; its base is empty where
+	// invoice-service is not a participant.
+	invoices upstream
 	// participants are called for every timeline, in the order given,
 	// but for those without one.
 	participants []participant
@@ -179,6 +182,8 @@ func New(o Options) (*Gateway, error) {
 			g.payments = p.upstream
 		case InventoryService:
 			g.inventory = p.upstream
+		case InvoiceService:
+			g.invoices = p.upstream
 		}
 	}
 	g.keys = &keySet{users: g.users, refresh: refresh, now: time.Now}

@@ -47,6 +47,7 @@ func (g *Gateway) routes(e *gin.Engine) {
 	api.GET("/payments/stats", g.adminOnly, g.paymentStats)
 	api.GET("/payments/:id", g.ownPayment, g.getPayment)
 	api.GET("/payments/order/:orderId", g.ownOrder("orderId"), g.paymentOfOrder)
+	g.invoiceRoutes(api)
 	// Product writes are an administrator's (contract §7).
 	api.POST("/products", g.adminOnly, g.createProduct)
 	api.GET("/products", g.listProducts)

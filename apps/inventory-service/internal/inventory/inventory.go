@@ -37,6 +37,7 @@ var (
 
 // Stock is what the reservation rules know of a product.
 type Stock struct {
+	Name      string
 	Price     int64
 	Currency  string
 	Available int64
@@ -58,7 +59,7 @@ var reasonRank = []string{events.ReasonUnknownProduct, events.ReasonCurrencyMism
 
 // Reserve decides whether lines, of an order in currency, can all be
 // reserved from stock (by sku): all lines or none, each priced at its
-// product's price now.
+// product's price now and named with its name now (for the invoice).
 func Reserve(lines []events.Line, currency string, stock map[string]Stock) Decision {
 	var d Decision
 	worst := len(reasonRank)
@@ -77,7 +78,7 @@ func Reserve(lines []events.Line, currency string, stock map[string]Stock) Decis
 			worst = min(worst, slices.Index(reasonRank, reason))
 		}
 		d.Rejected = append(d.Rejected, events.RejectedLine{SKU: l.SKU, Requested: l.Quantity, Available: max(s.Available, 0)})
-		d.Reserved = append(d.Reserved, events.PricedLine{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: s.Price})
+		d.Reserved = append(d.Reserved, events.PricedLine{SKU: l.SKU, Name: s.Name, Quantity: l.Quantity, UnitPrice: s.Price})
 		d.Total += l.Quantity * s.Price
 	}
 	if worst < len(reasonRank) {

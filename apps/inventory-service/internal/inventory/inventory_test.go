@@ -11,9 +11,9 @@ import (
 func TestReserveRules(t *testing.T) {
 	t.Parallel()
 	stock := map[string]Stock{
-		"A":   {Price: 250, Currency: "USD", Available: 5},
+		"A":   {Name: "Mug", Price: 250, Currency: "USD", Available: 5},
 		"B":   {Price: 100, Currency: "USD", Available: 0},
-		"C":   {Price: 70, Currency: "USD", Available: 3},
+		"C":   {Name: "Cap", Price: 70, Currency: "USD", Available: 3},
 		"EUR": {Price: 300, Currency: "EUR", Available: 9},
 	}
 	line := func(sku string, q int64) events.Line { return events.Line{SKU: sku, Quantity: q} }
@@ -48,9 +48,9 @@ func TestReserveRules(t *testing.T) {
 			assert.Empty(t, d.Rejected)
 		})
 	}
-	t.Run("priced at the products' prices", func(t *testing.T) {
+	t.Run("priced at the products' prices, named with their names", func(t *testing.T) {
 		d := Reserve([]events.Line{line("C", 1), line("A", 2)}, "USD", stock)
-		assert.Equal(t, []events.PricedLine{{SKU: "C", Quantity: 1, UnitPrice: 70}, {SKU: "A", Quantity: 2, UnitPrice: 250}}, d.Reserved,
+		assert.Equal(t, []events.PricedLine{{SKU: "C", Name: "Cap", Quantity: 1, UnitPrice: 70}, {SKU: "A", Name: "Mug", Quantity: 2, UnitPrice: 250}}, d.Reserved,
 			"in the order's line order")
 		assert.Equal(t, int64(570), d.Total)
 	})

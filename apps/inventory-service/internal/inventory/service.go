@@ -161,7 +161,7 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 	}
 	stock := make(map[string]Stock, len(products))
 	for _, p := range products {
-		stock[p.Sku] = Stock{Price: p.Price, Currency: p.Currency, Available: p.OnHand - p.Reserved}
+		stock[p.Sku] = Stock{Name: p.Name, Price: p.Price, Currency: p.Currency, Available: p.OnHand - p.Reserved}
 	}
 	d := Reserve(e.Items, e.Currency, stock)
 	if d.Reason != "" {

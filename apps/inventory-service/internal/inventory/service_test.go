@@ -101,7 +101,7 @@ func TestReservationLifecycle(t *testing.T) {
 
 	paid, err := h.place(t, line("B", 1), line("A", 3))
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"orderId":"`+paid.String()+`","items":[{"sku":"B","quantity":1,"unitPrice":100},{"sku":"A","quantity":3,"unitPrice":250}],"total":850,"currency":"USD"}`,
+	assert.JSONEq(t, `{"orderId":"`+paid.String()+`","items":[{"sku":"B","name":"n B","quantity":1,"unitPrice":100},{"sku":"A","name":"n A","quantity":3,"unitPrice":250}],"total":850,"currency":"USD"}`,
 		h.emitted(t, paid)[events.TypeStockReserved])
 	assert.Equal(t, int64(3), h.stock(t, "A").Reserved)
 	assert.Equal(t, int64(10), h.stock(t, "A").OnHand)

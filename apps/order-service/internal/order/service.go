@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -135,8 +136,12 @@ func (s *Service) stockReserved(ctx context.Context, tx *uow.Tx, e *events.Stock
 		return nil
 	}
 	price := make(map[string]int64, len(e.Items))
+	names := make(map[string]string, len(e.Items))
 	for _, l := range e.Items {
 		price[l.SKU] = l.UnitPrice
+		if l.Name != "" {
+			names[l.SKU] = l.Name
+		}
 	}
 	items := fromRow(o).Items
 	for i := range items {
@@ -151,7 +156,11 @@ func (s *Service) stockReserved(ctx context.Context, tx *uow.Tx, e *events.Stock
 	if err != nil {
 		return fmt.Errorf("stock reserved for order %s: %w", e.OrderID, err)
 	}
-	priced, err := q.PriceOrder(ctx, orderdb.PriceOrderParams{ID: e.OrderID, Total: &e.Total, Items: b})
+	nameBytes, err := json.Marshal(names)
+	if err != nil {
+		return fmt.Errorf("stock reserved for order %s: %w", e.OrderID, err)
+	}
+	priced, err := q.PriceOrder(ctx, orderdb.PriceOrderParams{ID: e.OrderID, Total: &e.Total, Items: b, ItemNames: nameBytes})
 	if err != nil {
 		return fmt.Errorf("stock reserved for order %s: %w", e.OrderID, err)
 	}
@@ -217,7 +226,7 @@ func (s *Service) cancel(ctx context.Context, tx *uow.Tx, id uuid.UUID, reason s
 
 func (s *Service) paymentApproved(ctx context.Context, tx *uow.Tx, e *events.PaymentApproved) error {
 	return s.applyPayment(ctx, tx, e, e.PaymentOutcome, events.StatusPaid, "", func(o orderdb.Order) events.Payload {
-		return events.OrderPaid{OrderOutcome: outcome(o, e.PaymentID)}
+		return paid(o, e)
 	})
 }
 
@@ -232,6 +241,26 @@ func (s *Service) paymentFailed(ctx context.Context, tx *uow.Tx, e *events.Payme
 	return s.applyPayment(ctx, tx, e, e.PaymentOutcome, events.StatusFailed, "", func(o orderdb.Order) events.Payload {
 		return events.OrderFailed{OrderOutcome: outcome(o, e.PaymentID)}
 	})
+}
+
+// paid is the order.paid of order o, paid by payment e: with what its
+// invoice needs (contract §6), the approved amount, its currency and the
+// order's lines with their names.
+func paid(o orderdb.Order, e *events.PaymentApproved) events.OrderPaid {
+	p := events.OrderPaid{OrderOutcome: outcome(o, e.PaymentID), Total: e.Amount, Currency: e.Currency}
+	var names map[string]string
+	if o.ItemNames != nil {
+		// Written by stockReserved from a map: a failure is a corrupt row,
+		// whose lines are then named by their skus.
+		_ = json.Unmarshal(o.ItemNames, &names)
+	}
+	for _, it := range fromRow(o).Items {
+		if it.UnitPrice == nil {
+			continue // never for a paid order: its lines were priced
+		}
+		p.Items = append(p.Items, events.PaidLine{SKU: it.SKU, Name: names[it.SKU], Quantity: it.Quantity, UnitPrice: *it.UnitPrice})
+	}
+	return p
 }
 
 func outcome(o orderdb.Order, paymentID uuid.UUID) events.OrderOutcome {

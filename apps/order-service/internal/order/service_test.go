@@ -168,9 +168,10 @@ func TestOutcomesCarryTheOrdersUser(t *testing.T) {
 	t.Parallel()
 	s, pool := newService(t, time.Hour)
 	ctx := context.Background()
-	for _, tc := range []struct{ event, emit string }{
-		{events.TypePaymentApproved, events.TypeOrderPaid},
-		{events.TypePaymentFailed, events.TypeOrderFailed},
+	for _, tc := range []struct{ event, emit, extra string }{
+		// order.paid carries what the invoice needs (contract §6).
+		{events.TypePaymentApproved, events.TypeOrderPaid, `,"total":900,"currency":"USD"`},
+		{events.TypePaymentFailed, events.TypeOrderFailed, ""},
 	} {
 		t.Run(tc.emit, func(t *testing.T) {
 			id := create(t, s)
@@ -180,7 +181,7 @@ func TestOutcomesCarryTheOrdersUser(t *testing.T) {
 			require.NoError(t, err)
 			var p struct{ PaymentID string }
 			require.NoError(t, json.Unmarshal(d.Body, &p))
-			assert.JSONEq(t, `{"orderId":"`+id.String()+`","paymentId":"`+p.PaymentID+`","userId":"`+o.UserID.String()+`"}`,
+			assert.JSONEq(t, `{"orderId":"`+id.String()+`","paymentId":"`+p.PaymentID+`","userId":"`+o.UserID.String()+`"`+tc.extra+`}`,
 				body(t, pool, id, tc.emit))
 		})
 	}
@@ -401,4 +402,27 @@ func TestStockTimeoutSweep(t *testing.T) {
 	o, err = s.Get(ctx, priced)
 	require.NoError(t, err)
 	assert.Equal(t, events.StatusCancelled, o.Status, "priced 90 seconds ago: overdue")
+}
+
+// TestOrderPaidCarriesTheLines: an order with items is paid with its lines
+// as reserved, named as the inventory named them (contract §6's
+// extension of order.paid).
+func TestOrderPaidCarriesTheLines(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, time.Hour)
+	ctx := context.Background()
+	id := createWithItems(t, s, events.Line{SKU: "A", Quantity: 2}, events.Line{SKU: "B", Quantity: 1})
+	require.NoError(t, s.handle(ctx, delivery(t, id, events.StockReserved{OrderID: id, Currency: "USD", Total: 700, Items: []events.PricedLine{
+		{SKU: "B", Name: "Bee", Quantity: 1, UnitPrice: 100}, {SKU: "A", Quantity: 2, UnitPrice: 300},
+	}})))
+	approved := events.PaymentApproved{PaymentOutcome: events.PaymentOutcome{PaymentID: uuid.New(), OrderID: id, Amount: 700, Currency: "USD"}}
+	require.NoError(t, s.handle(ctx, delivery(t, id, approved)))
+	var paid events.OrderPaid
+	require.NoError(t, json.Unmarshal([]byte(body(t, pool, id, events.TypeOrderPaid)), &paid))
+	assert.Equal(t, int64(700), paid.Total, "the approved amount")
+	assert.Equal(t, "USD", paid.Currency)
+	assert.Equal(t, []events.PaidLine{
+		{SKU: "A", Quantity: 2, UnitPrice: 300}, // no name from the inventory: none
+		{SKU: "B", Name: "Bee", Quantity: 1, UnitPrice: 100},
+	}, paid.Items, "the order's lines in its own order, with their names")
 }
