@@ -25,7 +25,7 @@ func service() participant.Service[config] {
 		Intro:    intro,
 		Config:   defaults(),
 		Schema:   notify.Schema(),
-		Topology: saga.TopologyOf(notify.ServiceName),
+		Topology: saga.TopologyOf("notification-service"),
 		Wire:     wire,
 	}
 }
