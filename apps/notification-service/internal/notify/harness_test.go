@@ -470,3 +470,5 @@ func (s *fakeSession) Data(r io.Reader) error {
 	s.f.mu.Unlock()
 	return nil
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
