@@ -34,8 +34,9 @@ build: ## Build every binary into ./bin, stamped with the version and commit
 	@mkdir -p bin
 	go build -ldflags "$(LDFLAGS)" -o bin/ $(addprefix ./apps/,$(APPS))
 
-infra: ## Find, start or install PostgreSQL and RabbitMQ (with management)
+infra: ## Find, start or install PostgreSQL and RabbitMQ (with management), and the pinned Mailpit
 	@scripts/ensure-infra.sh
+	@scripts/ensure-mailpit.sh >/dev/null
 
 up: ## Infrastructure plus every participant's database
 	@scripts/ensure-infra.sh --databases $(DATABASES)
