@@ -39,6 +39,14 @@ func (d *demo) confirmationEmail(ctx context.Context, orders []*tracked) error {
 		return nil
 	}
 	d.out.printf("\n  The confirmation e-mail of order %s (GET /api/notifications?orderId=…, then Mailpit's API)\n", paid.ID)
+	var ready struct{ Checks map[string]string }
+	_ = getJSON(ctx, d.cfg.GatewayURL+"/readyz", &ready)
+	for _, service := range []string{"notification-service", "invoice-service"} {
+		if _, ok := ready.Checks[service]; !ok {
+			d.out.printf("  none: %s is not running here yet (the e-mail needs it, contract §6, §8)\n", service)
+			return nil
+		}
+	}
 	var rec *notification
 	err := poll(ctx, emailTimeout, func() (bool, error) {
 		var page struct{ Data []notification }
