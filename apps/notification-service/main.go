@@ -49,6 +49,8 @@ func wire(p *participant.Participant, cfg *config, engine *gin.Engine) error {
 	svc := notify.NewService(p.Runner, p.Log, sender.Wake)
 	p.Handle(svc.Handlers()...)
 	p.Go("sender", sender.Run)
+	// A mail server away pauses sending only: reported, never a 503.
+	p.Report("smtp", sender.Check)
 	notify.Routes(engine, svc)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -320,6 +321,17 @@ func TestChaosSMTPDown(t *testing.T) {
 	outage := mailOutage()
 	var down time.Time
 	final := s.mailLoad(t, users, n, func() { s.Mail.Stop(); down = time.Now() })
+	// Sending paused, reported: /readyz still 200, its smtp check not ok.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(s.URL[notificationService] + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var r struct{ Checks map[string]string }
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&r) == nil &&
+			r.Checks["smtp"] != "" && r.Checks["smtp"] != "ok"
+	}, outage, 100*time.Millisecond, "notification-service reports the mail server away, and stays ready")
 	if wait := outage - time.Since(down); wait > 0 {
 		time.Sleep(wait) // the rest of the outage, whatever the load took
 	}
