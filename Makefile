@@ -34,8 +34,9 @@ build: ## Build every binary into ./bin, stamped with the version and commit
 	@mkdir -p bin
 	go build -ldflags "$(LDFLAGS)" -o bin/ $(addprefix ./apps/,$(APPS))
 
-infra: ## Find, start or install PostgreSQL and RabbitMQ (with management)
+infra: ## Find, start or install PostgreSQL and RabbitMQ (with management), and the pinned Mailpit
 	@scripts/ensure-infra.sh
+	@scripts/ensure-mailpit.sh >/dev/null
 
 up: ## Infrastructure plus every participant's database
 	@scripts/ensure-infra.sh --databases $(DATABASES)
@@ -94,7 +95,7 @@ test: infra lint ## gofmt, vet, tidy, then every module's tests, with the race d
 	echo "make test: all modules passed in $$(( $$(date +%s) - start ))s"
 
 chaos: infra ## The fault scenarios at full size (300 orders each, a 10k backlog), with their figures
-	@set -o pipefail; cd tests && CHAOS_ORDERS=300 CHAOS_BACKLOG=10000 \
+	@set -o pipefail; cd tests && CHAOS_ORDERS=300 CHAOS_BACKLOG=10000 CHAOS_SMTP_OUTAGE=2m \
 	  go test -race -count=1 -timeout 40m -run 'Chaos|Fault|Killed|Dropped|Timeout|Poison' -v ./e2e/ \
 	  | grep --line-buffered -E '^(--- |PASS|FAIL|ok)|^\s+\S+_test\.go:[0-9]+:|Error:|expected|actual|Messages'
 

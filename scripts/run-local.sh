@@ -172,6 +172,27 @@ mkdir -p "$RUN_DIR"
 
 # --- start -------------------------------------------------------------------
 
+# Mailpit, the development mail server notification-service sends to
+# (SMTP_URL's default, contract §8): SMTP on 127.0.0.1:1025, its API on
+# 127.0.0.1:8025, pinned and installed once by scripts/ensure-mailpit.sh.
+# One already listening there (another run, compose's) is used as it is.
+if port_in_use 1025 || port_in_use 8025; then
+	say "something already listens on :1025 or :8025: using it as the mail server"
+else
+	mailpit=$(scripts/ensure-mailpit.sh) || { err "Mailpit could not be installed (scripts/ensure-mailpit.sh)"; exit 1; }
+	: >"$RUN_DIR/mailpit.log"
+	setsid "$mailpit" --smtp 127.0.0.1:1025 --listen 127.0.0.1:8025 >>"$RUN_DIR/mailpit.log" 2>&1 </dev/null &
+	pid_of[mailpit]=$!
+	deadline=$((SECONDS + READY_DEADLINE))
+	until curl -sf -m 2 -o /dev/null http://127.0.0.1:8025/api/v1/messages; do
+		if ! kill -0 "${pid_of[mailpit]}" 2>/dev/null || ((SECONDS >= deadline)); then
+			err "Mailpit did not start"; show_log mailpit; exit 1
+		fi
+		sleep 0.2
+	done
+	say "mailpit ready: SMTP 127.0.0.1:1025, API http://127.0.0.1:8025/api/v1/messages"
+fi
+
 for name in "${participants[@]}"; do start "$name"; done
 for name in "${participants[@]}"; do wait_ready "$name" || exit 1; done
 start gateway
@@ -197,6 +218,7 @@ cat <<EOF
     API          http://127.0.0.1:3000/api/orders
     API docs     http://127.0.0.1:3000/docs
     RabbitMQ UI  http://127.0.0.1:15672  (guest/guest)
+    E-mails      http://127.0.0.1:8025/api/v1/messages  (Mailpit's API; compose's Mailpit has a UI there)
     try:
       curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","total":4200}'
       curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","items":[{"sku":"DEMO-MUG","quantity":2}]}'

@@ -30,6 +30,9 @@ type config struct {
 	// variables users-service creates its first administrator from.
 	AdminEmail    string `env:"ADMIN_EMAIL" help:"the administrator to log in as when the gateway has AUTH_MODE=required (make demo sets it)"`
 	AdminPassword string `env:"ADMIN_PASSWORD" help:"its password"`
+	// MailpitURL is the API of the mail server make run and make demo
+	// start, where the confirmation e-mail is read back (contract §8).
+	MailpitURL string `env:"MAILPIT_URL" envDefault:"http://127.0.0.1:8025" help:"Mailpit's API, where the demo reads the confirmation e-mail"`
 	// VHost is the vhost of AMQPURL.
 	VHost string
 	// Term is $TERM: "dumb" turns the in-place progress line off.

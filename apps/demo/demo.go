@@ -136,7 +136,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	orders = append(orders, replayed)
 
 	d.out.step(7, steps, "Results")
-	return d.results(ctx, orders)
+	if err := d.results(ctx, orders); err != nil {
+		return err
+	}
+	return d.confirmationEmail(ctx, orders)
 }
 
 // results prints every order's outcome, items, stock and timeline, and

@@ -51,6 +51,9 @@ type Participant struct {
 	relay    *outbox.Relay
 	metrics  *rabbit.Metrics
 	loops    []loop
+	// checks are /readyz's, read at each request: Report adds to them
+	// while wiring, before anything is served.
+	checks map[string]web.Check
 }
 
 type loop struct {
@@ -112,6 +115,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, schema db.Migratio
 		relay:    relay,
 		metrics:  rabbit.NewMetrics(reg),
 		loops:    []loop{{"retention", retention.New(pool, cfg.MessageRetention, log, reg).Run}},
+		checks:   map[string]web.Check{},
 	}, nil
 }
 
@@ -165,14 +169,20 @@ func (p *Participant) Go(name string, run func(ctx context.Context) error) {
 // Engine returns the participant's gin engine, with readiness checking the
 // database and the broker.
 func (p *Participant) Engine() *gin.Engine {
-	e := web.NewEngine(p.Log, p.Registry, map[string]web.Check{
-		"database": p.CheckDatabase,
-		"broker":   p.Conn.Check,
-	})
+	p.checks["database"], p.checks["broker"] = p.CheckDatabase, p.Conn.Check
+	e := web.NewEngine(p.Log, p.Registry, p.checks)
 	if p.cfg.Pprof {
 		web.Pprof(e)
 	}
 	return e
+}
+
+// Report adds a dependency that /readyz reports under name without ever
+// answering 503 for it (web.Informational): one that only part of the
+// participant's work needs, such as notification-service's mail server.
+// Call it while wiring, before Run.
+func (p *Participant) Report(name string, check web.Check) {
+	p.checks[name] = web.Informational(check)
 }
 
 // Run serves handler and runs the relay, consumers and loops until ctx ends,

@@ -87,6 +87,11 @@ func (s *System) report(t testing.TB, scenario string, c *catalogue, r loadResul
 	outcomes, f := s.settle(t, c, r, r.lastPOST.Add(60*time.Second))
 	drained := f.final.Sub(r.lastPOST)
 	stuck := len(r.accepted) - outcomes["PAID/APPROVED"] - outcomes["CANCELLED/"]
+	if s.Mail != nil {
+		// §9's e-mail invariant, where the harness runs notification-service.
+		emails := s.checkEmails(t, s.finalStatuses(t, r.accepted), time.Now().Add(60*time.Second), 1)
+		t.Logf("CHAOS %-28s e-mails=%v", scenario, emails)
+	}
 	t.Logf("CHAOS %-28s orders=%d accepted=%d refused503=%d lost=0 double-charged=0 stuck=%d settled-after-last-POST=%v "+
 		"items=%d paid=%d out-of-stock=%d units-sold=%d stock-reads=%d negative-stock=0 stock-settled-after=%v",
 		scenario, len(r.accepted)+r.refused, len(r.accepted), r.refused, stuck, drained.Round(time.Millisecond),

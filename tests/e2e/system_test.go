@@ -94,8 +94,11 @@ type System struct {
 	OrderDB, PaymentDB   string
 	OrderURL, PaymentURL string
 	envs                 map[string][]string
-	mu                   sync.Mutex
-	procs                map[string]*proc
+	// Mail is the SMTP server notification-service sends to, where it is
+	// a participant (nil otherwise).
+	Mail  *mailSink
+	mu    sync.Mutex
+	procs map[string]*proc
 }
 
 type proc struct {
@@ -144,6 +147,7 @@ func start(t testing.TB, broker testinfra.Broker, env map[string]string) *System
 		gatewayEnv = append(gatewayEnv, p.URLVar()+"="+s.URL[p.Name])
 	}
 	s.envs[gatewayService] = append(gatewayEnv, common...)
+	s.wireMail(t, common)
 	s.GatewayURL = s.URL[gatewayService]
 	s.OrderDB, s.OrderURL = s.DB["order-service"], s.URL["order-service"]
 	s.PaymentDB, s.PaymentURL = s.DB["payment-service"], s.URL["payment-service"]

@@ -87,16 +87,16 @@ func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bear
 // accessFixture is a gateway with AUTH_MODE=required in front of fake
 // services holding one order of customer A and one of customer B.
 type accessFixture struct {
-	h                    *harness
-	users                *fakeUsers
-	orders               *fakeService
-	key                  auth.Key
-	userA, userB         uuid.UUID
-	orderA, orderB       string
-	paymentA, paymentB   string
-	invoiceA, invoiceB   string
-	invoices             *fakeService
-	tokenA, tokenB, root string
+	h                     *harness
+	users                 *fakeUsers
+	orders, notifications *fakeService
+	key                   auth.Key
+	userA, userB          uuid.UUID
+	orderA, orderB        string
+	paymentA, paymentB    string
+	invoiceA, invoiceB    string
+	invoices              *fakeService
+	tokenA, tokenB, root  string
 }
 
 func newAccessFixture(t *testing.T, refresh time.Duration) *accessFixture {
@@ -142,9 +142,10 @@ func newAccessFixture(t *testing.T, refresh time.Duration) *accessFixture {
 		"GET /api/invoices/order/{id}":             answer(200, "application/json", invoice(f.invoiceA, f.orderA, f.userA)),
 		"GET /api/invoices/order/{id}/timeline":    answer(200, "application/json", `{"events":[]}`),
 	})
+	f.notifications = newFakeService(t, map[string]http.HandlerFunc{"GET /api/notifications": page})
 	f.h = startGatewayWith(t, gateway.Options{
 		Participants: []gateway.Participant{participantAt(t, gateway.OrderService, f.orders.URL), participantAt(t, gateway.PaymentService, payments.URL),
-			participantAt(t, gateway.InvoiceService, f.invoices.URL)},
+			participantAt(t, gateway.InvoiceService, f.invoices.URL), participantAt(t, gateway.NotificationService, f.notifications.URL)},
 		Auth: gateway.AuthOptions{Mode: gateway.AuthRequired, UsersURL: f.users.URL, KeyRefresh: refresh},
 	})
 	now := time.Now()
@@ -217,6 +218,9 @@ func TestCustomersSeeOnlyTheirOwn(t *testing.T) {
 		{"invoices in a bad status", "/api/invoices?status=PAID", 400, 400, 400},
 		{"orders of A", "/api/orders?userId=" + f.userA.String(), 200, 403, 200},
 		{"payments of B", "/api/payments?userId=" + f.userB.String(), 403, 200, 200},
+		{"e-mails of B", "/api/notifications?userId=" + f.userB.String(), 403, 200, 200},
+		{"e-mails of an order", "/api/notifications?orderId=" + f.orderA, 200, 200, 200},
+		{"e-mails, a bad status", "/api/notifications?status=DONE", 400, 400, 400},
 		{"a bad userId stays a 400", "/api/orders?userId=nope", 400, 400, 400},
 	}
 	for _, tc := range cases {
@@ -236,6 +240,13 @@ func TestCustomersSeeOnlyTheirOwn(t *testing.T) {
 		assert.Contains(t, seen[0].RawQuery, "userId="+f.userA.String(), "A's list")
 		assert.Contains(t, seen[0].RawQuery, "status=PAID", "the other filters kept")
 		assert.NotContains(t, seen[1].RawQuery, "userId", "the admin's list")
+
+		before = len(f.notifications.requests())
+		require.Equal(t, 200, get("/api/notifications?status=SENT", f.tokenB))
+		seen = f.notifications.requests()[before:]
+		require.Len(t, seen, 1)
+		assert.Contains(t, seen[0].RawQuery, "userId="+f.userB.String(), "B's e-mails only")
+		assert.Contains(t, seen[0].RawQuery, "status=SENT")
 	})
 
 	t.Run("cancelling another's order is a 404", func(t *testing.T) {

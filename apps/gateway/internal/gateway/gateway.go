@@ -26,6 +26,8 @@ const (
 	OrderService     = "order-service"
 	PaymentService   = "payment-service"
 	InventoryService = "inventory-service"
+	// NotificationService keeps the e-mail log (contract §8).
+	NotificationService = "notification-service"
 )
 
 // Errors of the gateway; the HTTP edge maps each to a status.
@@ -90,6 +92,9 @@ type Gateway struct {
 	// invoices answers the invoice queries; its base is empty where
 	// invoice-service is not a participant.
 	invoices upstream
+	// notifications answers the e-mail log's query; empty base where
+	// notification-service is not a participant.
+	notifications upstream
 	// participants are called for every timeline, in the order given,
 	// but for those without one.
 	participants []participant
@@ -184,6 +189,8 @@ func New(o Options) (*Gateway, error) {
 			g.inventory = p.upstream
 		case InvoiceService:
 			g.invoices = p.upstream
+		case NotificationService:
+			g.notifications = p.upstream
 		}
 	}
 	g.keys = &keySet{users: g.users, refresh: refresh, now: time.Now}

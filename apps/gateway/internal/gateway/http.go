@@ -54,6 +54,7 @@ func (g *Gateway) routes(e *gin.Engine) {
 	api.GET("/products/:sku", g.getProduct)
 	api.POST("/products/:sku/stock", g.adminOnly, g.adjustStock)
 	api.GET("/products/:sku/adjustments", g.listAdjustments)
+	api.GET("/notifications", g.ownQuery, g.listNotifications)
 	api.GET("/openapi.json", openAPI)
 	// Accounts are users-service's; it checks the tokens of /api/users*
 	// itself, in both modes.
