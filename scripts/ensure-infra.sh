@@ -5,6 +5,7 @@
 #   PostgreSQL  127.0.0.1:5432, user postgres, no password (trust)
 #   RabbitMQ    127.0.0.1:5672, guest/guest, administrator on vhost "/",
 #               management API on http://127.0.0.1:15672
+#   Chromium    Debian's chromium, for the console's browser tests
 #
 # usage: scripts/ensure-infra.sh [-v] [--databases [NAME...]]
 #   -v           also say what was checked when nothing had to change
@@ -342,6 +343,8 @@ if ! flock -w 2 9; then
 fi
 
 command -v curl >/dev/null || apt_install curl
+# The console's browser tests (tests/e2e) drive Debian's headless Chromium.
+command -v chromium >/dev/null || apt_install chromium
 ensure_postgres
 if ((${#databases[@]})); then ensure_databases; fi
 ensure_rabbitmq
