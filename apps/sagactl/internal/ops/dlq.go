@@ -190,10 +190,10 @@ func (d *DLQ) Show(ctx context.Context, name string, n int) (Peek, error) {
 	if err != nil {
 		return Peek{}, err
 	}
-	defer ch.Close() // returns every fetched message to the queue
 	for len(p.Messages) < n {
 		del, ok, err := ch.Get(p.Queue, false)
 		if err != nil {
+			_ = ch.Close()
 			return Peek{}, fmt.Errorf("get from %s: %w", p.Queue, err)
 		}
 		if !ok {
@@ -201,7 +201,27 @@ func (d *DLQ) Show(ctx context.Context, name string, n int) (Peek, error) {
 		}
 		p.Messages = append(p.Messages, toMessage(del))
 	}
+	_ = ch.Close() // returns every fetched message to the queue
+	d.awaitReturned(ctx, p.Queue, p.Total)
 	return p, nil
+}
+
+// returnWait bounds how long Show waits for the messages it read to be
+// back in their queue.
+const returnWait = 3 * time.Second
+
+// awaitReturned waits until queue holds at least n ready messages again:
+// the broker requeues the messages of a closed channel a moment after the
+// close, and a replay or a count right after a Show should see them.
+func (d *DLQ) awaitReturned(ctx context.Context, queue string, n int) {
+	deadline := time.Now().Add(returnWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		got, err := d.count(ctx, queue)
+		if err != nil || got >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // errorHeaders are the headers Message has fields for.
