@@ -19,7 +19,7 @@ var (
 	uuidPattern   = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
 	quotedPattern = regexp.MustCompile(`"[^"]*"`)
 	hexPattern    = regexp.MustCompile(`(?i)\b(?:0x)?[0-9a-f]{8,}\b`)
-	numberPattern = regexp.MustCompile(`\b\d+(\.\d+)?\b`)
+	numberPattern = regexp.MustCompile(`-?\b\d+(\.\d+)?\b`)
 	spacePattern  = regexp.MustCompile(`\s+`)
 )
 

@@ -68,7 +68,6 @@ func newEnv(t *testing.T) Env {
 	return Env{Broker: b, StateDir: t.TempDir()}
 }
 
-
 // groupDryRunAndReplay: two cancels of unknown orders (one reason, two
 // ids) and a malformed create make two groups; a dry run of the first
 // changes nothing; its replay moves exactly its two messages; the audit
