@@ -30,6 +30,8 @@ type config struct {
 	// variables users-service creates its first administrator from.
 	AdminEmail    string `env:"ADMIN_EMAIL" help:"the administrator to log in as when the gateway has AUTH_MODE=required (make demo sets it)"`
 	AdminPassword string `env:"ADMIN_PASSWORD" help:"its password"`
+	// ConsoleURL is where -linger says the console is.
+	ConsoleURL string `env:"CONSOLE_URL" envDefault:"http://127.0.0.1:3010" help:"the operator console, which -linger points at"`
 	// VHost is the vhost of AMQPURL.
 	VHost string
 	// Term is $TERM: "dumb" turns the in-place progress line off.
@@ -43,9 +45,11 @@ exits 0 only if every step ended as the contract says.
 
 It also seeds a small catalogue (products DEMO-*, created once: a second
 create of a sku changes nothing); -seed-only does only that, as make run does
-once the gateway is ready.
+once the gateway is ready. -linger, which make demo runs after the tour with
+payment-service paused, leaves a stuck saga and a dead letter for the
+operator console, outside the tour's pass/fail.
 
-Usage: demo [-seed-only | -h | --help | --version]
+Usage: demo [-seed-only | -linger | -h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

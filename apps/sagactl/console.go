@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/saga"
 
@@ -39,6 +40,9 @@ func consoleCommand(ctx context.Context, args []string, getenv func(string) stri
 	}
 	cfg, err := parseConfig(getenv)
 	if err != nil {
+		return err
+	}
+	if err := lifecycle.StopWithParent(cfg.StopWithParent); err != nil {
 		return err
 	}
 	op, closeOp, err := openOperator(ctx, getenv)

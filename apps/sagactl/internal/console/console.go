@@ -115,6 +115,10 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /dlq/replay", c.dlqReplay)
 	mux.HandleFunc("POST /dlq/purge", c.dlqPurge)
 	mux.HandleFunc("GET /health", c.healthPage)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
 	return sameOrigin(securityHeaders(mux))
 }
 

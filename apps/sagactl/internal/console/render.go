@@ -146,10 +146,11 @@ func human(d time.Duration) string {
 	}
 }
 
-// short is the first 8 characters of an id.
+// short is an id's last 8 characters: the order ids are UUIDv7, whose
+// first characters are a timestamp that orders placed together share.
 func short(id string) string {
 	if len(id) > 8 {
-		return id[:8]
+		return "…" + id[len(id)-8:]
 	}
 	return id
 }
