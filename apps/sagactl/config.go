@@ -28,7 +28,7 @@ type config struct {
 	JaegerURL       string        `env:"JAEGER_QUERY_URL" help:"console: Jaeger's query API (e.g. http://127.0.0.1:16686); empty: no trace view"`
 	StuckAfter      time.Duration `env:"CONSOLE_STUCK_AFTER" envDefault:"2m" help:"console: an order not finished after this is stuck"`
 	ReplayRate      float64       `env:"CONSOLE_REPLAY_RATE" envDefault:"20" help:"console: at most this many messages a second per replay"`
-	StopWithParent bool `env:"STOP_WITH_PARENT" envDefault:"false" help:"console: stop when the process that started it dies (make run sets it)"`
+	StopWithParent  bool          `env:"STOP_WITH_PARENT" envDefault:"false" help:"console: stop when the process that started it dies (make run sets it)"`
 	// VHost is the vhost of AMQPURL, the one every command works on.
 	VHost string
 }

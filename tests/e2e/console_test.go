@@ -189,7 +189,7 @@ func TestConsoleHandlers(t *testing.T) {
 
 	id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 1234}, nil)
 	s.waitStatus(t, id, "PAID")
-	body := c.eventually(t, "/sagas", 10*time.Second, id[:8], "PAID", "12.34 USD")
+	body := c.eventually(t, "/sagas", 10*time.Second, id[len(id)-8:], "PAID", "12.34 USD")
 	assert.Contains(t, body, `href="/static/console.css"`)
 	_, body = c.Get(t, "/sagas?status=PENDING_PAYMENT")
 	assert.NotContains(t, body, id, "filtered out by status")
