@@ -21,7 +21,7 @@ type serviceHealth struct {
 	URL    string
 	Ready  bool
 	Status string            // the HTTP status, or the error
-	Checks map[string]string // /readyz's checks
+	Checks []check // /readyz's checks
 	Outbox *outboxState
 }
 
@@ -79,7 +79,7 @@ func (c *Console) healthPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) serviceHealth(ctx context.Context, s Service) serviceHealth {
-	h := serviceHealth{Name: s.Name, URL: s.URL, Checks: map[string]string{}}
+	h := serviceHealth{Name: s.Name, URL: s.URL}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -89,14 +89,41 @@ func (c *Console) serviceHealth(ctx context.Context, s Service) serviceHealth {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	h.Ready, h.Status = resp.StatusCode == http.StatusOK, resp.Status
-	var checks map[string]any
-	if json.Unmarshal(body, &checks) == nil {
-		for k, v := range checks {
-			h.Checks[k] = fmt.Sprint(v)
-		}
+	var answer map[string]any
+	if json.Unmarshal(body, &answer) == nil {
+		h.Checks = checks(answer)
 	}
 	h.Outbox = c.outbox(ctx, s.URL)
 	return h
+}
+
+// check is one line of a /readyz answer.
+type check struct {
+	Name, Value string
+	OK          bool
+}
+
+// checks flattens a /readyz answer ({"status": ..., "checks": {...}}) into
+// its checks, sorted by name; "status" is the service's dot.
+func checks(answer map[string]any) []check {
+	var out []check
+	var add func(prefix string, m map[string]any)
+	add = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				add(k, sub)
+				continue
+			}
+			if prefix == "" && k == "status" {
+				continue
+			}
+			val := fmt.Sprint(v)
+			out = append(out, check{Name: k, Value: val, OK: val == "ok" || val == "ready" || val == "true"})
+		}
+	}
+	add("", answer)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // unwrapURL is a transport error without its "Get URL:" prefix.
