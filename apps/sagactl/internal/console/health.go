@@ -20,7 +20,7 @@ type serviceHealth struct {
 	Name   string
 	URL    string
 	Ready  bool
-	Status string            // the HTTP status, or the error
+	Status string  // the HTTP status, or the error
 	Checks []check // /readyz's checks
 	Outbox *outboxState
 }
