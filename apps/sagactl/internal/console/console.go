@@ -68,6 +68,8 @@ type Console struct {
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	byName map[string]Service
+	// closing is closed when the server shuts down, ending the live streams.
+	closing chan struct{}
 }
 
 // New returns the console of cfg, acting on dead letters through op.
@@ -82,7 +84,7 @@ func New(cfg Config, op *ops.Operator, api *mgmt.Client, log *slog.Logger) (*Con
 		cfg.ReplayRate = ops.DefaultRate
 	}
 	c := &Console{cfg: cfg, op: op, mgmt: api, log: log, http: &http.Client{Timeout: 5 * time.Second},
-		byName: map[string]Service{}}
+		byName: map[string]Service{}, closing: make(chan struct{})}
 	for _, s := range cfg.Services {
 		c.byName[s.Name] = s
 	}
@@ -130,6 +132,7 @@ func (c *Console) Serve(ctx context.Context, addr string, ready chan<- string) e
 		return fmt.Errorf("console: %w", err)
 	}
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(func() { close(c.closing) })
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
@@ -142,7 +145,6 @@ func (c *Console) Serve(ctx context.Context, addr string, ready chan<- string) e
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// The live streams never end by themselves: close them.
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 	}

@@ -229,6 +229,8 @@ func (c *Console) sagasStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.closing:
+			return // the server shuts down; the browser reconnects to the next one
 		case <-beat.C:
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
 				return
