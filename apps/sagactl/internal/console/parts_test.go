@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+
+	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
 )
 
 func TestParseMetricsReadsTheOutboxGauges(t *testing.T) {
@@ -68,4 +70,22 @@ func TestMessagesFoldTheTimelines(t *testing.T) {
 	assert.Len(t, d.Rows, 2)
 	assert.Equal(t, "replayed", d.Rows[0].Arrows[0].Class)
 	assert.Equal(t, "sent", d.Rows[1].Arrows[0].Class)
+}
+
+// TestDeadLettersAreArrowsOfTheirOwn: a dead letter of the order is an
+// arrow from its type's publisher to its queue's consumer, marked.
+func TestDeadLettersAreArrowsOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	c := testConsole(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	dead := map[string][]ops.Message{"order-service.commands.dlq": {{
+		MessageID: "m9", Type: events.TypeOrderCancelRequested, Attempts: int32(1), Timestamp: at,
+		Error: "cancel order x: order not found"}}}
+	msgs := c.messages(nil, dead, nil)
+	assert.Len(t, msgs, 1)
+	assert.Equal(t, "gateway", msgs[0].From)
+	assert.Equal(t, []string{"order-service"}, msgs[0].To)
+	assert.Equal(t, "✕ order.cancel.requested (dead letter after 1 attempt(s))", msgs[0].Label())
+	d := drawDiagram([]string{"gateway", "order-service"}, msgs)
+	assert.Equal(t, "dead", d.Rows[0].Arrows[0].Class)
 }

@@ -51,6 +51,8 @@ type message struct {
 // Label is the arrow's text.
 func (m message) Label() string {
 	switch {
+	case m.Dead != nil && m.Dead.Attempts != nil:
+		return fmt.Sprintf("✕ %s (dead letter after %v attempt(s))", m.Type, m.Dead.Attempts)
 	case m.Dead != nil:
 		return "✕ " + m.Type + " (dead letter)"
 	case m.Replayed:
