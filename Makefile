@@ -58,7 +58,8 @@ DEMO_ADMIN_PASSWORD ?= demo-admin-password
 # whatever happens (EXIT trap). Outside CI it then pauses payment-service
 # (SIGSTOP), has bin/demo -linger leave a stuck saga and a dead letter, and
 # keeps everything up for the console until Ctrl-C, exiting with the tour's
-# status. It refuses to run beside services already on
+# status. The stuck saga shows as stuck after 20 s (CONSOLE_STUCK_AFTER), and
+# stays so for 30 min (ORDER_PAYMENT_TIMEOUT; the tour's sagas end in seconds). It refuses to run beside services already on
 # the gateway's or a participant's port: their settings are unknown (run
 # bin/demo against them).
 demo: build up ## Start the system, walk through every saga outcome and a DLQ replay; then, outside CI, keep it up for the console until Ctrl-C
@@ -73,6 +74,7 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	echo "make demo: starting the services, payment latency $(DEMO_PAYMENT_LATENCY), AUTH_MODE=required (logs in .run/)"; \
 	echo "make demo: demo administrator $(DEMO_ADMIN_EMAIL), password $(DEMO_ADMIN_PASSWORD)"; \
 	export AUTH_MODE=required ADMIN_EMAIL='$(DEMO_ADMIN_EMAIL)' ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)'; \
+	export ORDER_PAYMENT_TIMEOUT=30m CONSOLE_STUCK_AFTER=20s; \
 	PAYMENT_LATENCY=$(DEMO_PAYMENT_LATENCY) scripts/run-local.sh -q >.run/demo-services.log 2>&1 & services=$$!; \
 	stop() { kill -TERM $$services 2>/dev/null && wait $$services; echo "make demo: services stopped"; }; \
 	trap stop EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \

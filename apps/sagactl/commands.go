@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/user"
 	"strings"
 	"time"
 
@@ -412,6 +413,9 @@ func dlqAudit(args []string, getenv func(string) string, stdout io.Writer) error
 func actor(getenv func(string) string) string {
 	if u := getenv("USER"); u != "" {
 		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
 	}
 	return "unknown user"
 }

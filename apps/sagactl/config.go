@@ -26,7 +26,7 @@ type config struct {
 	InvoiceURL      string        `env:"INVOICE_SERVICE_URL" envDefault:"http://127.0.0.1:3004" help:"console: a saga links to its invoice when this answers"`
 	NotificationURL string        `env:"NOTIFICATION_SERVICE_URL" envDefault:"http://127.0.0.1:3006" help:"console: a saga lists its e-mails when this answers"`
 	JaegerURL       string        `env:"JAEGER_QUERY_URL" help:"console: Jaeger's query API (e.g. http://127.0.0.1:16686); empty: no trace view"`
-	StuckAfter      time.Duration `env:"CONSOLE_STUCK_AFTER" envDefault:"2m" help:"console: an order not finished after this is stuck"`
+	StuckAfter      time.Duration `env:"CONSOLE_STUCK_AFTER" envDefault:"1m" help:"console: an order not finished after this is stuck (less than order-service's ORDER_PAYMENT_TIMEOUT, which ends a saga waiting for payment)"`
 	ReplayRate      float64       `env:"CONSOLE_REPLAY_RATE" envDefault:"20" help:"console: at most this many messages a second per replay"`
 	StopWithParent  bool          `env:"STOP_WITH_PARENT" envDefault:"false" help:"console: stop when the process that started it dies (make run sets it)"`
 	// VHost is the vhost of AMQPURL, the one every command works on.

@@ -113,6 +113,9 @@ func (c *Console) sagaPage(w http.ResponseWriter, r *http.Request) {
 // timelines reads every participant's timeline of order id, at once; gaps
 // name those that could not be read.
 func (c *Console) timelines(ctx context.Context, id string) ([]entry, []string) {
+	// A service that hangs must not hold the page for long.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	var (
 		mu      sync.Mutex
 		wg      sync.WaitGroup
