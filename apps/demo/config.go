@@ -30,6 +30,9 @@ type config struct {
 	// variables users-service creates its first administrator from.
 	AdminEmail    string `env:"ADMIN_EMAIL" help:"the administrator to log in as when the gateway has AUTH_MODE=required (make demo sets it)"`
 	AdminPassword string `env:"ADMIN_PASSWORD" help:"its password"`
+	// SagactlStateDir is passed to sagactl: where it keeps the audit log of
+	// the demo's replay (sagactl's default when empty).
+	SagactlStateDir string `env:"SAGACTL_STATE_DIR" help:"passed to sagactl, which keeps its audit log there"`
 	// ConsoleURL is where -linger says the console is.
 	ConsoleURL string `env:"CONSOLE_URL" envDefault:"http://127.0.0.1:3010" help:"the operator console, which -linger points at"`
 	// VHost is the vhost of AMQPURL.
