@@ -14,7 +14,8 @@ $(error no participants read from saga/saga.conf)
 endif
 DATABASES    := $(call column,3)
 GATEWAY_PORT := 3000
-PORTS        := $(GATEWAY_PORT) $(call column,2)
+CONSOLE_PORT := 3010
+PORTS        := $(GATEWAY_PORT) $(CONSOLE_PORT) $(call column,2)
 MODULES  := libs libs/testinfra/containers db saga apps/gateway $(addprefix apps/,$(PARTICIPANTS)) apps/sagactl apps/demo apps/loadgen tests
 APPS     := gateway $(PARTICIPANTS) sagactl demo loadgen
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
@@ -55,10 +56,14 @@ DEMO_ADMIN_PASSWORD ?= demo-admin-password
 
 # demo starts the services like `make run` (scripts/run-local.sh, in the
 # background, logs in .run/), runs bin/demo against them, and stops them
-# whatever happens (EXIT trap). It refuses to run beside services already on
+# whatever happens (EXIT trap). Outside CI it then pauses payment-service
+# (SIGSTOP), has bin/demo -linger leave a stuck saga and a dead letter, and
+# keeps everything up for the console until Ctrl-C, exiting with the tour's
+# status. The stuck saga shows as stuck after 20 s (CONSOLE_STUCK_AFTER), and
+# stays so for 30 min (ORDER_PAYMENT_TIMEOUT; the tour's sagas end in seconds). It refuses to run beside services already on
 # the gateway's or a participant's port: their settings are unknown (run
 # bin/demo against them).
-demo: build up ## Start the system, walk through every saga outcome and a DLQ replay, stop it
+demo: build up ## Start the system, walk through every saga outcome and a DLQ replay; then, outside CI, keep it up for the console until Ctrl-C
 	@set -uo pipefail; \
 	for port in $(PORTS); do \
 	  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$$port" 2>/dev/null; then \
@@ -70,6 +75,7 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	echo "make demo: starting the services, payment latency $(DEMO_PAYMENT_LATENCY), AUTH_MODE=required (logs in .run/)"; \
 	echo "make demo: demo administrator $(DEMO_ADMIN_EMAIL), password $(DEMO_ADMIN_PASSWORD)"; \
 	export AUTH_MODE=required ADMIN_EMAIL='$(DEMO_ADMIN_EMAIL)' ADMIN_PASSWORD='$(DEMO_ADMIN_PASSWORD)'; \
+	export ORDER_PAYMENT_TIMEOUT=30m CONSOLE_STUCK_AFTER=20s; \
 	PAYMENT_LATENCY=$(DEMO_PAYMENT_LATENCY) scripts/run-local.sh -q >.run/demo-services.log 2>&1 & services=$$!; \
 	stop() { kill -TERM $$services 2>/dev/null && wait $$services; echo "make demo: services stopped"; }; \
 	trap stop EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \
@@ -84,6 +90,17 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	  sleep 0.5; \
 	done; \
 	bin/demo; rc=$$?; \
+	if [[ -n "$${CI:-}" ]]; then exit $$rc; fi; \
+	pay=$$(pgrep -x -f '$(CURDIR)/bin/payment-service' | head -n 1); \
+	resume() { if [[ -n $$pay ]]; then kill -CONT $$pay 2>/dev/null; fi; }; \
+	trap 'resume; stop' EXIT; trap 'exit $$rc' INT TERM HUP; \
+	echo; echo "make demo: the tour exited $$rc; the system stays up for the console until Ctrl-C"; \
+	if [[ -n $$pay ]] && kill -STOP $$pay; then \
+	  echo "make demo: payment-service (pid $$pay) is paused, so a saga placed now stays stuck; kill -CONT $$pay resumes it"; \
+	  bin/demo -linger || echo "make demo: could not leave a stuck saga and a dead letter (see above)" >&2; \
+	fi; \
+	echo; echo "make demo: operator console on http://127.0.0.1:$(CONSOLE_PORT)/ — Ctrl-C stops everything"; \
+	while kill -0 $$services 2>/dev/null; do sleep 1; done; \
 	exit $$rc
 
 test: infra lint ## gofmt, vet, tidy, then every module's tests, with the race detector, on real Postgres and RabbitMQ
@@ -125,7 +142,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 down: ## Stop what 'make run' started (it stops on Ctrl-C by itself)
-	@-pkill -TERM -f '$(CURDIR)/bin/($(subst $(space),|,gateway $(PARTICIPANTS)))' || true
+	@-pkill -TERM -f '$(CURDIR)/bin/($(subst $(space),|,gateway $(PARTICIPANTS))|sagactl console)' || true
 
 clean:
 	rm -rf bin .run

@@ -5,6 +5,7 @@
 #   PostgreSQL  127.0.0.1:5432, user postgres, no password (trust)
 #   RabbitMQ    127.0.0.1:5672, guest/guest, administrator on vhost "/",
 #               management API on http://127.0.0.1:15672
+#   Chromium    Debian's chromium, for the console's browser tests
 #
 # usage: scripts/ensure-infra.sh [-v] [--databases [NAME...]]
 #   -v           also say what was checked when nothing had to change
@@ -345,6 +346,8 @@ command -v curl >/dev/null || apt_install curl
 # pdftotext: invoice-service's tests read its PDFs' text (with CI set, a
 # test fails without it).
 command -v pdftotext >/dev/null || apt_install poppler-utils
+# The console's browser tests (tests/e2e) drive Debian's headless Chromium.
+command -v chromium >/dev/null || apt_install chromium
 ensure_postgres
 if ((${#databases[@]})); then ensure_databases; fi
 ensure_rabbitmq

@@ -11,7 +11,8 @@
 # make them fight over one port or share one database. The participants,
 # their ports and databases come from saga/saga.conf.
 #
-# Once the gateway is ready it seeds the demo's catalogue (bin/demo
+# Once the gateway is ready it starts the operator console (bin/sagactl
+# console on http://127.0.0.1:3010, its audit log in .run/sagactl) and seeds the demo's catalogue (bin/demo
 # -seed-only; with AUTH_MODE=required only if ADMIN_EMAIL and ADMIN_PASSWORD
 # are set).
 #
@@ -30,7 +31,7 @@ readonly BIN=${BIN_DIR:-$PWD/bin} RUN_DIR=./.run
 readonly READY_DEADLINE=60 STOP_GRACE=10
 # The saga's participants: its lines "participant NAME PORT DATABASE TIMELINE".
 participants=() databases=()
-declare -A PORT=([gateway]=3000)
+declare -A PORT=([gateway]=3000 [console]=3010)
 while read -r kind name port database _; do
 	[[ $kind == participant ]] || continue
 	participants+=("$name")
@@ -41,6 +42,8 @@ done <saga/saga.conf
 readonly participants databases PORT
 # Start order matters: the gateway's /readyz checks every participant.
 readonly SERVICES=("${participants[@]}" gateway)
+# The operator console is bin/sagactl console, started last.
+readonly CONSOLE_ADDR=127.0.0.1:${PORT[console]}
 
 stream_logs=1
 case ${1:-} in
@@ -110,14 +113,20 @@ how_exited() {
 
 port_in_use() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
+# start NAME [BINARY ARGS...]: the service NAME, from $BIN/NAME unless a
+# binary and its arguments are given.
 start() {
 	local name=$1 log=$RUN_DIR/$1.log
+	shift
+	local cmd=("$BIN/$name")
+	if (($#)); then cmd=("$BIN/$1" "${@:2}"); fi
 	: >"$log" # a fresh log per run, so "last lines" are about this run
 	# setsid: Ctrl-C in the terminal reaches only this script, which then
 	# stops the services in order instead of them racing it. (Without job
 	# control a background child never leads a group, so setsid execs in
 	# place and $! is the service's own pid.)
-	env -u HTTP_ADDR -u DATABASE_URL STOP_WITH_PARENT=true setsid "$BIN/$name" >>"$log" 2>&1 </dev/null &
+	env -u HTTP_ADDR -u DATABASE_URL STOP_WITH_PARENT=true SAGACTL_STATE_DIR="$RUN_DIR/sagactl" \
+		setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null &
 	pid_of[$name]=$!
 	if ((stream_logs)); then
 		# --pid: tail ends by itself within a second if this script is
@@ -155,10 +164,10 @@ wait_ready() {
 
 # --- preflight: fail before touching anything -------------------------------
 
-for name in "${SERVICES[@]}"; do
+for name in "${SERVICES[@]}" sagactl; do
 	[[ -x $BIN/$name ]] || { err "$BIN/$name not found: run 'make build' first"; exit 1; }
 done
-for name in "${SERVICES[@]}"; do
+for name in "${SERVICES[@]}" console; do
 	# An old copy still listening would answer our /readyz and hide a
 	# failing new one.
 	if port_in_use "${PORT[$name]}"; then
@@ -197,6 +206,8 @@ for name in "${participants[@]}"; do start "$name"; done
 for name in "${participants[@]}"; do wait_ready "$name" || exit 1; done
 start gateway
 wait_ready gateway || exit 1
+start console sagactl console --addr "$CONSOLE_ADDR"
+wait_ready console || exit 1
 
 # The demo's catalogue (DEMO-* products), seeded by bin/demo -seed-only:
 # idempotent, so every start does it. With AUTH_MODE=required it needs the
@@ -217,6 +228,7 @@ cat <<EOF
   ordersaga is running (logs in $RUN_DIR/*.log)
     API          http://127.0.0.1:3000/api/orders
     API docs     http://127.0.0.1:3000/docs
+    Console      http://$CONSOLE_ADDR/  (sagas, stuck sagas, dead letters, health)
     RabbitMQ UI  http://127.0.0.1:15672  (guest/guest)
     E-mails      http://127.0.0.1:8025/api/v1/messages  (Mailpit's API; compose's Mailpit has a UI there)
     try:

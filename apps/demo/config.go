@@ -33,6 +33,11 @@ type config struct {
 	// MailpitURL is the API of the mail server make run and make demo
 	// start, where the confirmation e-mail is read back (contract §8).
 	MailpitURL string `env:"MAILPIT_URL" envDefault:"http://127.0.0.1:8025" help:"Mailpit's API, where the demo reads the confirmation e-mail"`
+	// SagactlStateDir is passed to sagactl: where it keeps the audit log of
+	// the demo's replay (sagactl's default when empty).
+	SagactlStateDir string `env:"SAGACTL_STATE_DIR" help:"passed to sagactl, which keeps its audit log there"`
+	// ConsoleURL is where -linger says the console is.
+	ConsoleURL string `env:"CONSOLE_URL" envDefault:"http://127.0.0.1:3010" help:"the operator console, which -linger points at"`
 	// VHost is the vhost of AMQPURL.
 	VHost string
 	// Term is $TERM: "dumb" turns the in-place progress line off.
@@ -46,9 +51,11 @@ exits 0 only if every step ended as the contract says.
 
 It also seeds a small catalogue (products DEMO-*, created once: a second
 create of a sku changes nothing); -seed-only does only that, as make run does
-once the gateway is ready.
+once the gateway is ready. -linger, which make demo runs after the tour with
+payment-service paused, leaves a stuck saga and a dead letter for the
+operator console, outside the tour's pass/fail.
 
-Usage: demo [-seed-only | -h | --help | --version]
+Usage: demo [-seed-only | -linger | -h | --help | --version]
 `
 
 // defaults is the configuration before the environment is read.

@@ -54,7 +54,8 @@ type demo struct {
 // reads instead, and nothing else.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	seedOnly := len(args) > 0 && args[0] == "-seed-only"
-	if seedOnly {
+	linger := len(args) > 0 && args[0] == "-linger"
+	if seedOnly || linger {
 		args = args[1:]
 	}
 	if help, err := settings.Help(args, stdout, intro, new(defaults())); help || err != nil {
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if seedOnly {
 		return runSeed(ctx, cfg, stdout)
+	}
+	if linger {
+		return runLinger(ctx, cfg, stdout, cfg.ConsoleURL)
 	}
 	if _, err := exec.LookPath(cfg.Sagactl); err != nil {
 		return fmt.Errorf("sagactl, which the dead-letter step runs: %w (make build puts it in bin/, or set SAGACTL)", err)

@@ -189,6 +189,9 @@ func (d *demo) showSagactl(ctx context.Context, args ...string) error {
 func (d *demo) sagactl(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.cfg.Sagactl, args...)
 	cmd.Env = []string{"AMQP_URL=" + d.cfg.AMQPURL, "RABBITMQ_MGMT_URL=" + d.cfg.ManagementURL}
+	if d.cfg.SagactlStateDir != "" {
+		cmd.Env = append(cmd.Env, "SAGACTL_STATE_DIR="+d.cfg.SagactlStateDir)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

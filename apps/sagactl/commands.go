@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/user"
 	"strings"
 	"time"
 
@@ -43,10 +44,13 @@ const usageMain = `sagactl is the operator CLI of ordersaga: dead-letter queues,
 
 Usage:
   sagactl dlq list [--json]
+  sagactl dlq groups [-n N] [--json]
   sagactl dlq show QUEUE [-n N] [--json]
-  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N]
   sagactl dlq purge QUEUE --yes
+  sagactl dlq audit [-n N] [--json]
   sagactl topology [--declare | --migrate] [--json]
+  sagactl console [--addr HOST:PORT]
   sagactl --version
 
 QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
@@ -69,9 +73,14 @@ func mainUsage() string {
 
 const usageDLQ = `Usage:
   sagactl dlq list [--json]
+  sagactl dlq groups [-n N] [--json]
   sagactl dlq show QUEUE [-n N] [--json]
-  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N]
   sagactl dlq purge QUEUE --yes
+  sagactl dlq audit [-n N] [--json]
+
+Replays and purges, here and in the console, are recorded in the audit log
+(SAGACTL_STATE_DIR/audit.jsonl).
 
 "sagactl dlq COMMAND -h" describes a command.
 `
@@ -104,7 +113,30 @@ Flags:
   --json   print JSON
 `
 
-const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+const usageGroups = `Usage: sagactl dlq groups [-n N] [--json]
+
+Groups the dead letters of every dead-letter queue by queue, message type
+and error fingerprint (a hash of the x-error header with its ids, quoted
+values and numbers left out), with counts, first and last seen, as the
+console's Dead letters page does. The messages are read as "sagactl dlq show"
+reads them, at most N a queue.
+
+Flags:
+  -n N     how many messages to read per queue (default 1000)
+  --json   print JSON
+`
+
+const usageAudit = `Usage: sagactl dlq audit [-n N] [--json]
+
+Prints the last N entries of the audit log (newest first): every replay,
+dry run and purge made with sagactl or the console.
+
+Flags:
+  -n N     how many entries (default 20)
+  --json   print JSON
+`
+
+const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N]
 
 Moves dead-lettered messages back to their work queue (QUEUE without .dlq)
 for another try. Each message is republished through the default exchange,
@@ -122,7 +154,11 @@ at most at the messages present when it starts.
 Flags:
   --id MESSAGE_ID   replay the message with this message_id (every copy of
                     it); an error when there is none
+  --group TYPE/FINGERPRINT
+                    replay the messages of a group of "sagactl dlq groups"
   --all             replay every message
+  --dry-run         only say what would be replayed; nothing changes
+  --rate N          republish at most N messages a second (default 20)
 `
 
 const usagePurge = `Usage: sagactl dlq purge QUEUE --yes
@@ -164,6 +200,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return dlqCommand(ctx, args[1:], getenv, stdout)
 	case "topology":
 		return topologyCommand(ctx, args[1:], getenv, stdout)
+	case "console":
+		return consoleCommand(ctx, args[1:], getenv, stdout)
 	default:
 		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), usage: mainUsage()}
 	}
@@ -178,6 +216,10 @@ func dlqCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return &usageError{usage: usageDLQ}
 	case "list":
 		return dlqList(ctx, args[1:], getenv, stdout)
+	case "groups":
+		return dlqGroups(ctx, args[1:], getenv, stdout)
+	case "audit":
+		return dlqAudit(args[1:], getenv, stdout)
 	case "show":
 		return dlqShow(ctx, args[1:], getenv, stdout)
 	case "replay":
@@ -239,35 +281,54 @@ func dlqShow(ctx context.Context, args []string, getenv func(string) string, std
 func dlqReplay(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)
 	var sel ops.Selection
-	idSet := false
+	var opt ops.ReplayOptions
+	picked := 0
 	fs.Func("id", "", func(v string) error {
 		if v == "" {
 			return errors.New("empty message id")
 		}
-		sel.ID, idSet = v, true
+		sel.ID = v
+		picked++
+		return nil
+	})
+	fs.Func("group", "", func(v string) error {
+		typ, fp, ok := strings.Cut(v, "/")
+		if !ok || typ == "" || fp == "" {
+			return errors.New("want TYPE/FINGERPRINT, as sagactl dlq groups prints it")
+		}
+		sel.Type, sel.Fingerprint = typ, fp
+		picked++
 		return nil
 	})
 	fs.BoolVar(&sel.All, "all", false, "")
+	fs.BoolVar(&opt.DryRun, "dry-run", false, "")
+	fs.Float64Var(&opt.Rate, "rate", ops.DefaultRate, "")
 	pos, err := parse(fs, usageReplay, args, 1)
 	if err != nil {
 		return err
 	}
-	if idSet == sel.All {
-		return &usageError{msg: "give exactly one of --id MESSAGE_ID and --all", usage: usageReplay}
+	if sel.All {
+		picked++
 	}
-	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if picked != 1 {
+		return &usageError{msg: "give exactly one of --id MESSAGE_ID, --group TYPE/FINGERPRINT and --all", usage: usageReplay}
+	}
+	if opt.Rate <= 0 {
+		return &usageError{msg: fmt.Sprintf("--rate %g: want more than 0", opt.Rate), usage: usageReplay}
+	}
+	op, closeOp, err := openOperator(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer closeDLQ()
-	res, err := dlq.Replay(ctx, pos[0], sel)
+	defer closeOp()
+	res, err := op.Replay(ctx, actor(getenv), pos[0], sel, opt)
 	if err != nil {
-		if res.Replayed > 0 {
+		if res.Replayed > 0 && !res.DryRun {
 			fmt.Fprintf(stdout, "replayed %s from %s to %s before the error\n", messages(res.Replayed), res.Queue, res.WorkQueue)
 		}
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "replayed %s from %s to %s\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+	_, err = fmt.Fprintln(stdout, res.Summary())
 	return err
 }
 
@@ -278,25 +339,89 @@ func dlqPurge(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	op, closeOp, err := openOperator(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer closeDLQ()
+	defer closeOp()
 	if !*yes {
-		qc, err := dlq.Count(ctx, pos[0])
+		qc, err := op.DLQ.Count(ctx, pos[0])
 		if err != nil {
 			return err
 		}
 		return fmt.Errorf("refusing to purge %s (%s) without --yes: the messages would be deleted for good",
 			qc.Queue, messages(qc.Messages))
 	}
-	qc, err := dlq.Purge(ctx, pos[0])
+	qc, err := op.Purge(ctx, actor(getenv), pos[0])
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "purged %s from %s\n", messages(qc.Messages), qc.Queue)
 	return err
+}
+
+func dlqGroups(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dlq groups", flag.ContinueOnError)
+	n := fs.Int("n", 1000, "")
+	asJSON := fs.Bool("json", false, "")
+	if _, err := parse(fs, usageGroups, args, 0); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return &usageError{msg: fmt.Sprintf("-n %d: want at least 1", *n), usage: usageGroups}
+	}
+	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDLQ()
+	scan, err := dlq.Scan(ctx, *n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, scan)
+	}
+	return writeGroups(stdout, scan)
+}
+
+func dlqAudit(args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dlq audit", flag.ContinueOnError)
+	n := fs.Int("n", 20, "")
+	asJSON := fs.Bool("json", false, "")
+	if _, err := parse(fs, usageAudit, args, 0); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return &usageError{msg: fmt.Sprintf("-n %d: want at least 1", *n), usage: usageAudit}
+	}
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return err
+	}
+	audit, err := ops.OpenAudit(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	entries, err := audit.Recent(*n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, entries)
+	}
+	return writeAudit(stdout, entries)
+}
+
+// actor is who the audit log names for a sagactl command: the OS user.
+func actor(getenv func(string) string) string {
+	if u := getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown user"
 }
 
 func topologyCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -414,6 +539,24 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 		_ = conn.Close()
 	}
 	return ops.NewDLQ(conn, pub, api, cfg.VHost, saga.Topology()), closeAll, nil
+}
+
+// openOperator is openDLQ with the audit log of the configuration: the
+// dead-letter actions that change something go through it.
+func openOperator(ctx context.Context, getenv func(string) string) (*ops.Operator, func(), error) {
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	audit, err := ops.OpenAudit(cfg.StateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	dlq, closeDLQ, err := openDLQ(ctx, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &ops.Operator{DLQ: dlq, Audit: audit, Via: "sagactl"}, closeDLQ, nil
 }
 
 // probe connects to the broker once. rabbit.Dial retries every failure

@@ -53,7 +53,7 @@ func vhost(t testing.TB, declare bool) (testinfra.Broker, map[string]string) {
 			require.NoError(t, rabbit.Declare(ch, saga.Topology(), true), "declare the topology")
 		})
 	}
-	return b, map[string]string{"AMQP_URL": b.AMQPURL, "RABBITMQ_MGMT_URL": b.ManagementURL}
+	return b, map[string]string{"AMQP_URL": b.AMQPURL, "RABBITMQ_MGMT_URL": b.ManagementURL, "SAGACTL_STATE_DIR": t.TempDir()}
 }
 
 func withChannel(t testing.TB, url string, f func(ch *amqp.Channel)) {
@@ -186,7 +186,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"show with two queues", []string{"dlq", "show", "a", "b"}, `unexpected argument "b"`},
 		{"show -n zero", []string{"dlq", "show", commandsDLQ, "-n", "0"}, "-n 0: want at least 1"},
 		{"show -n not a number", []string{"dlq", "show", commandsDLQ, "-n", "many"}, "invalid value"},
-		{"replay without selection", []string{"dlq", "replay", commandsDLQ}, "exactly one of --id MESSAGE_ID and --all"},
+		{"replay without selection", []string{"dlq", "replay", commandsDLQ}, "exactly one of --id MESSAGE_ID, --group TYPE/FINGERPRINT and --all"},
 		{"replay with both selections", []string{"dlq", "replay", commandsDLQ, "--all", "--id", "x"}, "exactly one of"},
 		{"replay with an empty id", []string{"dlq", "replay", commandsDLQ, "--id", ""}, "empty message id"},
 		{"replay without queue", []string{"dlq", "replay", "--all"}, "missing QUEUE"},

@@ -276,3 +276,38 @@ func writeTopology(w io.Writer, t topologyJSON) error {
 	}
 	return nil
 }
+
+func writeGroups(w io.Writer, s ops.Scan) error {
+	if len(s.Groups) == 0 {
+		_, err := fmt.Fprintln(w, "no dead letters")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tTYPE/FINGERPRINT\tCOUNT\tFIRST SEEN\tLAST SEEN\tREASON")
+	for _, g := range s.Groups {
+		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t%s\t%s\t%s\n", g.Queue, g.Type, g.Fingerprint, g.Count,
+			g.FirstSeen.UTC().Format(time.RFC3339), g.LastSeen.UTC().Format(time.RFC3339), g.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s.Truncated {
+		_, err := fmt.Fprintln(w, "(a queue holds more messages than were read: raise -n for exact counts)")
+		return err
+	}
+	return nil
+}
+
+func writeAudit(w io.Writer, entries []ops.AuditEntry) error {
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(w, "the audit log is empty")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tVIA\tACTOR\tACTION\tQUEUE\tCOUNT\tOK\tRESULT")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\n", e.At.UTC().Format(time.RFC3339), e.Via, e.Actor,
+			e.Action, e.Queue, e.Count, e.OK, e.Result)
+	}
+	return tw.Flush()
+}

@@ -43,6 +43,10 @@ const (
 // a participant.
 const gatewayService = "gateway"
 
+// consoleService is the operator console (sagactl console), built from the
+// repository too, and not a participant either.
+const consoleService = "console"
+
 // deployment is what the deployment files say about the services.
 type deployment struct {
 	compose *types.Project
@@ -175,7 +179,7 @@ func (d deployment) problems(ps []saga.Participant) []string {
 
 	// The other way round: what a removed or renamed participant left.
 	for name, s := range d.compose.Services {
-		if s.Build != nil && s.Build.Args["SERVICE"] != nil && name != gatewayService && !names[name] {
+		if s.Build != nil && s.Build.Args["SERVICE"] != nil && name != gatewayService && name != consoleService && !names[name] {
 			report(composeFile, "service %s is built from the repository but is not in saga/saga.conf", name)
 		}
 	}

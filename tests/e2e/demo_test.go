@@ -60,6 +60,8 @@ func runDemo(t *testing.T, s *System, env ...string) (int, string) {
 		"GATEWAY_URL=" + s.GatewayURL,
 		"AMQP_URL=" + s.Broker.AMQPURL,
 		"RABBITMQ_MGMT_URL=" + s.Broker.ManagementURL,
+		// sagactl's audit log of the demo's replay: the test's, not the repository's.
+		"SAGACTL_STATE_DIR=" + t.TempDir(),
 	}
 	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer

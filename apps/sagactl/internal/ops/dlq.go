@@ -190,10 +190,10 @@ func (d *DLQ) Show(ctx context.Context, name string, n int) (Peek, error) {
 	if err != nil {
 		return Peek{}, err
 	}
-	defer ch.Close() // returns every fetched message to the queue
 	for len(p.Messages) < n {
 		del, ok, err := ch.Get(p.Queue, false)
 		if err != nil {
+			_ = ch.Close()
 			return Peek{}, fmt.Errorf("get from %s: %w", p.Queue, err)
 		}
 		if !ok {
@@ -201,7 +201,27 @@ func (d *DLQ) Show(ctx context.Context, name string, n int) (Peek, error) {
 		}
 		p.Messages = append(p.Messages, toMessage(del))
 	}
+	_ = ch.Close() // returns every fetched message to the queue
+	d.awaitReturned(ctx, p.Queue, p.Total)
 	return p, nil
+}
+
+// returnWait bounds how long Show waits for the messages it read to be
+// back in their queue.
+const returnWait = 3 * time.Second
+
+// awaitReturned waits until queue holds at least n ready messages again:
+// the broker requeues the messages of a closed channel a moment after the
+// close, and a replay or a count right after a Show should see them.
+func (d *DLQ) awaitReturned(ctx context.Context, queue string, n int) {
+	deadline := time.Now().Add(returnWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		got, err := d.count(ctx, queue)
+		if err != nil || got >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // errorHeaders are the headers Message has fields for.
@@ -231,39 +251,107 @@ func toMessage(d amqp.Delivery) Message {
 	return m
 }
 
-// Selection says which messages Replay takes: All, or those whose
-// message_id is ID.
+// Selection says which messages Replay takes: All, those whose message_id
+// is ID, or those of the group Type and Fingerprint (GroupMessages).
 type Selection struct {
-	ID  string
-	All bool
+	ID          string
+	Type        string
+	Fingerprint string
+	All         bool
 }
 
-// ReplayResult says what Replay did.
+// String says what the selection takes, for results and the audit log.
+func (s Selection) String() string {
+	switch {
+	case s.All:
+		return "all messages"
+	case s.ID != "":
+		return "message " + s.ID
+	default:
+		return fmt.Sprintf("group %s/%s", s.Type, s.Fingerprint)
+	}
+}
+
+func (s Selection) valid() bool {
+	return s.All || s.ID != "" || (s.Type != "" && s.Fingerprint != "")
+}
+
+func (s Selection) takes(m Message) bool {
+	switch {
+	case s.All:
+		return true
+	case s.ID != "":
+		return m.MessageID == s.ID
+	default:
+		return m.Type == s.Type && Fingerprint(m.Error) == s.Fingerprint
+	}
+}
+
+// DefaultRate is how many messages per second Replay republishes unless
+// told otherwise: a replayed backlog should not flood its consumer.
+const DefaultRate = 20
+
+// ReplayOptions tune Replay.
+type ReplayOptions struct {
+	// DryRun finds the selected messages and says what would happen,
+	// touching nothing (the messages read go back to the queue).
+	DryRun bool
+	// Rate is at most how many messages per second are republished;
+	// DefaultRate when 0.
+	Rate float64
+}
+
+// ReplayResult says what Replay did, or, for a dry run, would do.
 type ReplayResult struct {
-	Queue     string
-	WorkQueue string
-	Replayed  int
+	Queue     string   `json:"queue"`
+	WorkQueue string   `json:"workQueue"`
+	Selection string   `json:"selection"`
+	DryRun    bool     `json:"dryRun"`
+	Replayed  int      `json:"replayed"`
+	IDs       []string `json:"messageIds"`
+	Rate      float64  `json:"rate"`
+}
+
+// Summary is the result in one sentence.
+func (r ReplayResult) Summary() string {
+	if r.DryRun {
+		secs := float64(r.Replayed) / r.Rate
+		return fmt.Sprintf("dry run: would replay %s (%s) from %s to %s, at most %g/s (about %.1f s); nothing was changed",
+			countOf(r.Replayed), r.Selection, r.Queue, r.WorkQueue, r.Rate, secs)
+	}
+	return fmt.Sprintf("replayed %s from %s to %s", countOf(r.Replayed), r.Queue, r.WorkQueue)
+}
+
+func countOf(n int) string {
+	if n == 1 {
+		return "1 message"
+	}
+	return fmt.Sprintf("%d messages", n)
 }
 
 // Replay republishes the selected messages of the dead-letter queue name to
 // their work queue and removes each from the dead-letter queue once the
-// broker confirmed its copy. A failure between the two leaves the message in
-// both queues, which the consumers' idempotency makes harmless; the reverse
-// order could lose it. Messages not selected stay unacknowledged until the
-// channel closes, which returns them untouched. With an ID, every copy of
-// that message is replayed; none is ErrNotFound.
+// broker confirmed its copy, at most opt.Rate a second. A failure between
+// the two leaves the message in both queues, which the consumers'
+// idempotency makes harmless; the reverse order could lose it. Messages not
+// selected stay unacknowledged until the channel closes, which returns them
+// untouched. With an ID, every copy of that message is replayed. A
+// selection that takes nothing is ErrNotFound (unless All).
 //
 // It fetches at most the messages present when it starts, so it ends even
 // while new dead letters arrive.
-func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayResult, error) {
-	if !sel.All && sel.ID == "" {
-		return ReplayResult{}, errorf(ErrInvalid, "replay: select a message id or all messages")
+func (d *DLQ) Replay(ctx context.Context, name string, sel Selection, opt ReplayOptions) (ReplayResult, error) {
+	if !sel.valid() {
+		return ReplayResult{}, errorf(ErrInvalid, "replay: select a message id, a group or all messages")
 	}
 	dlq, work, err := Resolve(d.topology, name)
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	res := ReplayResult{Queue: dlq, WorkQueue: work}
+	if opt.Rate <= 0 {
+		opt.Rate = DefaultRate
+	}
+	res := ReplayResult{Queue: dlq, WorkQueue: work, Selection: sel.String(), DryRun: opt.DryRun, Rate: opt.Rate, IDs: []string{}}
 	total, err := d.count(ctx, dlq)
 	if err != nil {
 		return res, err
@@ -276,10 +364,8 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayRes
 		return res, err
 	}
 	defer ch.Close() // returns the messages not selected
+	pace := newPacer(opt.Rate)
 	for range total {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
 		del, ok, err := ch.Get(dlq, false)
 		if err != nil {
 			return res, fmt.Errorf("get from %s: %w", dlq, err)
@@ -287,22 +373,71 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayRes
 		if !ok {
 			break
 		}
-		if !sel.All && del.MessageId != sel.ID {
+		if !sel.takes(toMessage(del)) {
 			continue
 		}
-		out := rabbit.Outgoing{Exchange: "", Key: work, Msg: Replayed(del, time.Now())}
-		if err := d.pub.Send(ctx, out); err != nil {
-			return res, fmt.Errorf("republish %s to %s: %w", del.MessageId, work, err)
-		}
-		if err := del.Ack(false); err != nil {
-			return res, fmt.Errorf("remove %s from %s after republishing it (it is now in both): %w", del.MessageId, dlq, err)
+		if !opt.DryRun {
+			if err := pace.wait(ctx); err != nil {
+				return res, err
+			}
+			if err := d.republish(ctx, del, dlq, work); err != nil {
+				return res, err
+			}
 		}
 		res.Replayed++
+		res.IDs = append(res.IDs, del.MessageId)
 	}
-	if !sel.All && res.Replayed == 0 {
+	switch {
+	case sel.All || res.Replayed > 0:
+	case sel.ID != "":
 		return res, errorf(ErrNotFound, "no message with message_id %q in %s", sel.ID, dlq)
+	default:
+		return res, errorf(ErrNotFound, "no message of %s in %s", sel, dlq)
 	}
 	return res, nil
+}
+
+// republish sends dead letter del to work and, once confirmed, removes it
+// from dlq.
+func (d *DLQ) republish(ctx context.Context, del amqp.Delivery, dlq, work string) error {
+	out := rabbit.Outgoing{Exchange: "", Key: work, Msg: Replayed(del, time.Now())}
+	if err := d.pub.Send(ctx, out); err != nil {
+		return fmt.Errorf("republish %s to %s: %w", del.MessageId, work, err)
+	}
+	if err := del.Ack(false); err != nil {
+		return fmt.Errorf("remove %s from %s after republishing it (it is now in both): %w", del.MessageId, dlq, err)
+	}
+	return nil
+}
+
+// pacer spaces events at most rate a second.
+type pacer struct {
+	every time.Duration
+	next  time.Time
+}
+
+func newPacer(rate float64) *pacer {
+	return &pacer{every: time.Duration(float64(time.Second) / rate)}
+}
+
+// wait blocks until the next event may happen, or ctx ends.
+func (p *pacer) wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := time.Now()
+	if p.next.After(now) {
+		t := time.NewTimer(p.next.Sub(now))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		now = p.next
+	}
+	p.next = now.Add(p.every)
+	return nil
 }
 
 // Replayed is dead letter d as it goes back to its work queue, replayed at
@@ -334,3 +469,6 @@ func (d *DLQ) Purge(ctx context.Context, name string) (QueueCount, error) {
 	}
 	return QueueCount{Queue: qc.Queue, Messages: n}, nil
 }
+
+// Topology is the topology whose dead-letter queues d operates.
+func (d *DLQ) Topology() events.Topology { return d.topology }
