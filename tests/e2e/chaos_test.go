@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/saga"
 )
@@ -310,7 +311,7 @@ func TestChaosDatabaseOutage(t *testing.T) {
 	defer conn.Close()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
-	for _, q := range []string{saga.QueueOrderCommands + ".retry.1s", events.DeadLetterQueue(saga.QueueOrderCommands)} {
+	for _, q := range []string{rabbit.RetryQueue(saga.QueueOrderCommands, 0), events.DeadLetterQueue(saga.QueueOrderCommands)} {
 		info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 		require.NoError(t, err)
 		assert.Zero(t, info.Messages, "%s: no attempt spent on a database outage", q)
