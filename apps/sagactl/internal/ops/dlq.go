@@ -11,6 +11,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
@@ -291,7 +292,10 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection) (ReplayRes
 			continue
 		}
 		out := rabbit.Outgoing{Exchange: "", Key: work, Msg: Replayed(del, time.Now())}
-		if err := d.pub.Send(ctx, out); err != nil {
+		span := rabbit.ReplaySpan(ctx, &out, dlq)
+		err = d.pub.Send(ctx, out)
+		rabbit.EndSpans([]trace.Span{span}, err)
+		if err != nil {
 			return res, fmt.Errorf("republish %s to %s: %w", del.MessageId, work, err)
 		}
 		if err := del.Ack(false); err != nil {
