@@ -116,7 +116,7 @@ func Handler(h http.Handler, operation string) http.Handler {
 		propagator.Inject(r.Context(), propagation.HeaderCarrier(w.Header()))
 		h.ServeHTTP(w, r)
 	})
-	return otelhttp.NewHandler(answer, operation,
+	return otelhttp.NewHandler(answer, operation, otelhttp.WithFilter(notProbe),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			if r.Pattern != "" {
 				return r.Pattern
@@ -131,7 +131,17 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 	if !on.Load() {
 		return base
 	}
-	return otelhttp.NewTransport(base)
+	return otelhttp.NewTransport(base, otelhttp.WithFilter(notProbe))
+}
+
+// notProbe leaves the probes and the scrapes untraced: they are no one's
+// saga, and would each be a trace of their own every few seconds.
+func notProbe(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return false
+	}
+	return true
 }
 
 // Stop flushes the spans still buffered and stops tracing (stop is what
