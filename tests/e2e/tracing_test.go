@@ -160,8 +160,10 @@ func (j jaeger) fetchTrace(t testing.TB, id string) *jtrace {
 	return tr
 }
 
-// waitTrace reads trace id until ready says it is complete, and returns
-// it; it fails with what ready says is missing after the deadline.
+// waitTrace reads trace id until ready says it is complete and no span's
+// parent is still to arrive (spans are exported as they end, a parent
+// often after its children), and returns it; it fails with what is
+// missing after the deadline.
 func (j jaeger) waitTrace(t testing.TB, id string, ready func(*jtrace) string) *jtrace {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
@@ -169,7 +171,7 @@ func (j jaeger) waitTrace(t testing.TB, id string, ready func(*jtrace) string) *
 		tr := j.fetchTrace(t, id)
 		missing := "no trace"
 		if tr != nil {
-			if missing = ready(tr); missing == "" {
+			if missing = ready(tr) + tr.orphans(); missing == "" {
 				return tr
 			}
 		}
@@ -212,6 +214,20 @@ func (tr *jtrace) lacks(want ...string) string {
 		}
 	}
 	return strings.Join(missing, ", ")
+}
+
+// orphans names the spans whose parent is not in the trace.
+func (tr *jtrace) orphans() string {
+	var names []string
+	for _, s := range tr.spans {
+		if p := s.parent(); p != "" && tr.spans[p] == nil {
+			names = append(names, s.service+": "+s.OperationName)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "; orphans " + strings.Join(names, ", ")
 }
 
 // checkTree checks that every span is of trace tr.id, that exactly one is
@@ -292,7 +308,8 @@ func tracePaid(t *testing.T, s *System, j jaeger) {
 		return tr.lacks("gateway: POST /api/orders", "gateway: publish order.create.requested",
 			"order-service: process order.create.requested", "order-service: publish order.created",
 			"payment-service: process order.created", "payment-service: publish payment.approved",
-			"order-service: process payment.approved", "order-service: publish order.paid")
+			"order-service: process payment.approved", "order-service: publish order.paid",
+			"inventory-service: process order.paid")
 	})
 	checkTree(t, tr)
 	crossesBroker(t, tr, "order-service", "order.create.requested", "gateway")
