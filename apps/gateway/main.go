@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	defer tracing.Stop(stopTracing, log)
+	defer tracing.Stop(ctx, stopTracing, log)
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", saga.TopologyOf("gateway"), log)

@@ -392,7 +392,7 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 	closeAll := func() {
 		_ = pub.Close()
 		_ = conn.Close()
-		tracing.Stop(stopTracing, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		tracing.Stop(ctx, stopTracing, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	return ops.NewDLQ(conn, pub, api, cfg.VHost, saga.Topology()), closeAll, nil
 }

@@ -54,7 +54,9 @@ func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 		return nil
 	}
 	// Several messages go in one statement: one round trip, not one each.
-	var p messagingdb.OutboxAddBatchParams
+	// The trace context columns are sized at once: untraced, they cost two
+	// allocations per batch.
+	p := messagingdb.OutboxAddBatchParams{Traceparents: make([]string, 0, len(msgs)), Tracestates: make([]string, 0, len(msgs))}
 	for _, m := range msgs {
 		exchange := events.ExchangeOf(m.Type)
 		if exchange == "" {
@@ -238,7 +240,7 @@ func (r *Relay) publish(ctx context.Context, msgs []events.Message) {
 	outs := make([]rabbit.Outgoing, len(msgs))
 	var spans []trace.Span
 	for i, m := range msgs {
-		outs[i], spans = r.outgoing(events.ExchangeOf(m.Type), m, spans)
+		outs[i], spans = r.outgoing(ctx, events.ExchangeOf(m.Type), m, spans)
 	}
 	unsendable, err := r.send(ctx, outs)
 	rabbit.EndSpans(spans, err)
@@ -405,7 +407,7 @@ func (r *Relay) flushBatch(ctx context.Context, before time.Time) (claimed, publ
 		outs := make([]rabbit.Outgoing, len(rows))
 		var spans []trace.Span
 		for i, row := range rows {
-			outs[i], spans = r.outgoing(row.Exchange, events.Message{ID: row.MessageID, Type: row.MessageType, CorrelationID: row.CorrelationID,
+			outs[i], spans = r.outgoing(ctx, row.Exchange, events.Message{ID: row.MessageID, Type: row.MessageType, CorrelationID: row.CorrelationID,
 				CausationID: row.CausationID, Timestamp: row.CreatedAt, Body: row.Body,
 				TraceParent: row.Traceparent, TraceState: row.Tracestate}, spans)
 		}
@@ -433,9 +435,9 @@ func (r *Relay) flushBatch(ctx context.Context, before time.Time) (claimed, publ
 // outgoing is m as the relay publishes it to exchange, whether from the
 // table or from a dispatch. A traced m is published by a span of its trace,
 // appended to spans, that the caller ends once the broker answered.
-func (r *Relay) outgoing(exchange string, m events.Message, spans []trace.Span) (rabbit.Outgoing, []trace.Span) {
+func (r *Relay) outgoing(ctx context.Context, exchange string, m events.Message, spans []trace.Span) (rabbit.Outgoing, []trace.Span) {
 	out := r.message(exchange, m)
-	if span := rabbit.PublishTraced(&out, m.TraceParent, m.TraceState); span.IsRecording() {
+	if span := rabbit.PublishTraced(ctx, &out, m.TraceParent, m.TraceState); span.IsRecording() {
 		spans = append(spans, span)
 	}
 	return out, spans

@@ -76,7 +76,7 @@ func Run[C any, PC interface {
 	if err != nil {
 		return err
 	}
-	defer tracing.Stop(stopTracing, log)
+	defer tracing.Stop(ctx, stopTracing, log)
 	p, err := Start(ctx, *base, log, s.Schema, s.Topology)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ordersaga/ordersaga/libs/tracing"
 )
@@ -54,6 +55,9 @@ func (c HeaderCarrier) Keys() []string {
 	return keys
 }
 
+// noSpan is the span of what is not traced: it records nothing.
+var noSpan trace.Span = noop.Span{}
+
 // messagingAttrs are the attributes of a span that publishes or consumes a
 // message.
 func messagingAttrs(operation, destination, key, messageID, correlationID string) []attribute.KeyValue {
@@ -72,7 +76,7 @@ func messagingAttrs(operation, destination, key, messageID, correlationID string
 // outside a trace, it returns ctx and a span that records nothing.
 func publishSpan(ctx context.Context, exchange, key, messageID, correlationID string, headers amqp.Table) (context.Context, trace.Span) {
 	if !tracing.Enabled() || !trace.SpanContextFromContext(ctx).IsValid() {
-		return ctx, trace.SpanFromContext(ctx)
+		return ctx, noSpan
 	}
 	dest := exchange
 	if dest == "" {
@@ -89,17 +93,17 @@ func publishSpan(ctx context.Context, exchange, key, messageID, correlationID st
 // in one process and published by another (the outbox relay) stays in its
 // trace. It returns the span to end once the publish is confirmed; with no
 // valid parent, or tracing off, it does nothing.
-func PublishTraced(out *Outgoing, traceparent, tracestate string) trace.Span {
+func PublishTraced(ctx context.Context, out *Outgoing, traceparent, tracestate string) trace.Span {
 	if !tracing.Enabled() || traceparent == "" {
-		return trace.SpanFromContext(context.Background())
+		return noSpan
 	}
 	carrier := HeaderCarrier{"traceparent": traceparent}
 	if tracestate != "" {
 		carrier["tracestate"] = tracestate
 	}
-	ctx := tracing.Extract(context.Background(), carrier)
+	ctx = tracing.Extract(ctx, carrier)
 	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return trace.SpanFromContext(ctx)
+		return noSpan
 	}
 	if out.Msg.Headers == nil {
 		out.Msg.Headers = amqp.Table{}
@@ -150,11 +154,11 @@ func endConsumeSpan(span trace.Span, outcome string, err error, attrs ...attribu
 // untraced dead letter, it does nothing: the message keeps its traceparent.
 func ReplaySpan(ctx context.Context, out *Outgoing, dlq string) trace.Span {
 	if !tracing.Enabled() {
-		return trace.SpanFromContext(context.Background())
+		return noSpan
 	}
-	original := trace.SpanContextFromContext(tracing.Extract(context.Background(), HeaderCarrier(out.Msg.Headers)))
+	original := trace.SpanContextFromContext(tracing.Extract(ctx, HeaderCarrier(out.Msg.Headers)))
 	if !original.IsValid() {
-		return trace.SpanFromContext(context.Background())
+		return noSpan
 	}
 	ctx = trace.ContextWithRemoteSpanContext(ctx, original)
 	ctx, span := tracing.Tracer().Start(ctx, "replay "+out.Msg.Type, trace.WithSpanKind(trace.SpanKindProducer),

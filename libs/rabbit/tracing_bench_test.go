@@ -27,7 +27,7 @@ func BenchmarkTracingOffHooks(b *testing.B) {
 		if span.IsRecording() {
 			b.Fatal("a span while off")
 		}
-		PublishTraced(&out, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "")
+		PublishTraced(ctx, &out, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "")
 		endConsumeSpan(trace.SpanFromContext(ctx), "ok", nil)
 	}
 	if len(headers) != 1 {

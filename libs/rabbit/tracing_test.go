@@ -111,7 +111,7 @@ func TestTracingOffTouchesNothing(t *testing.T) {
 	_, span := publishSpan(context.Background(), "x", "k", "id", "c", h)
 	assert.False(t, span.IsRecording())
 	out := Outgoing{Msg: amqp.Publishing{Headers: amqp.Table{}}}
-	assert.False(t, PublishTraced(&out, validParent, "").IsRecording())
+	assert.False(t, PublishTraced(context.Background(), &out, validParent, "").IsRecording())
 	assert.False(t, ReplaySpan(context.Background(), &out, "q.dlq").IsRecording())
 	assert.Empty(t, h)
 	assert.Empty(t, out.Msg.Headers)

@@ -145,9 +145,10 @@ func notProbe(r *http.Request) bool {
 }
 
 // Stop flushes the spans still buffered and stops tracing (stop is what
-// Setup returned), within a few seconds; a failure is logged, never fatal.
-func Stop(stop func(context.Context) error, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// Setup returned), within a few seconds even if ctx has ended; a failure is
+// logged, never fatal.
+func Stop(ctx context.Context, stop func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := stop(ctx); err != nil {
 		log.Warn("tracing: spans not all exported at shutdown", "error", err)
