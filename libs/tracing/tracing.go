@@ -131,7 +131,21 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 	if !on.Load() {
 		return base
 	}
-	return otelhttp.NewTransport(base, otelhttp.WithFilter(notProbe))
+	return tracedTransport{otelhttp.NewTransport(base, otelhttp.WithFilter(notProbe)), base}
+}
+
+// tracedTransport is a traced RoundTripper that still closes its base's
+// idle connections (http.Client.CloseIdleConnections), which otelhttp's
+// does not pass on.
+type tracedTransport struct {
+	http.RoundTripper
+	base http.RoundTripper
+}
+
+func (t tracedTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // notProbe leaves the probes and the scrapes untraced: they are no one's
