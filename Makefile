@@ -22,7 +22,7 @@ SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 space := $(subst ,, )
 
-.PHONY: build run demo test chaos bench bench-micro generate check-generated lint fmt up down infra clean
+.PHONY: build run demo test promtool tools chaos bench bench-micro generate check-generated lint fmt up down infra clean
 
 # Every binary answers --version with these (libs/buildinfo); a build
 # outside git says "unknown" rather than failing.
@@ -42,7 +42,9 @@ infra: ## Find, start or install PostgreSQL and RabbitMQ (with management), and 
 up: ## Infrastructure plus every participant's database
 	@scripts/ensure-infra.sh --databases $(DATABASES)
 
-run: build up ## Run the whole system locally; Ctrl-C stops it
+# TRACING=on make run (or make demo) also starts Jaeger and has every service
+# export its traces there: scripts/run-local.sh.
+run: build up ## Run the whole system locally (TRACING=on: with Jaeger); Ctrl-C stops it
 	@scripts/run-local.sh
 
 # The payment latency makes the walkthrough's early cancel land while its
@@ -103,13 +105,22 @@ demo: build up ## Start the system, walk through every saga outcome and a DLQ re
 	while kill -0 $$services 2>/dev/null; do sleep 1; done; \
 	exit $$rc
 
-test: infra lint ## gofmt, vet, tidy, then every module's tests, with the race detector, on real Postgres and RabbitMQ
+test: infra lint promtool ## gofmt, vet, tidy, the alert rules' tests, then every module's tests, with the race detector, on real Postgres and RabbitMQ
 	@set -e; start=$$(date +%s); \
 	for m in $(MODULES); do \
 	  echo "=== go test $$m"; \
 	  (cd $$m && go test $(GO_TEST_FLAGS) ./...); \
 	done; \
 	echo "make test: all modules passed in $$(( $$(date +%s) - start ))s"
+
+# promtool and Jaeger are pinned in modules of their own (tools/*/go.mod) and
+# built once into ~/.cache/ordersaga/tools by scripts/ensure-tools.sh.
+promtool: ## Check deploy/prometheus's alert rules and run their tests (promtool test rules)
+	@p=$$(scripts/ensure-tools.sh promtool) && cd deploy/prometheus && \
+	  $$p check rules alerts.yml && $$p test rules alerts_test.yml
+
+tools: ## Build the pinned tools (Jaeger, promtool) once, ahead of their first use
+	@scripts/ensure-tools.sh jaeger promtool
 
 chaos: infra ## The fault scenarios at full size (300 orders each, a 10k backlog), with their figures
 	@set -o pipefail; cd tests && CHAOS_ORDERS=300 CHAOS_BACKLOG=10000 CHAOS_SMTP_OUTAGE=2m \

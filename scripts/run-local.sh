@@ -16,6 +16,13 @@
 # -seed-only; with AUTH_MODE=required only if ADMIN_EMAIL and ADMIN_PASSWORD
 # are set).
 #
+# TRACING=on also starts Jaeger (scripts/ensure-tools.sh builds it, once;
+# config deploy/jaeger/local.yaml) before the services, and exports
+# OTEL_EXPORTER_OTLP_ENDPOINT to them (unless already set), so every saga
+# is exported as one trace: read one with
+# curl http://127.0.0.1:16686/api/traces/TRACE_ID (the module's UI is only a
+# placeholder; compose runs Jaeger's image with its full UI).
+#
 # Ctrl-C (or SIGTERM) stops the services and exits 0. If a service dies on
 # its own, the others are stopped and the script exits 1. If the script is
 # killed outright (SIGKILL), the services stop too: they run with
@@ -39,7 +46,7 @@ while read -r kind name port database _; do
 	PORT[$name]=$port
 done <saga/saga.conf
 ((${#participants[@]})) || { echo "run-local: error: no participants in saga/saga.conf" >&2; exit 1; }
-readonly participants databases PORT
+readonly participants databases
 # Start order matters: the gateway's /readyz checks every participant.
 readonly SERVICES=("${participants[@]}" gateway)
 # The operator console is bin/sagactl console, started last.
@@ -125,6 +132,7 @@ start() {
 	# stops the services in order instead of them racing it. (Without job
 	# control a background child never leads a group, so setsid execs in
 	# place and $! is the service's own pid.)
+	if [[ $name == jaeger ]]; then cmd=("$JAEGER" --config "$PWD/deploy/jaeger/local.yaml"); fi
 	env -u HTTP_ADDR -u DATABASE_URL STOP_WITH_PARENT=true SAGACTL_STATE_DIR="$RUN_DIR/sagactl" \
 		setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null &
 	pid_of[$name]=$!
@@ -140,9 +148,10 @@ start() {
 }
 
 wait_ready() {
-	local name=$1 port=${PORT[$1]} pid=${pid_of[$1]} deadline=$((SECONDS + READY_DEADLINE)) answer
+	local name=$1 port=${PORT[$1]} pid=${pid_of[$1]} deadline=$((SECONDS + READY_DEADLINE)) answer path=/readyz
+	if [[ $name == jaeger ]]; then path=/status; fi
 	while :; do
-		answer=$(curl -s -m 2 -w ' (HTTP %{http_code})' "http://127.0.0.1:$port/readyz" 2>/dev/null) || true
+		answer=$(curl -s -m 2 -w ' (HTTP %{http_code})' "http://127.0.0.1:$port$path" 2>/dev/null) || true
 		[[ $answer == *'(HTTP 200)' ]] && break
 		if ! kill -0 "$pid" 2>/dev/null; then
 			local rc=0
@@ -202,6 +211,14 @@ else
 	say "mailpit ready: SMTP 127.0.0.1:1025, API http://127.0.0.1:8025/api/v1/messages"
 fi
 
+if [[ ${TRACING:-off} == on ]]; then
+	JAEGER=$(scripts/ensure-tools.sh jaeger)
+	PORT[jaeger]=13133 # its health check; OTLP/HTTP in on 4318, query API on 16686
+	start jaeger
+	wait_ready jaeger || exit 1
+	export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318}
+	say "tracing on: exporting to $OTEL_EXPORTER_OTLP_ENDPOINT; traces at http://127.0.0.1:16686/api/traces/TRACE_ID"
+fi
 for name in "${participants[@]}"; do start "$name"; done
 for name in "${participants[@]}"; do wait_ready "$name" || exit 1; done
 start gateway
@@ -231,6 +248,7 @@ cat <<EOF
     Console      http://$CONSOLE_ADDR/  (sagas, stuck sagas, dead letters, health)
     RabbitMQ UI  http://127.0.0.1:15672  (guest/guest)
     E-mails      http://127.0.0.1:8025/api/v1/messages  (Mailpit's API; compose's Mailpit has a UI there)
+$(if [[ ${TRACING:-off} == on ]]; then echo "    traces       http://127.0.0.1:16686/api/traces/TRACE_ID  (the trace id: the traceparent response header)"; fi)
     try:
       curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","total":4200}'
       curl -s -XPOST localhost:3000/api/orders -H 'Content-Type: application/json' -d '{"userId":"4f0c3a4e-0000-4000-8000-000000000001","items":[{"sku":"DEMO-MUG","quantity":2}]}'

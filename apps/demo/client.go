@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,6 +71,9 @@ type api struct {
 	base  string
 	http  *http.Client
 	token string
+	// trace is the trace id of the last answer that named one (the
+	// gateway's traceparent header, when it traces), shared by copies.
+	trace *atomic.Value
 }
 
 // as is the same API called with token.
@@ -79,7 +84,7 @@ func (a *api) as(token string) *api {
 }
 
 func newAPI(base string) *api {
-	return &api{base: base, http: &http.Client{Timeout: requestTimeout}}
+	return &api{base: base, http: &http.Client{Timeout: requestTimeout}, trace: &atomic.Value{}}
 }
 
 // statusError is an answer with an unexpected status; detail comes from
@@ -133,6 +138,9 @@ func (a *api) do(ctx context.Context, method, path string, headers map[string]st
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	if tp := strings.Split(resp.Header.Get("traceparent"), "-"); len(tp) == 4 {
+		a.trace.Store(tp[1])
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)

@@ -18,7 +18,10 @@ import (
 // sagactl for the broker).
 type config struct {
 	GatewayURL string `env:"GATEWAY_URL" envDefault:"http://127.0.0.1:3000"`
-	AMQPURL    string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/" help:"its path is the vhost"`
+	// JaegerURL is where the saga's traces are read, when the gateway
+	// traces (TRACING=on make demo): its query API.
+	JaegerURL string `env:"JAEGER_QUERY_URL" envDefault:"http://127.0.0.1:16686"`
+	AMQPURL   string `env:"AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/" help:"its path is the vhost"`
 	// ManagementURL is the RabbitMQ management API base URL, credentials
 	// included; sagactl lists queues with it.
 	ManagementURL string `env:"RABBITMQ_MGMT_URL" envDefault:"http://guest:guest@127.0.0.1:15672"`

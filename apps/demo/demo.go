@@ -230,6 +230,10 @@ func (d *demo) place(ctx context.Context, all []scenario, stock map[string]produ
 			accepted = statusPendingStock
 		}
 		d.out.printf("  %-12s  %-11s  order %s  202 %-15s  (%s)\n", sc.Name, sc.Method, short(id), accepted, sc.Story)
+		if tid, _ := d.api.trace.Load().(string); tid != "" {
+			// The gateway traces (TRACING=on): the saga is this one trace.
+			d.out.printf("  %-12s  trace %s  %s/api/traces/%s\n", "", tid, d.cfg.JaegerURL, tid)
+		}
 		if sc.Cancel == cancelAtOnce {
 			d.cancelAtOnce(ctx, t)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/libs/tracing"
 	"github.com/ordersaga/ordersaga/libs/web"
 	"github.com/ordersaga/ordersaga/saga"
 
@@ -63,6 +64,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	stopTracing, err := tracing.Setup(ctx, "gateway", getenv)
+	if err != nil {
+		return err
+	}
+	defer tracing.Stop(ctx, stopTracing, log)
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	conn, err := rabbit.Dial(dialCtx, cfg.AMQPURL, "gateway", saga.TopologyOf("gateway"), log)
@@ -85,6 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	client := gateway.NewClient(cfg.UpstreamTimeout)
+	client.Transport = tracing.Transport(client.Transport)
 	defer client.CloseIdleConnections()
 	var participants []gateway.Participant
 	for _, p := range saga.Participants() {
@@ -117,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // then the broker (closeBroker).
 func serve(ctx context.Context, log *slog.Logger, ln net.Listener, g *gateway.Gateway, closeBroker func(), cfg config) error {
 	srv := &http.Server{
-		Handler:           g.Handler(),
+		Handler:           tracing.Handler(g.Handler(), "gateway"),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Far above what a real client sends; Go's default (1 MiB) let one
 		// request hold a megabyte of headers. Over it: 431.

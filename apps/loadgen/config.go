@@ -102,15 +102,17 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o.Extra = raw.extra
+	tracingEnv, tracingErr := tracingFlag(raw.tracing, raw.otlp)
+	o.Extra = append(tracingEnv, raw.extra...)
 	o.Settings = reportSettings(fs, o.Infra)
-	return c, raw.complete(o)
+	return c, errors.Join(tracingErr, raw.complete(o))
 }
 
 // rawFlags are the flags that do not map one to one onto an Options field:
 // lists, a switch that removes a step, and the pids of running services.
 type rawFlags struct {
 	pids, steps, conc, rates, floorConc, itemsRates string
+	tracing, otlp                                   string
 	extra                                           listFlag
 	floor                                           bool
 }
@@ -128,6 +130,8 @@ func defineServiceFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
 	fs.StringVar(&raw.pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID,inventory-service=PID for /proc accounting")
 	fs.StringVar(&o.LogDir, "log-dir", ".run/bench", "where the started services' logs go")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the started services (info: as deployed)")
+	fs.StringVar(&raw.tracing, "tracing", "off", "the started services' tracing: off, or the sampled fraction of sagas (1.0, 0.1), exported to -otlp")
+	fs.StringVar(&raw.otlp, "otlp", "http://127.0.0.1:4318", "OTLP/HTTP endpoint with -tracing on (TRACING=on make run's Jaeger)")
 	fs.Var(&raw.extra, "service-env", "KEY=VALUE added to every started service's environment (repeatable), e.g. DB_MAX_CONNS=8")
 }
 
@@ -417,4 +421,19 @@ func redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxx")
 	}
 	return u.String()
+}
+
+// tracingFlag is the services' environment for -tracing: nothing when off;
+// otherwise an exporter to otlp and a ratio sampler at the gateway, whose
+// decision the rest of each saga follows.
+func tracingFlag(fraction, otlp string) ([]string, error) {
+	if fraction == "off" {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(fraction, 64)
+	if err != nil || f <= 0 || f > 1 {
+		return nil, fmt.Errorf("-tracing %q: want off or a fraction in (0, 1]", fraction)
+	}
+	return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp, "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+		"OTEL_TRACES_SAMPLER_ARG=" + strconv.FormatFloat(f, 'g', -1, 64)}, nil
 }

@@ -66,6 +66,11 @@ func TestFlags(t *testing.T) {
 	assert.False(t, c.Steps[bench.KindItems], "without inventory-service, no steps with items")
 	assert.True(t, c.Steps[bench.KindOpen], "the total-only steps as before")
 
+	c, err = parseConfig([]string{"-tracing", "0.1", "-service-env", "GOGC=200"}, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+		"OTEL_TRACES_SAMPLER_ARG=0.1", "GOGC=200"}, c.Extra, "-tracing: export, sampling a tenth of the sagas")
+
 	c, err = parseConfig([]string{"-start=false", "-vhost", "/", "-pids", "gateway=10,order-service=11"}, noEnv, io.Discard)
 	require.NoError(t, err, "a target's own vhost needs no bench prefix: nothing is recreated")
 	assert.Equal(t, map[string]int{bench.Gateway: 10, bench.OrderService: 11}, c.PIDs)
@@ -88,6 +93,7 @@ func TestBadFlags(t *testing.T) {
 		{"pids with start", []string{"-pids", "gateway=1"}, "-pids is for -start=false"},
 		{"bad pids", []string{"-start=false", "-pids", "mq=1"}, "SERVICE=PID"},
 		{"bad service env", []string{"-service-env", "novalue"}, "KEY=VALUE"},
+		{"bad tracing", []string{"-tracing", "on"}, "-tracing"},
 		{"bad gateway", []string{"-gateway", "localhost:3100"}, "-gateway"},
 		{"bad amqp", []string{"-amqp", "http://x"}, "-amqp"},
 		{"stray argument", []string{"now"}, "unexpected argument"},

@@ -18,6 +18,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/libs/tracing"
 	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
@@ -534,9 +535,18 @@ func openDLQ(ctx context.Context, getenv func(string) string) (*ops.DLQ, func(),
 		return nil, nil, fmt.Errorf("vhost %q: %w", cfg.VHost, err)
 	}
 	pub := rabbit.NewPublisher(conn, "sagactl", publishTimeout)
+	// A replay is recorded in the saga's trace when OTEL_* configure an
+	// exporter (rabbit.ReplaySpan).
+	stopTracing, err := tracing.Setup(ctx, "sagactl", getenv)
+	if err != nil {
+		_ = pub.Close()
+		_ = conn.Close()
+		return nil, nil, err
+	}
 	closeAll := func() {
 		_ = pub.Close()
 		_ = conn.Close()
+		tracing.Stop(ctx, stopTracing, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	return ops.NewDLQ(conn, pub, api, cfg.VHost, saga.Topology()), closeAll, nil
 }

@@ -109,6 +109,10 @@ type Message struct {
 	CausationID   string
 	Timestamp     time.Time
 	Body          []byte
+	// TraceParent and TraceState are the W3C trace context of the span
+	// that emitted the message, "" when it was not traced: the message is
+	// published as a child of it, so that a saga is one trace.
+	TraceParent, TraceState string
 }
 
 // NewMessage builds the message carrying payload, of the payload's type,

@@ -1,8 +1,10 @@
 // Package logging builds the services' slog loggers: JSON lines with the
-// service name on every line, or readable text on a terminal.
+// service name on every line, or readable text on a terminal, and the
+// trace_id and span_id of a traced request or message on each of its lines.
 package logging
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // New returns a logger for service at level (debug, info, warn, error) in
@@ -36,8 +39,23 @@ func New(w io.Writer, service, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("LOG_FORMAT %q: want json or text", format)
 	}
-	return slog.New(h).With("service", service), nil
+	return slog.New(traced{h}).With("service", service), nil
 }
+
+// traced adds the trace_id and span_id of the context's span, if it has
+// one, to the lines logged with a context (InfoContext, Log…).
+type traced struct{ slog.Handler }
+
+func (h traced) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r = r.Clone()
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traced) WithAttrs(as []slog.Attr) slog.Handler { return traced{h.Handler.WithAttrs(as)} }
+func (h traced) WithGroup(name string) slog.Handler    { return traced{h.Handler.WithGroup(name)} }
 
 // Check reports, together, a level and a format that New would refuse, so
 // that a configuration names them with its other problems, before any log.

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
 	"github.com/ordersaga/ordersaga/libs/events"
@@ -45,13 +46,17 @@ func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 			CausationID:   m.CausationID,
 			Body:          m.Body,
 			CreatedAt:     m.Timestamp,
+			Traceparent:   m.TraceParent,
+			Tracestate:    m.TraceState,
 		}); err != nil {
 			return fmt.Errorf("outbox add %s: %w", m.Type, err)
 		}
 		return nil
 	}
 	// Several messages go in one statement: one round trip, not one each.
-	var p messagingdb.OutboxAddBatchParams
+	// The trace context columns are sized at once: untraced, they cost two
+	// allocations per batch.
+	p := messagingdb.OutboxAddBatchParams{Traceparents: make([]string, 0, len(msgs)), Tracestates: make([]string, 0, len(msgs))}
 	for _, m := range msgs {
 		exchange := events.ExchangeOf(m.Type)
 		if exchange == "" {
@@ -64,6 +69,8 @@ func Add(ctx context.Context, tx pgx.Tx, msgs ...events.Message) error {
 		p.CausationIds = append(p.CausationIds, m.CausationID)
 		p.Bodies = append(p.Bodies, m.Body)
 		p.CreatedAts = append(p.CreatedAts, m.Timestamp)
+		p.Traceparents = append(p.Traceparents, m.TraceParent)
+		p.Tracestates = append(p.Tracestates, m.TraceState)
 	}
 	if len(msgs) > 0 {
 		if err := q.OutboxAddBatch(ctx, p); err != nil {
@@ -231,10 +238,12 @@ func (r *Relay) dispatchLoop(ctx context.Context) {
 // consumers' inboxes drop the copies).
 func (r *Relay) publish(ctx context.Context, msgs []events.Message) {
 	outs := make([]rabbit.Outgoing, len(msgs))
+	var spans []trace.Span
 	for i, m := range msgs {
-		outs[i] = r.outgoing(events.ExchangeOf(m.Type), m)
+		outs[i], spans = r.outgoing(ctx, events.ExchangeOf(m.Type), m, spans)
 	}
 	unsendable, err := r.send(ctx, outs)
+	rabbit.EndSpans(spans, err)
 	if err != nil {
 		r.log.Warn("dispatch not confirmed; the poll will publish these rows", "messages", len(msgs), "error", err)
 		return
@@ -396,13 +405,16 @@ func (r *Relay) flushBatch(ctx context.Context, before time.Time) (claimed, publ
 		// RETURNING has no order: publish in the order rows were written.
 		slices.SortFunc(rows, func(a, b messagingdb.OutboxClaimRow) int { return cmp.Compare(a.ID, b.ID) })
 		outs := make([]rabbit.Outgoing, len(rows))
+		var spans []trace.Span
 		for i, row := range rows {
-			outs[i] = r.outgoing(row.Exchange, events.Message{ID: row.MessageID, Type: row.MessageType, CorrelationID: row.CorrelationID,
-				CausationID: row.CausationID, Timestamp: row.CreatedAt, Body: row.Body})
+			outs[i], spans = r.outgoing(ctx, row.Exchange, events.Message{ID: row.MessageID, Type: row.MessageType, CorrelationID: row.CorrelationID,
+				CausationID: row.CausationID, Timestamp: row.CreatedAt, Body: row.Body,
+				TraceParent: row.Traceparent, TraceState: row.Tracestate}, spans)
 		}
 		// Rows stay locked while they are published: another relay skips
 		// them, and if publishing fails the rollback leaves them unsent.
 		unsendable, err := r.send(ctx, outs)
+		rabbit.EndSpans(spans, err)
 		if err != nil {
 			return err
 		}
@@ -421,8 +433,17 @@ func (r *Relay) flushBatch(ctx context.Context, before time.Time) (claimed, publ
 }
 
 // outgoing is m as the relay publishes it to exchange, whether from the
-// table or from a dispatch.
-func (r *Relay) outgoing(exchange string, m events.Message) rabbit.Outgoing {
+// table or from a dispatch. A traced m is published by a span of its trace,
+// appended to spans, that the caller ends once the broker answered.
+func (r *Relay) outgoing(ctx context.Context, exchange string, m events.Message, spans []trace.Span) (rabbit.Outgoing, []trace.Span) {
+	out := r.message(exchange, m)
+	if span := rabbit.PublishTraced(ctx, &out, m.TraceParent, m.TraceState); span.IsRecording() {
+		spans = append(spans, span)
+	}
+	return out, spans
+}
+
+func (r *Relay) message(exchange string, m events.Message) rabbit.Outgoing {
 	headers := amqp.Table{rabbit.HeaderSchemaVersion: int32(events.SchemaVersion)}
 	if m.CausationID != "" {
 		headers[rabbit.HeaderCausationID] = m.CausationID

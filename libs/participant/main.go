@@ -14,6 +14,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/lifecycle"
 	"github.com/ordersaga/ordersaga/libs/logging"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/libs/tracing"
 )
 
 // Service describes a participant's binary to Main and Run: everything but
@@ -71,6 +72,11 @@ func Run[C any, PC interface {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := tracing.Setup(ctx, base.Name, getenv)
+	if err != nil {
+		return err
+	}
+	defer tracing.Stop(ctx, stopTracing, log)
 	p, err := Start(ctx, *base, log, s.Schema, s.Topology)
 	if err != nil {
 		return err

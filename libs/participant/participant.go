@@ -29,6 +29,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/retention"
+	"github.com/ordersaga/ordersaga/libs/tracing"
 	"github.com/ordersaga/ordersaga/libs/uow"
 	"github.com/ordersaga/ordersaga/libs/web"
 )
@@ -201,7 +202,7 @@ func (p *Participant) Run(ctx context.Context, handler http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", p.cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: web.MaxHeaderBytes}
+	srv := &http.Server{Handler: tracing.Handler(handler, p.cfg.Name), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: web.MaxHeaderBytes}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 

@@ -13,9 +13,12 @@ import (
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/settings"
+	"github.com/ordersaga/ordersaga/libs/tracing"
 )
 
 // Delivery is a received message as handlers see it, free of AMQP types.
@@ -29,6 +32,10 @@ type Delivery struct {
 	Body          []byte
 	// Attempt counts deliveries through the retry tiers: 1 the first time.
 	Attempt int
+	// Trace is the context of the span that handles the delivery, a child
+	// of the trace context its headers carry; invalid when not traced. What
+	// its handling emits continues this trace (libs/uow).
+	Trace trace.SpanContext
 }
 
 // BatchHandler processes several deliveries at once, typically in one
@@ -265,8 +272,17 @@ func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery) {
 	errs := make([]error, len(batch))
 	var valid []Delivery
 	var at []int
+	var spans []trace.Span // one per delivery, when tracing
+	if tracing.Enabled() {
+		spans = make([]trace.Span, len(batch))
+	}
 	for i, d := range batch {
 		dels[i] = toDelivery(d)
+		if spans != nil {
+			var sctx context.Context
+			sctx, spans[i] = consumeSpan(ctx, c.cfg.Queue, d, dels[i].Attempt)
+			dels[i].Trace = trace.SpanContextFromContext(sctx)
+		}
 		if errs[i] = check(d); errs[i] == nil {
 			valid = append(valid, dels[i])
 			at = append(at, i)
@@ -296,12 +312,19 @@ func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery) {
 		c.metrics.pausing(c.cfg.Queue, -1)
 	}
 	for i, d := range batch {
-		c.settle(ctx, d, dels[i], errs[i], paused, elapsed)
+		sctx := ctx
+		if spans != nil {
+			sctx = trace.ContextWithSpan(ctx, spans[i])
+		}
+		c.settle(sctx, d, dels[i], errs[i], paused, elapsed)
 	}
 }
 
-// settle acks, retries or dead-letters d after its handling ended with err.
+// settle acks, retries or dead-letters d after its handling ended with err,
+// and ends the span of ctx, if it has one, with what happened.
 func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, err error, paused bool, elapsed time.Duration) {
+	cause := err
+	var what []attribute.KeyValue // what happened, for the span
 	// The correlation id of a saga message is its order id.
 	log := c.log.With("type", d.Type, "message_id", d.MessageId, "correlation_id", d.CorrelationId,
 		"order_id", d.CorrelationId, "causation_id", del.CausationID, "attempt", del.Attempt)
@@ -311,29 +334,40 @@ func (c *Consumer) settle(ctx context.Context, d amqp.Delivery, del Delivery, er
 		err = d.Ack(false)
 	case IsPermanent(err):
 		outcome = "dead_lettered"
-		log.Warn("message dead-lettered", "error", err)
+		log.WarnContext(ctx, "message dead-lettered", "error", err)
+		what = deadLetterAttrs(c.cfg.Queue, ErrorKindPermanent, del.Attempt)
 		err = c.settleVia(ctx, d, c.deadLetter(d, err, ErrorKindPermanent, del.Attempt))
 	case paused:
 		outcome = "paused"
-		log.Warn("dependency was down; message requeued", "error", err)
+		log.WarnContext(ctx, "dependency was down; message requeued", "error", err)
 		err = d.Nack(false, true)
 	case del.Attempt >= c.cfg.MaxAttempts:
 		outcome = "dead_lettered"
-		log.Error("message dead-lettered after its attempts", "error", err)
+		log.ErrorContext(ctx, "message dead-lettered after its attempts", "error", err)
+		what = deadLetterAttrs(c.cfg.Queue, ErrorKindTransient, del.Attempt)
 		err = c.settleVia(ctx, d, c.deadLetter(d, err, ErrorKindTransient, del.Attempt))
 	default:
 		outcome = "retried"
 		tier := min(del.Attempt-1, len(RetryDelays)-1)
-		log.Warn("message failed; retrying later", "error", err, "delay", RetryDelays[tier])
+		log.WarnContext(ctx, "message failed; retrying later", "error", err, "delay", RetryDelays[tier])
+		what = []attribute.KeyValue{attribute.Int("attempt", del.Attempt), attribute.String("delay", RetryDelays[tier].String()),
+			attribute.String("retry_queue", RetryQueue(c.cfg.Queue, tier))}
 		err = c.settleVia(ctx, d, c.retry(d, err, del.Attempt, tier))
 	}
 	if err != nil {
 		// The channel is gone or the broker refused the retry/dead letter:
 		// the message stays unacked and comes back on another channel.
-		log.Warn("could not settle message", "error", err)
+		log.WarnContext(ctx, "could not settle message", "error", err)
 	}
 	c.metrics.observe(c.cfg.Queue, d.Type, outcome, elapsed)
-	log.Info("message handled", "outcome", outcome, "duration_ms", float64(elapsed.Microseconds())/1000)
+	log.InfoContext(ctx, "message handled", "outcome", outcome, "duration_ms", float64(elapsed.Microseconds())/1000)
+	endConsumeSpan(trace.SpanFromContext(ctx), outcome, cause, what...)
+}
+
+// deadLetterAttrs say where a dead letter went and why, for its span.
+func deadLetterAttrs(queue, kind string, attempts int) []attribute.KeyValue {
+	return []attribute.KeyValue{attribute.String("dead_letter_queue", events.DeadLetterQueue(queue)),
+		attribute.String("error_kind", kind), attribute.Int("attempts", attempts)}
 }
 
 // check refuses what no handler can process.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 )
@@ -72,16 +74,35 @@ func (p *Publisher) Instrument(reg prometheus.Registerer) error {
 }
 
 // Publish publishes msgs to their exchanges and waits for every confirm.
+// In a traced ctx each message is published by a span of its own, whose
+// context its headers carry.
 func (p *Publisher) Publish(ctx context.Context, msgs ...events.Message) error {
 	outs := make([]Outgoing, len(msgs))
+	var spans []trace.Span
 	for i, m := range msgs {
 		exchange := events.ExchangeOf(m.Type)
 		if exchange == "" {
 			return fmt.Errorf("publish %s: unknown message type %q", m.ID, m.Type)
 		}
 		outs[i] = Outgoing{Exchange: exchange, Key: m.Type, Msg: p.publishing(m)}
+		if _, span := publishSpan(ctx, exchange, m.Type, outs[i].Msg.MessageId, m.CorrelationID, outs[i].Msg.Headers); span.IsRecording() {
+			spans = append(spans, span)
+		}
 	}
-	return p.Send(ctx, outs...)
+	err := p.Send(ctx, outs...)
+	EndSpans(spans, err)
+	return err
+}
+
+// EndSpans ends the spans of messages whose publishing ended with err.
+func EndSpans(spans []trace.Span, err error) {
+	for _, span := range spans {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 }
 
 func (p *Publisher) publishing(m events.Message) amqp.Publishing {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
@@ -70,6 +72,9 @@ func (r *Runner) BatchWith(ctx context.Context, consumer string, ds []rabbit.Del
 // once handles delivery i of ds in a transaction of its own.
 func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery, i int, prelude Prelude, step Step) error {
 	d := ds[i]
+	if d.Trace.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, d.Trace)
+	}
 	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
 		tx.cause = d.MessageID
 		n, err := messagingdb.New(tx).InboxClaim(ctx, messagingdb.InboxClaimParams{
@@ -93,6 +98,16 @@ func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery
 		}
 		return step(ctx, tx, i)
 	})
+}
+
+// within returns the context of d's step in a batch, and points tx's
+// emissions at d's trace: each delivery of a batch is in a trace of its own.
+func within(ctx context.Context, tx *Tx, d rabbit.Delivery) context.Context {
+	tx.trace = d.Trace
+	if !d.Trace.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithSpanContext(ctx, d.Trace)
 }
 
 func recovering(step Step) Step {
@@ -155,7 +170,7 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 		}
 		for _, i := range todo {
 			tx.cause = ds[i].MessageID
-			if err := step(ctx, tx, i); err != nil {
+			if err := step(within(ctx, tx, ds[i]), tx, i); err != nil {
 				return err
 			}
 		}

@@ -13,9 +13,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/outbox"
+	"github.com/ordersaga/ordersaga/libs/tracing"
 )
 
 // Tx is a transaction of a unit of work: a pgx.Tx for the participant's
@@ -23,7 +27,10 @@ import (
 type Tx struct {
 	pgx.Tx
 	// cause is the id of the message being handled, "" outside a consumer.
-	cause  string
+	cause string
+	// trace is the span context what is emitted continues: the handled
+	// message's in a consumer, the caller's otherwise; invalid if untraced.
+	trace  trace.SpanContext
 	msgs   []events.Message
 	afters []func()
 }
@@ -42,6 +49,9 @@ func (t *Tx) Emit(p events.Payload, correlationID string) error {
 		return fmt.Errorf("emit %s: %q is not a message type of the contract", m.ID, m.Type)
 	}
 	m.CausationID = t.cause
+	if t.trace.IsValid() {
+		m.TraceParent, m.TraceState = traceContext(t.trace)
+	}
 	t.msgs = append(t.msgs, m)
 	return nil
 }
@@ -82,10 +92,22 @@ func (r *Runner) Pool() *pgxpool.Pool { return r.pool }
 // InTx runs fn in a transaction and commits it if fn returns nil; what fn
 // emitted is written last, in one statement, and once committed it is
 // published and the after-commit functions run.
-func (r *Runner) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+func (r *Runner) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (err error) {
+	if tracing.Enabled() && trace.SpanContextFromContext(ctx).IsValid() {
+		// In a trace, the transaction is a span of it (pgx is not traced).
+		var span trace.Span
+		ctx, span = tracing.Tracer().Start(ctx, "unit of work")
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
 	var tx *Tx
-	err := pgx.BeginFunc(ctx, r.pool, func(ptx pgx.Tx) error {
-		tx = &Tx{Tx: ptx}
+	err = pgx.BeginFunc(ctx, r.pool, func(ptx pgx.Tx) error {
+		tx = &Tx{Tx: ptx, trace: trace.SpanContextFromContext(ctx)}
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
@@ -111,4 +133,11 @@ func (r *Runner) committed(tx *Tx) {
 	for _, f := range tx.afters {
 		f()
 	}
+}
+
+// traceContext returns the traceparent and tracestate headers of sc.
+func traceContext(sc trace.SpanContext) (traceparent, tracestate string) {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), c)
+	return c["traceparent"], c["tracestate"]
 }

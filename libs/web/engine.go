@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/libs/buildinfo"
 )
@@ -156,6 +157,9 @@ func observe(log *slog.Logger, m httpMetrics) gin.HandlerFunc {
 		}
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
+		if span := trace.SpanFromContext(c.Request.Context()); span.IsRecording() {
+			span.SetName(method + " " + route) // the route is known only now
+		}
 		m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 		m.latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
@@ -179,7 +183,7 @@ func logRequest(log *slog.Logger, c *gin.Context, route, method string, elapsed 
 	if len(c.Errors) > 0 {
 		attrs = append(attrs, "error", c.Errors.String())
 	}
-	log.Log(c, level, "http request", attrs...)
+	log.Log(c.Request.Context(), level, "http request", attrs...)
 }
 
 // recovery answers a handler's panic with a 500 problem and logs it.

@@ -115,8 +115,8 @@ func (q *Queries) InboxPrune(ctx context.Context, arg InboxPruneParams) (int64, 
 }
 
 const outboxAdd = `-- name: OutboxAdd :exec
-INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at, traceparent, tracestate)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (message_id) DO NOTHING
 `
 
@@ -128,6 +128,8 @@ type OutboxAddParams struct {
 	CausationID   string
 	Body          []byte
 	CreatedAt     time.Time
+	Traceparent   string
+	Tracestate    string
 }
 
 func (q *Queries) OutboxAdd(ctx context.Context, arg OutboxAddParams) error {
@@ -139,15 +141,17 @@ func (q *Queries) OutboxAdd(ctx context.Context, arg OutboxAddParams) error {
 		arg.CausationID,
 		arg.Body,
 		arg.CreatedAt,
+		arg.Traceparent,
+		arg.Tracestate,
 	)
 	return err
 }
 
 const outboxAddBatch = `-- name: OutboxAddBatch :exec
-INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
+INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at, traceparent, tracestate)
 SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]),
     unnest($4::text[]), unnest($5::text[]), unnest($6::bytea[]),
-    unnest($7::timestamptz[])
+    unnest($7::timestamptz[]), unnest($8::text[]), unnest($9::text[])
 ON CONFLICT (message_id) DO NOTHING
 `
 
@@ -159,6 +163,8 @@ type OutboxAddBatchParams struct {
 	CausationIds   []string
 	Bodies         [][]byte
 	CreatedAts     []time.Time
+	Traceparents   []string
+	Tracestates    []string
 }
 
 // OutboxAdd for several messages in one round trip.
@@ -171,6 +177,8 @@ func (q *Queries) OutboxAddBatch(ctx context.Context, arg OutboxAddBatchParams) 
 		arg.CausationIds,
 		arg.Bodies,
 		arg.CreatedAts,
+		arg.Traceparents,
+		arg.Tracestates,
 	)
 	return err
 }
@@ -207,7 +215,8 @@ WITH claimed AS (
 UPDATE outbox o SET published_at = now()
 FROM claimed
 WHERE o.id = claimed.id
-RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at
+RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at,
+    o.traceparent, o.tracestate
 `
 
 type OutboxClaimParams struct {
@@ -224,6 +233,8 @@ type OutboxClaimRow struct {
 	CausationID   string
 	Body          []byte
 	CreatedAt     time.Time
+	Traceparent   string
+	Tracestate    string
 }
 
 // Claims and marks a batch in one statement. The relay publishes the rows
@@ -254,6 +265,8 @@ func (q *Queries) OutboxClaim(ctx context.Context, arg OutboxClaimParams) ([]Out
 			&i.CausationID,
 			&i.Body,
 			&i.CreatedAt,
+			&i.Traceparent,
+			&i.Tracestate,
 		); err != nil {
 			return nil, err
 		}

@@ -31,4 +31,6 @@ type Outbox struct {
 	PublishedAt   *time.Time
 	ParkedAt      *time.Time
 	ParkReason    *string
+	Traceparent   string
+	Tracestate    string
 }

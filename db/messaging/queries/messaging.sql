@@ -15,16 +15,16 @@ ON CONFLICT (consumer, message_id) DO NOTHING
 RETURNING message_id;
 
 -- name: OutboxAdd :exec
-INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at, traceparent, tracestate)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (message_id) DO NOTHING;
 
 -- name: OutboxAddBatch :exec
 -- OutboxAdd for several messages in one round trip.
-INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at)
+INSERT INTO outbox (message_id, message_type, exchange, correlation_id, causation_id, body, created_at, traceparent, tracestate)
 SELECT unnest(@message_ids::uuid[]), unnest(@message_types::text[]), unnest(@exchanges::text[]),
     unnest(@correlation_ids::text[]), unnest(@causation_ids::text[]), unnest(@bodies::bytea[]),
-    unnest(@created_ats::timestamptz[])
+    unnest(@created_ats::timestamptz[]), unnest(@traceparents::text[]), unnest(@tracestates::text[])
 ON CONFLICT (message_id) DO NOTHING;
 
 -- name: OutboxClaim :many
@@ -48,7 +48,8 @@ WITH claimed AS (
 UPDATE outbox o SET published_at = now()
 FROM claimed
 WHERE o.id = claimed.id
-RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at;
+RETURNING o.id, o.message_id, o.message_type, o.exchange, o.correlation_id, o.causation_id, o.body, o.created_at,
+    o.traceparent, o.tracestate;
 
 -- name: OutboxMarkPublished :exec
 -- Marks rows that Relay.Dispatch published; a row a relay claimed and

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
@@ -401,7 +402,11 @@ func (d *DLQ) Replay(ctx context.Context, name string, sel Selection, opt Replay
 // from dlq.
 func (d *DLQ) republish(ctx context.Context, del amqp.Delivery, dlq, work string) error {
 	out := rabbit.Outgoing{Exchange: "", Key: work, Msg: Replayed(del, time.Now())}
-	if err := d.pub.Send(ctx, out); err != nil {
+	// The replay is a span of its own, linked to the message's trace.
+	span := rabbit.ReplaySpan(ctx, &out, dlq)
+	err := d.pub.Send(ctx, out)
+	rabbit.EndSpans([]trace.Span{span}, err)
+	if err != nil {
 		return fmt.Errorf("republish %s to %s: %w", del.MessageId, work, err)
 	}
 	if err := del.Ack(false); err != nil {
