@@ -113,37 +113,27 @@ func (q *Queries) InsertAdjustment(ctx context.Context, arg InsertAdjustmentPara
 	return result.RowsAffected(), nil
 }
 
-const insertReservation = `-- name: InsertReservation :exec
+const insertReservations = `-- name: InsertReservations :exec
 INSERT INTO reservations (order_id, sku, quantity, unit_price, status)
-VALUES ($1, $2, $3, $4, 'HELD')
+SELECT $1::uuid, unnest($2::text[]), unnest($3::bigint[]), unnest($4::bigint[]), 'HELD'
 `
 
-type InsertReservationParams struct {
-	OrderID   uuid.UUID
-	Sku       string
-	Quantity  int64
-	UnitPrice int64
+type InsertReservationsParams struct {
+	OrderID    uuid.UUID
+	Skus       []string
+	Quantities []int64
+	UnitPrices []int64
 }
 
-func (q *Queries) InsertReservation(ctx context.Context, arg InsertReservationParams) error {
-	_, err := q.db.Exec(ctx, insertReservation,
+// Every line of an order's reservation, HELD, in one statement.
+func (q *Queries) InsertReservations(ctx context.Context, arg InsertReservationsParams) error {
+	_, err := q.db.Exec(ctx, insertReservations,
 		arg.OrderID,
-		arg.Sku,
-		arg.Quantity,
-		arg.UnitPrice,
+		arg.Skus,
+		arg.Quantities,
+		arg.UnitPrices,
 	)
 	return err
-}
-
-const isCancelled = `-- name: IsCancelled :one
-SELECT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1)
-`
-
-func (q *Queries) IsCancelled(ctx context.Context, orderID uuid.UUID) (bool, error) {
-	row := q.db.QueryRow(ctx, isCancelled, orderID)
-	var exists bool
-	err := row.Scan(&exists)
-	return exists, err
 }
 
 const listAdjustments = `-- name: ListAdjustments :many
@@ -364,6 +354,29 @@ func (q *Queries) MoveStock(ctx context.Context, arg MoveStockParams) error {
 	return err
 }
 
+const moveStocks = `-- name: MoveStocks :exec
+UPDATE products p
+SET on_hand = p.on_hand + m.on_hand_delta, reserved = p.reserved + m.reserved_delta, updated_at = now()
+FROM (
+    SELECT unnest($1::text[]) AS sku, unnest($2::bigint[]) AS on_hand_delta,
+        unnest($3::bigint[]) AS reserved_delta
+) AS m
+WHERE p.sku = m.sku
+`
+
+type MoveStocksParams struct {
+	Skus           []string
+	OnHandDeltas   []int64
+	ReservedDeltas []int64
+}
+
+// MoveStock for several locked products at once, one statement: each sku
+// gets its on-hand and reserved deltas.
+func (q *Queries) MoveStocks(ctx context.Context, arg MoveStocksParams) error {
+	_, err := q.db.Exec(ctx, moveStocks, arg.Skus, arg.OnHandDeltas, arg.ReservedDeltas)
+	return err
+}
+
 const orderReservations = `-- name: OrderReservations :many
 SELECT order_id, sku, quantity, unit_price, status, created_at, updated_at FROM reservations WHERE order_id = $1 ORDER BY sku
 `
@@ -394,6 +407,26 @@ func (q *Queries) OrderReservations(ctx context.Context, orderID uuid.UUID) ([]R
 		return nil, err
 	}
 	return items, nil
+}
+
+const orderStockState = `-- name: OrderStockState :one
+SELECT
+    EXISTS (SELECT 1 FROM early_cancellations c WHERE c.order_id = $1::uuid) AS cancelled,
+    EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = $1::uuid) AS reserved
+`
+
+type OrderStockStateRow struct {
+	Cancelled bool
+	Reserved  bool
+}
+
+// Whether the order was cancelled before it was placed, and whether it is
+// reserved already: what a reservation checks first, in one statement.
+func (q *Queries) OrderStockState(ctx context.Context, orderID uuid.UUID) (OrderStockStateRow, error) {
+	row := q.db.QueryRow(ctx, orderStockState, orderID)
+	var i OrderStockStateRow
+	err := row.Scan(&i.Cancelled, &i.Reserved)
+	return i, err
 }
 
 const pruneEarlyCancellations = `-- name: PruneEarlyCancellations :execrows

@@ -34,6 +34,17 @@ UPDATE products
 SET on_hand = on_hand + @on_hand_delta, reserved = reserved + @reserved_delta, updated_at = now()
 WHERE sku = @sku;
 
+-- name: MoveStocks :exec
+-- MoveStock for several locked products at once, one statement: each sku
+-- gets its on-hand and reserved deltas.
+UPDATE products p
+SET on_hand = p.on_hand + m.on_hand_delta, reserved = p.reserved + m.reserved_delta, updated_at = now()
+FROM (
+    SELECT unnest(@skus::text[]) AS sku, unnest(@on_hand_deltas::bigint[]) AS on_hand_delta,
+        unnest(@reserved_deltas::bigint[]) AS reserved_delta
+) AS m
+WHERE p.sku = m.sku;
+
 -- name: InsertAdjustment :execrows
 INSERT INTO adjustments (id, sku, delta, status, reason, at)
 VALUES ($1, $2, $3, $4, $5, now())
@@ -54,9 +65,17 @@ SELECT count(*) FROM adjustments WHERE sku = @sku;
 -- check and its insert, and the units would stay held.
 SELECT pg_advisory_xact_lock(hashtextextended(@order_id::text, 0));
 
--- name: InsertReservation :exec
+-- name: InsertReservations :exec
+-- Every line of an order's reservation, HELD, in one statement.
 INSERT INTO reservations (order_id, sku, quantity, unit_price, status)
-VALUES ($1, $2, $3, $4, 'HELD');
+SELECT @order_id::uuid, unnest(@skus::text[]), unnest(@quantities::bigint[]), unnest(@unit_prices::bigint[]), 'HELD';
+
+-- name: OrderStockState :one
+-- Whether the order was cancelled before it was placed, and whether it is
+-- reserved already: what a reservation checks first, in one statement.
+SELECT
+    EXISTS (SELECT 1 FROM early_cancellations c WHERE c.order_id = @order_id::uuid) AS cancelled,
+    EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = @order_id::uuid) AS reserved;
 
 -- name: OrderReservations :many
 SELECT * FROM reservations WHERE order_id = $1 ORDER BY sku;
@@ -73,9 +92,6 @@ WHERE order_id = @order_id AND status = @from_status;
 
 -- name: RememberCancellation :exec
 INSERT INTO early_cancellations (order_id) VALUES ($1) ON CONFLICT DO NOTHING;
-
--- name: IsCancelled :one
-SELECT EXISTS (SELECT 1 FROM early_cancellations WHERE order_id = $1);
 
 -- name: PruneEarlyCancellations :execrows
 -- Forgets, in one short statement, up to max_rows early cancellations

@@ -135,21 +135,14 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 	if err := q.LockOrderStock(ctx, e.OrderID.String()); err != nil {
 		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
 	}
-	cancelled, err := q.IsCancelled(ctx, e.OrderID)
+	state, err := q.OrderStockState(ctx, e.OrderID)
 	if err != nil {
 		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
 	}
-	if cancelled {
+	if state.Cancelled || state.Reserved {
 		// Cancelled before it reached the inventory: never reserved, and
-		// the order is no longer waiting for stock.
+		// the order is no longer waiting for stock. Or reserved already.
 		return nil
-	}
-	held, err := q.OrderReservations(ctx, e.OrderID)
-	if err != nil {
-		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
-	}
-	if len(held) > 0 {
-		return nil // reserved already
 	}
 	skus := make([]string, len(e.Items))
 	for i, l := range e.Items {
@@ -168,21 +161,19 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 		count(tx, s.metrics.reservations, d.Reason, 1)
 		return tx.Emit(events.StockRejected{OrderID: e.OrderID, Reason: d.Reason, Items: d.Rejected}, e.OrderID.String())
 	}
-	// products is in sku order: the stock moves in the order of the locks.
-	quantity := make(map[string]events.PricedLine, len(d.Reserved))
+	// Two statements for all the lines (their products are locked).
+	move := inventorydb.MoveStocksParams{OnHandDeltas: make([]int64, len(d.Reserved))}
+	held := inventorydb.InsertReservationsParams{OrderID: e.OrderID}
 	for _, l := range d.Reserved {
-		quantity[l.SKU] = l
+		move.Skus = append(move.Skus, l.SKU)
+		move.ReservedDeltas = append(move.ReservedDeltas, l.Quantity)
+		held.Skus, held.Quantities, held.UnitPrices = append(held.Skus, l.SKU), append(held.Quantities, l.Quantity), append(held.UnitPrices, l.UnitPrice)
 	}
-	for _, p := range products {
-		l := quantity[p.Sku]
-		if err := q.MoveStock(ctx, inventorydb.MoveStockParams{Sku: p.Sku, ReservedDelta: l.Quantity}); err != nil {
-			return fmt.Errorf("reserve %s of order %s: %w", p.Sku, e.OrderID, err)
-		}
-		if err := q.InsertReservation(ctx, inventorydb.InsertReservationParams{
-			OrderID: e.OrderID, Sku: p.Sku, Quantity: l.Quantity, UnitPrice: l.UnitPrice,
-		}); err != nil {
-			return fmt.Errorf("reserve %s of order %s: %w", p.Sku, e.OrderID, err)
-		}
+	if err := q.MoveStocks(ctx, move); err != nil {
+		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
+	}
+	if err := q.InsertReservations(ctx, held); err != nil {
+		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
 	}
 	count(tx, s.metrics.reservations, "RESERVED", 1)
 	count(tx, s.metrics.units, "reserved", units(d.Reserved))
@@ -192,20 +183,30 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 // orderPaid commits a held reservation: its units are sold. An order
 // without one (placed with a total) has no inventory step.
 func (s *Service) orderPaid(ctx context.Context, tx *uow.Tx, e *events.OrderPaid) error {
-	return s.settle(ctx, tx, e.OrderID, Held, Committed, -1, -1, func(m events.StockMovement) events.Payload {
+	lines, err := s.lockedLines(ctx, tx, e.OrderID)
+	if err != nil {
+		return fmt.Errorf("commit order %s: %w", e.OrderID, err)
+	}
+	return s.settle(ctx, tx, e.OrderID, lines, Held, Committed, -1, -1, func(m events.StockMovement) events.Payload {
 		return events.StockCommitted{StockMovement: m}
 	})
+}
+
+// lockedLines serialises the handlers of order id's events for the rest
+// of the transaction (LockOrderStock) and returns its reservation lines.
+func (s *Service) lockedLines(ctx context.Context, tx *uow.Tx, id uuid.UUID) ([]inventorydb.Reservation, error) {
+	q := inventorydb.New(tx)
+	if err := q.LockOrderStock(ctx, id.String()); err != nil {
+		return nil, err
+	}
+	return q.OrderReservations(ctx, id)
 }
 
 // orderCancelled releases a held reservation or returns the units of a
 // paid order to stock; a cancellation that came first is remembered, so
 // that the order is never reserved.
 func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.OrderCancelled) error {
-	q := inventorydb.New(tx)
-	if err := q.LockOrderStock(ctx, e.OrderID.String()); err != nil {
-		return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
-	}
-	lines, err := q.OrderReservations(ctx, e.OrderID)
+	lines, err := s.lockedLines(ctx, tx, e.OrderID)
 	if err != nil {
 		return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
 	}
@@ -214,7 +215,7 @@ func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.Orde
 		// see its order.placed arrive; an order placed with a total never
 		// does, and is not worth a row.
 		if e.PreviousStatus == events.StatusPendingStock {
-			if err := q.RememberCancellation(ctx, e.OrderID); err != nil {
+			if err := inventorydb.New(tx).RememberCancellation(ctx, e.OrderID); err != nil {
 				return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
 			}
 		}
@@ -222,9 +223,9 @@ func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.Orde
 	}
 	switch lines[0].Status {
 	case Held:
-		return s.release(ctx, tx, e.OrderID)
+		return s.release(ctx, tx, e.OrderID, lines)
 	case Committed:
-		return s.settle(ctx, tx, e.OrderID, Committed, Returned, 1, 0, func(m events.StockMovement) events.Payload {
+		return s.settle(ctx, tx, e.OrderID, lines, Committed, Returned, 1, 0, func(m events.StockMovement) events.Payload {
 			return events.StockReturned{StockMovement: m}
 		})
 	}
@@ -233,50 +234,46 @@ func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.Orde
 
 // orderFailed releases a held reservation.
 func (s *Service) orderFailed(ctx context.Context, tx *uow.Tx, e *events.OrderFailed) error {
-	return s.release(ctx, tx, e.OrderID)
+	lines, err := s.lockedLines(ctx, tx, e.OrderID)
+	if err != nil {
+		return fmt.Errorf("release order %s: %w", e.OrderID, err)
+	}
+	return s.release(ctx, tx, e.OrderID, lines)
 }
 
-func (s *Service) release(ctx context.Context, tx *uow.Tx, id uuid.UUID) error {
-	return s.settle(ctx, tx, id, Held, Released, 0, -1, func(m events.StockMovement) events.Payload {
+func (s *Service) release(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines []inventorydb.Reservation) error {
+	return s.settle(ctx, tx, id, lines, Held, Released, 0, -1, func(m events.StockMovement) events.Payload {
 		return events.StockReleased{StockMovement: m}
 	})
 }
 
-// settle moves the lines of order id that are in status from to status to,
-// adding onHand and reserved times each line's quantity to its product,
-// and emits what emit makes of the units moved. Nothing in status from:
-// nothing to do.
-func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, from, to string, onHand, reserved int64,
-	emit func(events.StockMovement) events.Payload) error {
+// settle moves the lines of order id (read under its lock, lockedLines)
+// that are in status from to status to, adding onHand and reserved times
+// each line's quantity to its product, and emits what emit makes of the
+// units moved. Nothing in status from: nothing to do.
+func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines []inventorydb.Reservation, from, to string,
+	onHand, reserved int64, emit func(events.StockMovement) events.Payload) error {
 	q := inventorydb.New(tx)
-	if err := q.LockOrderStock(ctx, id.String()); err != nil {
-		return fmt.Errorf("%s order %s: %w", to, id, err)
-	}
-	lines, err := q.OrderReservations(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%s order %s: %w", to, id, err)
-	}
 	m := events.StockMovement{OrderID: id}
-	skus := make([]string, 0, len(lines))
-	for _, l := range lines {
+	var move inventorydb.MoveStocksParams
+	for _, l := range lines { // in sku order, as OrderReservations returns them
 		if l.Status == from {
 			m.Items = append(m.Items, events.Line{SKU: l.Sku, Quantity: l.Quantity})
-			skus = append(skus, l.Sku)
+			move.Skus = append(move.Skus, l.Sku)
+			move.OnHandDeltas = append(move.OnHandDeltas, onHand*l.Quantity)
+			move.ReservedDeltas = append(move.ReservedDeltas, reserved*l.Quantity)
 		}
 	}
 	if len(m.Items) == 0 {
 		return nil
 	}
-	// Lock the products in sku order, as a reservation does.
-	if _, err := q.LockProducts(ctx, skus); err != nil {
+	// Lock the products in sku order, as a reservation does (a consumer's
+	// LockStock has, unless the lines were reserved after it looked).
+	if _, err := q.LockSkus(ctx, move.Skus); err != nil {
 		return fmt.Errorf("%s order %s: %w", to, id, err)
 	}
-	for _, l := range m.Items { // in sku order, as OrderReservations returns them
-		if err := q.MoveStock(ctx, inventorydb.MoveStockParams{
-			Sku: l.SKU, OnHandDelta: onHand * l.Quantity, ReservedDelta: reserved * l.Quantity,
-		}); err != nil {
-			return fmt.Errorf("%s %s of order %s: %w", to, l.SKU, id, err)
-		}
+	if err := q.MoveStocks(ctx, move); err != nil {
+		return fmt.Errorf("%s order %s: %w", to, id, err)
 	}
 	if err := q.SetReservationStatus(ctx, inventorydb.SetReservationStatusParams{OrderID: id, FromStatus: from, ToStatus: to}); err != nil {
 		return fmt.Errorf("%s order %s: %w", to, id, err)

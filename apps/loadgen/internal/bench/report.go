@@ -184,10 +184,10 @@ func FormatErrors(errs map[string]int) string {
 
 // Load describes a step's load in a few characters.
 func (s Step) Load() string {
-	switch s.Kind {
-	case KindClosed:
+	switch {
+	case s.Kind == KindClosed || s.Kind == KindItems && s.Rate == 0:
 		return fmt.Sprintf("c=%d", s.Concurrency)
-	case KindBacklog:
+	case s.Kind == KindBacklog:
 		return fmt.Sprintf("%d queued", s.Counts.Accepted)
 	default:
 		return fmt.Sprintf("%s/s (got %s)", num(s.Rate), num(s.AcceptedPerSec))

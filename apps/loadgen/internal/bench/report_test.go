@@ -32,6 +32,8 @@ func TestFormatting(t *testing.T) {
 	assert.Equal(t, "-", lookup(map[string]float64{}, "x"), "not measured is not zero")
 	assert.Equal(t, "c=16", Step{Kind: KindClosed, Concurrency: 16}.Load())
 	assert.Equal(t, "400/s (got 398)", Step{Kind: KindOpen, Rate: 400, AcceptedPerSec: 398.2}.Load())
+	assert.Equal(t, "c=64", Step{Kind: KindItems, Concurrency: 64}.Load(), "the closed loop with items")
+	assert.Equal(t, "200/s (got 199)", Step{Kind: KindItems, Rate: 200, AcceptedPerSec: 199.4}.Load(), "the open loop with items")
 }
 
 func sampleReport() *Report {
