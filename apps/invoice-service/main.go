@@ -23,7 +23,7 @@ func service() participant.Service[config] {
 		Intro:    intro,
 		Config:   defaults(),
 		Schema:   invoice.Schema(),
-		Topology: saga.TopologyOf(invoice.ServiceName),
+		Topology: saga.TopologyOf("invoice-service"),
 		Wire: func(p *participant.Participant, cfg *config, engine *gin.Engine) error {
 			seller := invoice.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress}
 			svc := invoice.NewService(p.Runner, p.Log, seller)
