@@ -212,7 +212,8 @@ func VHost(t testing.TB) Broker {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	name := "test-" + uuid.NewString()[:13]
+	reapOnce.Do(func() { go reapVHosts(api, time.Now()) })
+	name := fmt.Sprintf("test-%d-%s", time.Now().Unix(), uuid.NewString()[:8])
 	if err := api.CreateVHost(ctx, name); err != nil {
 		t.Fatalf("%v", err)
 	}
@@ -226,6 +227,57 @@ func VHost(t testing.TB) Broker {
 	t.Cleanup(func() { deleteVHost(t, api, name) })
 	u.Path = "/" + name
 	return Broker{AMQPURL: u.String(), VHost: name, ManagementURL: s.ManagementURL}
+}
+
+// reapOnce reaps leaked vhosts once per test binary.
+var reapOnce sync.Once
+
+// vhostTTL is the age after which a test vhost is taken to be leaked.
+const vhostTTL = time.Hour
+
+// reapVHosts deletes the test vhosts that an earlier test binary leaked (it
+// was killed before its cleanup, or the deletion timed out on a busy
+// broker): those whose name says they were made more than vhostTTL before
+// now and that have no connection. Every leaked vhost keeps its quorum
+// queues, each a Raft group the broker keeps running, so leaks slow every
+// later test on the machine. It runs in the background and gives up
+// quietly: a vhost it misses is reaped by a later run.
+func reapVHosts(api *mgmt.Client, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var vhosts []struct {
+		Name string `json:"name"`
+	}
+	if err := api.Do(ctx, "GET", "/api/vhosts?columns=name", nil, &vhosts); err != nil {
+		return
+	}
+	for _, v := range vhosts {
+		if !leaked(v.Name, now) {
+			continue
+		}
+		var conns []json.RawMessage
+		if err := api.Do(ctx, "GET", "/api/vhosts/"+url.PathEscape(v.Name)+"/connections", nil, &conns); err != nil || len(conns) > 0 {
+			continue
+		}
+		if err := api.DeleteVHost(ctx, v.Name); err != nil {
+			return
+		}
+	}
+}
+
+// leaked reports whether name is a test vhost made more than vhostTTL
+// before now ("test-<unix seconds>-<random>").
+func leaked(name string, now time.Time) bool {
+	rest, ok := strings.CutPrefix(name, "test-")
+	if !ok {
+		return false
+	}
+	stamp, _, ok := strings.Cut(rest, "-")
+	var sec int64
+	if _, err := fmt.Sscanf(stamp, "%d", &sec); !ok || err != nil || len(stamp) < 10 {
+		return false
+	}
+	return now.Sub(time.Unix(sec, 0)) > vhostTTL
 }
 
 // Management calls the RabbitMQ management API at base (credentials
