@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,10 +45,14 @@ const usageMain = `sagactl is the operator CLI of ordersaga: dead-letter queues,
 Usage:
   sagactl dlq list [--json]
   sagactl dlq show QUEUE [-n N] [--json]
-  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
-  sagactl dlq purge QUEUE --yes
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all) [--json]
+  sagactl dlq purge QUEUE --yes [--json]
   sagactl topology [--declare] [--json]
-  sagactl --version
+  sagactl --version [--json]
+  sagactl --help
+
+Every command takes --json: its result as JSON on stdout (errors stay one
+line on stderr).
 
 QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
 suffix: order-service.commands.dlq, order-service.payment-events.dlq,
@@ -70,8 +75,8 @@ func mainUsage() string {
 const usageDLQ = `Usage:
   sagactl dlq list [--json]
   sagactl dlq show QUEUE [-n N] [--json]
-  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
-  sagactl dlq purge QUEUE --yes
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --all) [--json]
+  sagactl dlq purge QUEUE --yes [--json]
 
 "sagactl dlq COMMAND -h" describes a command.
 `
@@ -104,7 +109,7 @@ Flags:
   --json   print JSON
 `
 
-const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --all)
+const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --all) [--json]
 
 Moves dead-lettered messages back to their work queue (QUEUE without .dlq)
 for another try. Each message is republished through the default exchange,
@@ -123,15 +128,18 @@ Flags:
   --id MESSAGE_ID   replay the message with this message_id (every copy of
                     it); an error when there is none
   --all             replay every message
+  --json            print JSON: {"queue", "workQueue", "replayed"} (also
+                    before an error, with what was replayed until then)
 `
 
-const usagePurge = `Usage: sagactl dlq purge QUEUE --yes
+const usagePurge = `Usage: sagactl dlq purge QUEUE --yes [--json]
 
 Deletes every message of a dead-letter queue, for good, and prints how many.
 Without --yes it refuses.
 
 Flags:
-  --yes   confirm the deletion
+  --yes    confirm the deletion
+  --json   print JSON: {"queue", "purged"}
 `
 
 const usageTopology = `Usage: sagactl topology [--declare] [--json]
@@ -151,7 +159,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return &usageError{msg: "missing command", usage: mainUsage()}
 	}
 	if buildinfo.Asked(args) {
-		return buildinfo.Write(stdout)
+		return version(args[1:], stdout)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -244,6 +252,7 @@ func dlqReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return nil
 	})
 	fs.BoolVar(&sel.All, "all", false, "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parse(fs, usageReplay, args, 1)
 	if err != nil {
 		return err
@@ -257,19 +266,23 @@ func dlqReplay(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer closeDLQ()
 	res, err := dlq.Replay(ctx, pos[0], sel)
-	if err != nil {
-		if res.Replayed > 0 {
-			fmt.Fprintf(stdout, "replayed %s from %s to %s before the error\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+	switch {
+	case *asJSON && (err == nil || res.Replayed > 0):
+		if jerr := writeJSON(stdout, replayJSON(res)); err == nil {
+			return jerr
 		}
-		return err
+	case err != nil && res.Replayed > 0:
+		fmt.Fprintf(stdout, "replayed %s from %s to %s before the error\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+	case err == nil:
+		_, err = fmt.Fprintf(stdout, "replayed %s from %s to %s\n", messages(res.Replayed), res.Queue, res.WorkQueue)
 	}
-	_, err = fmt.Fprintf(stdout, "replayed %s from %s to %s\n", messages(res.Replayed), res.Queue, res.WorkQueue)
 	return err
 }
 
 func dlqPurge(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dlq purge", flag.ContinueOnError)
 	yes := fs.Bool("yes", false, "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parse(fs, usagePurge, args, 1)
 	if err != nil {
 		return err
@@ -290,6 +303,9 @@ func dlqPurge(ctx context.Context, args []string, getenv func(string) string, st
 	qc, err := dlq.Purge(ctx, pos[0])
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, purgeJSON{Queue: qc.Queue, Purged: qc.Messages})
 	}
 	_, err = fmt.Fprintf(stdout, "purged %s from %s\n", messages(qc.Messages), qc.Queue)
 	return err
@@ -396,6 +412,19 @@ func probe(cfg config) error {
 		return fmt.Errorf("connect to broker, vhost %q: %w", cfg.VHost, err)
 	}
 	return conn.Close()
+}
+
+// version answers --version: the version line, or with --json the same
+// facts as JSON.
+func version(args []string, stdout io.Writer) error {
+	switch {
+	case len(args) == 0:
+		return buildinfo.Write(stdout)
+	case len(args) == 1 && args[0] == "--json":
+		return writeJSON(stdout, versionJSON{Version: buildinfo.Version, Commit: buildinfo.Commit, Go: runtime.Version()})
+	default:
+		return &usageError{msg: fmt.Sprintf("--version: unexpected argument %q", args[0]), usage: mainUsage()}
+	}
 }
 
 // messages is "1 message" or "n messages".
