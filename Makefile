@@ -108,12 +108,13 @@ bench: build infra ## End-to-end benchmark: bin/loadgen on its own services, vho
 bench-micro: infra ## Go micro-benchmarks of every module
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
-generate: ## Regenerate sqlc code from db/*/queries
+generate: ## Regenerate sqlc code from db/*/queries and docs/asyncapi.json from libs/events
 	@command -v sqlc >/dev/null || go install $(SQLC)
 	sqlc generate
+	go run ./saga/cmd/asyncapi
 
 check-generated: generate ## Fail when committed generated code is stale
-	@git diff --exit-code -- db || { echo "generated code is stale: run make generate"; exit 1; }
+	@git diff --exit-code -- db docs/asyncapi.json || { echo "generated code is stale: run make generate"; exit 1; }
 
 lint: ## gofmt, go vet and tidy modules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run make fmt"; exit 1; }
