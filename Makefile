@@ -15,7 +15,7 @@ endif
 DATABASES    := $(call column,3)
 GATEWAY_PORT := 3000
 PORTS        := $(GATEWAY_PORT) $(call column,2)
-MODULES  := libs libs/testinfra/containers db saga apps/gateway $(addprefix apps/,$(PARTICIPANTS)) apps/sagactl apps/demo apps/loadgen tests
+MODULES  := libs libs/testinfra/containers db saga apps/gateway $(addprefix apps/,$(PARTICIPANTS)) apps/sagactl apps/demo apps/loadgen tests tests/helm
 APPS     := gateway $(PARTICIPANTS) sagactl demo loadgen
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
