@@ -116,10 +116,11 @@ generate: ## Regenerate sqlc code from db/*/queries and docs/asyncapi.json from 
 check-generated: generate ## Fail when committed generated code is stale
 	@git diff --exit-code -- db docs/asyncapi.json || { echo "generated code is stale: run make generate"; exit 1; }
 
-lint: ## gofmt, go vet and tidy modules
+lint: ## gofmt, go vet, tidy and golangci-lint (.golangci.yml) on every module
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run make fmt"; exit 1; }
 	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
 	@for m in $(MODULES); do (cd $$m && go mod tidy -diff) || { echo "go mod tidy needed in $$m"; exit 1; }; done
+	@scripts/golangci-lint.sh $(MODULES)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -164,10 +164,10 @@ var (
 // schema is the JSON Schema of t as encoding/json writes it; named structs
 // other than the payload itself go into schemas and are referenced.
 func schema(t reflect.Type, schemas object) object {
-	switch {
-	case t == uuidType:
+	switch t {
+	case uuidType:
 		return object{"type": "string", "format": "uuid"}
-	case t == timeType:
+	case timeType:
 		return object{"type": "string", "format": "date-time"}
 	}
 	switch t.Kind() {
