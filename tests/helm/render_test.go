@@ -67,7 +67,7 @@ func render(t *testing.T, valuesFile string) *rendered {
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}
-	files, err := engine.Engine{Strict: true}.Render(chrt, vals)
+	files, err := engine.Engine{Strict: true}.RenderWithContext(t.Context(), chrt, vals)
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
