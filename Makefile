@@ -16,7 +16,7 @@ DATABASES    := $(call column,3)
 GATEWAY_PORT := 3000
 CONSOLE_PORT := 3010
 PORTS        := $(GATEWAY_PORT) $(CONSOLE_PORT) $(call column,2)
-MODULES  := libs libs/testinfra/containers db saga apps/gateway $(addprefix apps/,$(PARTICIPANTS)) apps/sagactl apps/demo apps/loadgen tests
+MODULES  := libs libs/testinfra/containers db saga apps/gateway $(addprefix apps/,$(PARTICIPANTS)) apps/sagactl apps/demo apps/loadgen tests tests/helm
 APPS     := gateway $(PARTICIPANTS) sagactl demo loadgen
 SQLC     := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
@@ -137,17 +137,19 @@ bench: build infra ## End-to-end benchmark: bin/loadgen on its own services, vho
 bench-micro: infra ## Go micro-benchmarks of every module
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
-generate: ## Regenerate sqlc code from db/*/queries
+generate: ## Regenerate sqlc code from db/*/queries and docs/asyncapi.json from libs/events
 	@command -v sqlc >/dev/null || go install $(SQLC)
 	sqlc generate
+	go run ./saga/cmd/asyncapi
 
 check-generated: generate ## Fail when committed generated code is stale
-	@git diff --exit-code -- db || { echo "generated code is stale: run make generate"; exit 1; }
+	@git diff --exit-code -- db docs/asyncapi.json || { echo "generated code is stale: run make generate"; exit 1; }
 
-lint: ## gofmt, go vet and tidy modules
+lint: ## gofmt, go vet, tidy and golangci-lint (.golangci.yml) on every module
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run make fmt"; exit 1; }
 	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
 	@for m in $(MODULES); do (cd $$m && go mod tidy -diff) || { echo "go mod tidy needed in $$m"; exit 1; }; done
+	@scripts/golangci-lint.sh $(MODULES)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -89,7 +89,7 @@ func (c *config) Check() error {
 		}
 		base, err := gateway.BaseURL(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %v", p.URLVar(), err))
+			errs = append(errs, fmt.Errorf("%s %w", p.URLVar(), err))
 			continue
 		}
 		c.ServiceURLs[p.Name] = base

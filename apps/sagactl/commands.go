@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os/user"
+	"runtime"
 	"strings"
 	"time"
 
@@ -47,12 +48,16 @@ Usage:
   sagactl dlq list [--json]
   sagactl dlq groups [-n N] [--json]
   sagactl dlq show QUEUE [-n N] [--json]
-  sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N]
-  sagactl dlq purge QUEUE --yes
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N] [--json]
+  sagactl dlq purge QUEUE --yes [--json]
   sagactl dlq audit [-n N] [--json]
   sagactl topology [--declare | --migrate] [--json]
   sagactl console [--addr HOST:PORT]
-  sagactl --version
+  sagactl --version [--json]
+  sagactl --help
+
+Every command but console takes --json: its result as JSON on stdout
+(errors stay one line on stderr).
 
 QUEUE is a dead-letter queue of the saga topology, with or without its .dlq
 suffix: order-service.commands.dlq, order-service.payment-events.dlq,
@@ -76,8 +81,8 @@ const usageDLQ = `Usage:
   sagactl dlq list [--json]
   sagactl dlq groups [-n N] [--json]
   sagactl dlq show QUEUE [-n N] [--json]
-  sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N]
-  sagactl dlq purge QUEUE --yes
+  sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N] [--json]
+  sagactl dlq purge QUEUE --yes [--json]
   sagactl dlq audit [-n N] [--json]
 
 Replays and purges, here and in the console, are recorded in the audit log
@@ -137,7 +142,7 @@ Flags:
   --json   print JSON
 `
 
-const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N]
+const usageReplay = `Usage: sagactl dlq replay QUEUE (--id MESSAGE_ID | --group TYPE/FINGERPRINT | --all) [--dry-run] [--rate N] [--json]
 
 Moves dead-lettered messages back to their work queue (QUEUE without .dlq)
 for another try. Each message is republished through the default exchange,
@@ -160,15 +165,18 @@ Flags:
   --all             replay every message
   --dry-run         only say what would be replayed; nothing changes
   --rate N          republish at most N messages a second (default 20)
+  --json            print JSON: {"queue", "workQueue", "replayed", "dryRun"} (also
+                    before an error, with what was replayed until then)
 `
 
-const usagePurge = `Usage: sagactl dlq purge QUEUE --yes
+const usagePurge = `Usage: sagactl dlq purge QUEUE --yes [--json]
 
 Deletes every message of a dead-letter queue, for good, and prints how many.
 Without --yes it refuses.
 
 Flags:
-  --yes   confirm the deletion
+  --yes    confirm the deletion
+  --json   print JSON: {"queue", "purged"}
 `
 
 const usageTopology = `Usage: sagactl topology [--declare | --migrate] [--json]
@@ -192,7 +200,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return &usageError{msg: "missing command", usage: mainUsage()}
 	}
 	if buildinfo.Asked(args) {
-		return buildinfo.Write(stdout)
+		return version(args[1:], stdout)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -304,6 +312,7 @@ func dlqReplay(ctx context.Context, args []string, getenv func(string) string, s
 	fs.BoolVar(&sel.All, "all", false, "")
 	fs.BoolVar(&opt.DryRun, "dry-run", false, "")
 	fs.Float64Var(&opt.Rate, "rate", ops.DefaultRate, "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parse(fs, usageReplay, args, 1)
 	if err != nil {
 		return err
@@ -323,19 +332,23 @@ func dlqReplay(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer closeOp()
 	res, err := op.Replay(ctx, actor(getenv), pos[0], sel, opt)
-	if err != nil {
-		if res.Replayed > 0 && !res.DryRun {
-			fmt.Fprintf(stdout, "replayed %s from %s to %s before the error\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+	switch {
+	case *asJSON && (err == nil || res.Replayed > 0):
+		if jerr := writeJSON(stdout, replayJSON(res)); err == nil {
+			return jerr
 		}
-		return err
+	case err != nil && res.Replayed > 0 && !res.DryRun:
+		fmt.Fprintf(stdout, "replayed %s from %s to %s before the error\n", messages(res.Replayed), res.Queue, res.WorkQueue)
+	case err == nil:
+		_, err = fmt.Fprintln(stdout, res.Summary())
 	}
-	_, err = fmt.Fprintln(stdout, res.Summary())
 	return err
 }
 
 func dlqPurge(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dlq purge", flag.ContinueOnError)
 	yes := fs.Bool("yes", false, "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parse(fs, usagePurge, args, 1)
 	if err != nil {
 		return err
@@ -356,6 +369,9 @@ func dlqPurge(ctx context.Context, args []string, getenv func(string) string, st
 	qc, err := op.Purge(ctx, actor(getenv), pos[0])
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, purgeJSON{Queue: qc.Queue, Purged: qc.Messages})
 	}
 	_, err = fmt.Fprintf(stdout, "purged %s from %s\n", messages(qc.Messages), qc.Queue)
 	return err
@@ -587,6 +603,19 @@ func probe(cfg config) error {
 		errs = append(errs, err)
 	}
 	return fmt.Errorf("connect to broker, vhost %q: %w", cfg.VHost, errors.Join(errs...))
+}
+
+// version answers --version: the version line, or with --json the same
+// facts as JSON.
+func version(args []string, stdout io.Writer) error {
+	switch {
+	case len(args) == 0:
+		return buildinfo.Write(stdout)
+	case len(args) == 1 && args[0] == "--json":
+		return writeJSON(stdout, versionJSON{Version: buildinfo.Version, Commit: buildinfo.Commit, Go: runtime.Version()})
+	default:
+		return &usageError{msg: fmt.Sprintf("--version: unexpected argument %q", args[0]), usage: mainUsage()}
+	}
 }
 
 // messages is "1 message" or "n messages".

@@ -26,6 +26,32 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// replayOut is dlq replay --json's answer.
+type replayOut struct {
+	Queue     string `json:"queue"`
+	WorkQueue string `json:"workQueue"`
+	Replayed  int    `json:"replayed"`
+	// DryRun: nothing was replayed; Replayed says how many would have been.
+	DryRun bool `json:"dryRun"`
+}
+
+func replayJSON(r ops.ReplayResult) replayOut {
+	return replayOut{Queue: r.Queue, WorkQueue: r.WorkQueue, Replayed: r.Replayed, DryRun: r.DryRun}
+}
+
+// purgeJSON is dlq purge --json's answer.
+type purgeJSON struct {
+	Queue  string `json:"queue"`
+	Purged int    `json:"purged"`
+}
+
+// versionJSON is --version --json's answer.
+type versionJSON struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+}
+
 // nonNil makes an empty list print as [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -180,6 +180,16 @@ func Decode(typ string, body []byte) (Payload, error) {
 	return p, nil
 }
 
+// Prototype returns a zero payload of message type typ (a pointer to its
+// struct), or nil for an unknown type: what tools describing the contract
+// (docs/asyncapi.json) read the payload's shape from.
+func Prototype(typ string) Payload {
+	if k, ok := registry[typ]; ok {
+		return k.new()
+	}
+	return nil
+}
+
 // Payload is the body of a message of the contract. Each message type has
 // its own payload type, which knows the message type, so a message built
 // from a payload cannot be of the wrong type.

@@ -42,7 +42,7 @@ func Start(ctx context.Context) (testinfra.Servers, error) {
 	}
 	pg, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image:        "postgres:15-alpine",
+			Image:        "postgres:15.10-alpine",
 			Env:          map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
 			ExposedPorts: []string{"5432/tcp"},
 			WaitingFor:   wait.ForListeningPort("5432/tcp").WithStartupTimeout(2 * time.Minute),
@@ -54,7 +54,7 @@ func Start(ctx context.Context) (testinfra.Servers, error) {
 	}
 	mq, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image:        "rabbitmq:3.10-management-alpine",
+			Image:        "rabbitmq:3.10.25-management-alpine",
 			ExposedPorts: []string{"5672/tcp", "15672/tcp"},
 			WaitingFor: wait.ForAll(
 				wait.ForListeningPort("5672/tcp"),

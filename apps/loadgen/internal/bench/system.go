@@ -47,7 +47,8 @@ func Scratch(kind, name string) error {
 		return fmt.Errorf("%s %q: the tool drops and recreates it, so its name must start with %q", kind, name, scratchPrefix)
 	}
 	for _, r := range name {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		allowed := r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !allowed {
 			return fmt.Errorf("%s %q: only letters, digits, _ and -", kind, name)
 		}
 	}
