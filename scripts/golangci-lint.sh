@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # golangci-lint.sh MODULE... — runs golangci-lint (pinned below, installed
-# into .cache/bin on first use: a few minutes' build) on each Go module with
+# into ~/.cache/ordersaga/bin on first use: a few minutes' build) on each Go module with
 # the repository's .golangci.yml, and says which modules fail.
 set -euo pipefail
 
 VERSION=v2.15.0
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/.cache/bin"
+# Outside the checkout, like the other pinned tools (scripts/ensure-tools.sh),
+# so a fresh clone on the same machine does not build it again.
+bin="${XDG_CACHE_HOME:-$HOME/.cache}/ordersaga/bin"
 lint="$bin/golangci-lint"
 
 if ! "$lint" version 2>/dev/null | grep -q "version ${VERSION#v} "; then
-	echo "golangci-lint: installing $VERSION into .cache/bin (once; it takes a few minutes)" >&2
+	echo "golangci-lint: installing $VERSION into $bin (once; it takes a few minutes)" >&2
 	mkdir -p "$bin"
 	GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$VERSION"
 fi
