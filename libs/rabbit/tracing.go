@@ -28,7 +28,7 @@ func (c HeaderCarrier) Get(key string) string {
 		// capitalised them.
 		for k, val := range c {
 			if strings.EqualFold(k, key) {
-				v, ok = val, true
+				v = val
 				break
 			}
 		}

@@ -42,9 +42,10 @@ func ParseURLs(s string) ([]string, error) {
 		} else {
 			prefix = p[:strings.Index(p, "://")+3]
 		}
-		if rest := p[strings.Index(p, "://")+3:]; strings.Contains(rest, "/") {
+		_, rest, _ := strings.Cut(p, "://")
+		if slash := strings.Index(rest, "/"); slash >= 0 {
 			hasVHost[i] = true
-			vhost = rest[strings.Index(rest, "/"):]
+			vhost = rest[slash:]
 		}
 		out = append(out, p)
 	}
