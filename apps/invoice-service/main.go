@@ -5,9 +5,6 @@
 package main
 
 import (
-	"context"
-	"io"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/ordersaga/ordersaga/libs/participant"
@@ -32,9 +29,4 @@ func service() participant.Service[config] {
 			return nil
 		},
 	}
-}
-
-// run runs the service until ctx ends (participant.Run).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return participant.Run(ctx, service(), args, getenv, stdout)
 }

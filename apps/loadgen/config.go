@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ func parseConfig(args []string, getenv func(string) string, help io.Writer) (con
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	tracingEnv, tracingErr := tracingFlag(raw.tracing, raw.otlp)
-	o.Extra = append(tracingEnv, raw.extra...)
+	o.Extra = append(slices.Clone(tracingEnv), raw.extra...)
 	o.Settings = reportSettings(fs, o.Infra)
 	return c, errors.Join(tracingErr, raw.complete(o))
 }

@@ -194,8 +194,8 @@ func (s *System) emails(t testing.TB) map[string]emailRecord {
 // none, or none this system can send (a confirmation needs invoice-service).
 // A status "CANCELLED_PAID" is a cancelled order that had been paid.
 func emailKind(status string) string {
-	switch {
-	case status == "PAID" || status == "CANCELLED_PAID":
+	switch status {
+	case "PAID", "CANCELLED_PAID":
 		if hasParticipant("invoice-service") {
 			if status == "PAID" {
 				return "ORDER_CONFIRMED"
@@ -203,9 +203,9 @@ func emailKind(status string) string {
 			return "ORDER_CANCELLED"
 		}
 		return ""
-	case status == "CANCELLED":
+	case "CANCELLED":
 		return "ORDER_CANCELLED"
-	case status == "FAILED":
+	case "FAILED":
 		return "PAYMENT_FAILED"
 	}
 	return ""

@@ -113,6 +113,6 @@ func fail(c *gin.Context, err error) {
 		web.Fail(c, http.StatusNotFound, err.Error())
 		return
 	}
-	c.Error(err)
+	_ = c.Error(err) // for the access log (libs/web); the answer is the problem below
 	web.Fail(c, http.StatusServiceUnavailable, "the invoice store is unavailable")
 }

@@ -28,7 +28,7 @@ func Routes(e *gin.Engine, s *Service) {
 		}
 		list, total, err := s.List(c, f, paging.Limit, paging.Offset())
 		if err != nil {
-			c.Error(err)
+			_ = c.Error(err) // for the access log (libs/web)
 			web.Fail(c, http.StatusServiceUnavailable, "the e-mail log is unavailable")
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -128,7 +129,8 @@ func checks(answer map[string]any) []check {
 
 // unwrapURL is a transport error without its "Get URL:" prefix.
 func unwrapURL(err error) string {
-	if ue, ok := err.(*url.Error); ok {
+	var ue *url.Error
+	if errors.As(err, &ue) {
 		return ue.Err.Error()
 	}
 	return err.Error()
