@@ -50,7 +50,7 @@ func vhost(t testing.TB, declare bool) (testinfra.Broker, map[string]string) {
 	b := testinfra.VHost(t)
 	if declare {
 		withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
-			require.NoError(t, rabbit.Declare(ch, saga.Topology(), true), "declare the topology")
+			require.NoError(t, rabbit.Declare(ch, saga.Topology(), rabbit.QuorumTiers), "declare the topology")
 		})
 	}
 	return b, map[string]string{"AMQP_URL": b.AMQPURL, "RABBITMQ_MGMT_URL": b.ManagementURL, "SAGACTL_STATE_DIR": t.TempDir()}
@@ -630,7 +630,7 @@ func TestTopologyMigrateMovesClassicRetryTiers(t *testing.T) {
 		require.NoError(t, rabbit.Declare(ch, saga.Topology(), false), "the classic tiers of an earlier version")
 	})
 	longest := len(rabbit.RetryDelays) - 1 // 15 s: the messages are still there when sagactl runs
-	classic, quorum := rabbit.ClassicRetryQueue(commandsQueue, longest), rabbit.RetryQueue(commandsQueue, longest)
+	classic, quorum := rabbit.ClassicRetryQueue(commandsQueue, longest), rabbit.QuorumRetryQueue(commandsQueue, longest)
 	seed(t, b.AMQPURL, classic, deadLetter(t, commandsQueue, "transient", "a"), deadLetter(t, commandsQueue, "transient", "b"))
 
 	r := sagactl(t, env, "topology", "--migrate", "--json")

@@ -58,6 +58,8 @@ type Conn struct {
 	// QuorumRetries of the version it announced at the latest connect, the
 	// one whose tiers Ensure declared.
 	quorumRetries atomic.Bool
+	// quorumCapable is whether the broker could have quorum tiers (3.10+).
+	quorumCapable atomic.Bool
 
 	mu     sync.Mutex
 	closed bool
@@ -112,8 +114,13 @@ func Dial(ctx context.Context, url, name string, topology events.Topology, log *
 	return c, nil
 }
 
+// QuorumCapable reports whether the broker has at-least-once dead-lettering
+// (3.10 or later), whatever QuorumTiers says.
+func (c *Conn) QuorumCapable() bool { return c.quorumCapable.Load() }
+
 // RetryQueue is the name of tier i of work queue q on this broker: the
-// quorum tier, or the classic one on a broker older than 3.10.
+// quorum tier (with QuorumTiers), or the classic one (without, or on a
+// broker older than 3.10).
 func (c *Conn) RetryQueue(q string, i int) string {
 	return retryQueueOn(c.quorumRetries.Load(), q, i)
 }
@@ -199,7 +206,8 @@ func (l *link) connect() (*amqp.Connection, error) {
 		conn.Close()
 		return nil, err
 	}
-	l.c.quorumRetries.Store(QuorumRetries(serverVersion(conn)))
+	l.c.quorumCapable.Store(QuorumRetries(serverVersion(conn)))
+	l.c.quorumRetries.Store(QuorumTiers && l.c.quorumCapable.Load())
 	return conn, nil
 }
 

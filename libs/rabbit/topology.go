@@ -3,6 +3,7 @@ package rabbit
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -19,13 +20,26 @@ var RetryDelays = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second
 // message that crashes its consumer before any ack or retry could happen.
 const deliveryLimit = 20
 
-// RetryQueue is the name of the delay queue of tier i of work queue q: a
-// quorum queue that dead-letters at least once (RabbitMQ 3.10 and later), so
-// a retry survives the loss of a node and is never dropped on its way back
-// to the work queue. Its name differs from the classic tiers' (ClassicRetry
-// Queue) because a queue's type and arguments cannot change in place: both
-// can exist on one broker while it is migrated (sagactl topology --migrate).
+// QuorumTiers says whether this process declares its retry tiers as quorum
+// queues that dead-letter at least once (on RabbitMQ 3.10 and later), set by
+// RABBITMQ_QUORUM_RETRY_TIERS=true. Off by default for now: each tier is
+// then a Raft group of its own, which multiplies the quorum queues a
+// service declares (five per work queue instead of two) and made start-up
+// and the test suite much slower on one machine; see the README (clusters).
+var QuorumTiers = os.Getenv("RABBITMQ_QUORUM_RETRY_TIERS") == "true"
+
+// RetryQueue is the name of the delay queue of tier i of work queue q that
+// this process declares on a current broker: the quorum tier with
+// QuorumTiers, else the classic one.
 func RetryQueue(q string, i int) string {
+	return retryQueueOn(QuorumTiers, q, i)
+}
+
+// QuorumRetryQueue is the name of the quorum delay queue of tier i of work
+// queue q. Its name differs from the classic tier's because a queue's type
+// and arguments cannot change in place: both can exist on one broker while
+// it is migrated (sagactl topology --migrate).
+func QuorumRetryQueue(q string, i int) string {
 	return ClassicRetryQueue(q, i) + ".quorum"
 }
 
@@ -54,7 +68,7 @@ func QuorumRetries(version string) bool {
 // quorum retries.
 func retryQueueOn(quorum bool, q string, i int) string {
 	if quorum {
-		return RetryQueue(q, i)
+		return QuorumRetryQueue(q, i)
 	}
 	return ClassicRetryQueue(q, i)
 }
@@ -91,7 +105,7 @@ func Declare(ch *amqp.Channel, t events.Topology, quorum bool) error {
 // user then needs no rights on what another service owns, once that exists.
 // Exchanges come first, so that bindings find them.
 func Ensure(conn *amqp.Connection, t events.Topology) error {
-	quorum := QuorumRetries(serverVersion(conn))
+	quorum := QuorumTiers && QuorumRetries(serverVersion(conn))
 	ch, err := conn.Channel()
 	if err != nil {
 		return err

@@ -36,12 +36,14 @@ var ErrNoQuorumRetries = errors.New("the broker is older than 3.10: no at-least-
 // the run can simply be repeated. Messages left in a classic tier are never
 // lost either way: it keeps dead-lettering them to their work queue.
 func MigrateRetries(ctx context.Context, amqpURL string, t events.Topology) ([]Migration, error) {
-	conn, err := rabbit.Dial(ctx, amqpURL, "sagactl migrate", t, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Dialled with no topology: Dial would declare the classic tiers of a
+	// process without QuorumTiers; the quorum ones are declared below.
+	conn, err := rabbit.Dial(ctx, amqpURL, "sagactl migrate", events.Topology{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	if conn.RetryQueue("q", 0) == rabbit.ClassicRetryQueue("q", 0) {
+	if !conn.QuorumCapable() {
 		return nil, ErrNoQuorumRetries
 	}
 	ch, err := conn.Channel(ctx)
@@ -49,13 +51,16 @@ func MigrateRetries(ctx context.Context, amqpURL string, t events.Topology) ([]M
 		return nil, err
 	}
 	defer ch.Close()
+	if err := rabbit.Declare(ch, t, true); err != nil {
+		return nil, err
+	}
 	if err := ch.Confirm(false); err != nil {
 		return nil, err
 	}
 	var done []Migration
 	for _, q := range t.Queues {
 		for i := range rabbit.RetryDelays {
-			m := Migration{From: rabbit.ClassicRetryQueue(q.Name, i), To: rabbit.RetryQueue(q.Name, i)}
+			m := Migration{From: rabbit.ClassicRetryQueue(q.Name, i), To: rabbit.QuorumRetryQueue(q.Name, i)}
 			exists, err := queueExists(ctx, conn, m.From)
 			if err != nil {
 				return done, err

@@ -63,7 +63,7 @@ func newEnv(t *testing.T) Env {
 	t.Helper()
 	b := testinfra.VHost(t)
 	withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
-		require.NoError(t, rabbit.Declare(ch, saga.Topology(), true), "declare the topology")
+		require.NoError(t, rabbit.Declare(ch, saga.Topology(), rabbit.QuorumTiers), "declare the topology")
 	})
 	return Env{Broker: b, StateDir: t.TempDir()}
 }
