@@ -55,7 +55,7 @@ func TestDLQReplayJSON(t *testing.T) {
 		deadLetter(t, commandsQueue, "transient", "timeout"))
 	r := sagactl(t, env, "dlq", "replay", commandsDLQ, "--all", "--json")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	assert.JSONEq(t, `{"queue": "order-service.commands.dlq", "workQueue": "order-service.commands", "replayed": 2}`, r.stdout)
+	assert.JSONEq(t, `{"queue": "order-service.commands.dlq", "workQueue": "order-service.commands", "replayed": 2, "dryRun": false}`, r.stdout)
 	assert.Empty(t, r.stderr)
 	requireCount(t, b.AMQPURL, commandsDLQ, 0, "the DLQ is empty")
 	assert.Len(t, drain(t, b.AMQPURL, commandsQueue, 2), 2, "both in the work queue")
