@@ -207,6 +207,10 @@ func (l *link) connect() (*amqp.Connection, error) {
 		return nil, err
 	}
 	l.c.quorumCapable.Store(QuorumRetries(serverVersion(conn)))
+	if QuorumTiers && !l.c.quorumCapable.Load() {
+		l.c.log.Warn("RABBITMQ_QUORUM_RETRY_TIERS=true, but the broker is older than 3.10 (no at-least-once dead-lettering): classic retry tiers declared",
+			"connection", l.name, "version", serverVersion(conn))
+	}
 	l.c.quorumRetries.Store(QuorumTiers && l.c.quorumCapable.Load())
 	return conn, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/saga"
@@ -21,13 +22,17 @@ import (
 // another node stops and comes back: the quorum queues elect new leaders,
 // the services fail over to a node that is up, and every invariant of §3
 // and §9 holds — nothing lost, no 202 without a confirm (the load counts
-// every 202, and report checks each reaches its final state).
+// every 202, and report checks each reaches its final state). The services
+// run with the quorum retry tiers, as a cluster should (README: clusters),
+// so a message waiting out a retry delay is replicated too and goes back
+// to its work queue at least once.
 func TestChaosClusterNodeLoss(t *testing.T) {
 	t.Parallel()
 	nodes := testinfra.StartRabbitCluster(t, 3)
-	s := start(t, testinfra.ClusterBroker(nodes), nil)
+	s := start(t, testinfra.ClusterBroker(nodes), map[string]string{"RABBITMQ_QUORUM_RETRY_TIERS": "true"})
 	api, err := mgmt.New(s.Broker.ManagementURL)
 	require.NoError(t, err)
+	requireQuorumTiers(t, api, saga.QueueOrderCommands)
 
 	// The services connect to the first node of their list that accepts,
 	// so the queues they declared lead there; the management API is the
@@ -101,4 +106,23 @@ func awaitMembersOnline(t testing.TB, api *mgmt.Client, q string, want int) {
 		err := api.Do(context.Background(), http.MethodGet, "/api/queues/%2F/"+q, nil, &info)
 		return err == nil && len(info.Online) >= want
 	}, 90*time.Second, 200*time.Millisecond, "queue %s has %d members online", q, want)
+}
+
+// requireQuorumTiers checks that work queue q's retry tiers are the
+// quorum ones, dead-lettering at least once, and that no classic tier was
+// declared beside them.
+func requireQuorumTiers(t testing.TB, api *mgmt.Client, q string) {
+	t.Helper()
+	for i := range rabbit.RetryDelays {
+		var info struct {
+			Type      string         `json:"type"`
+			Arguments map[string]any `json:"arguments"`
+		}
+		name := rabbit.QuorumRetryQueue(q, i)
+		require.NoError(t, api.Do(context.Background(), http.MethodGet, "/api/queues/%2F/"+name, nil, &info), "retry tier %s exists", name)
+		assert.Equal(t, "quorum", info.Type, name)
+		assert.Equal(t, "at-least-once", info.Arguments["x-dead-letter-strategy"], name)
+		err := api.Do(context.Background(), http.MethodGet, "/api/queues/%2F/"+rabbit.ClassicRetryQueue(q, i), nil, nil)
+		assert.ErrorIs(t, err, mgmt.ErrNotFound, "no classic tier %s", rabbit.ClassicRetryQueue(q, i))
+	}
 }

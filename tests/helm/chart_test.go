@@ -308,6 +308,11 @@ func checkVariables(t *testing.T, c *contract, s service, env map[string]envValu
 			t.Errorf("DATABASE_URL %q: want database %s as role %s", e.value, s.database, strings.ReplaceAll(s.name, "-", "_"))
 		}
 	}
+	// On Kubernetes the broker is a cluster: the retry tiers are quorum
+	// queues there (README: clusters), in every process that declares them.
+	if _, amqp := env["AMQP_URL"]; amqp && env["RABBITMQ_QUORUM_RETRY_TIERS"].value != "true" {
+		t.Errorf("RABBITMQ_QUORUM_RETRY_TIERS %q, want true beside AMQP_URL", env["RABBITMQ_QUORUM_RETRY_TIERS"].value)
+	}
 	if e := env["AMQP_URL"]; !production {
 		u, err := url.Parse(e.value)
 		if err != nil || u.User.Username() != s.name {
