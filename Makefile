@@ -139,7 +139,7 @@ bench-micro: infra ## Go micro-benchmarks of every module
 
 # GENERATED is what make generate writes and check-generated compares with
 # the commit.
-GENERATED := db docs/asyncapi.json libs/gatewayclient
+GENERATED := db docs/asyncapi.json libs/gatewayclient/client.gen.go
 OPENAPI   := apps/gateway/internal/gateway/openapi.json
 
 generate: ## Regenerate sqlc code from db/*/queries, docs/asyncapi.json from libs/events, and libs/gatewayclient from the gateway's OpenAPI document
