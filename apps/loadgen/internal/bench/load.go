@@ -70,7 +70,9 @@ func (p *Poster) Post(ctx context.Context, body gatewayclient.NewOrder) postResu
 		}
 		return postResult{errKind: ErrTransport, err: err}
 	}
-	// Parsing reads the body to EOF, which lets the connection be reused.
+	// Parsing reads the body to EOF, which lets the connection be reused,
+	// and closes it; closing it again is harmless.
+	defer raw.Body.Close()
 	resp, err := gatewayclient.ParseCreateOrderResponse(raw)
 	answered := time.Now()
 	if err != nil {
