@@ -113,14 +113,14 @@ test: infra lint promtool ## gofmt, vet, tidy, the alert rules' tests, then ever
 	done; \
 	echo "make test: all modules passed in $$(( $$(date +%s) - start ))s"
 
-# promtool and Jaeger are pinned in modules of their own (tools/*/go.mod) and
-# built once into ~/.cache/ordersaga/tools by scripts/ensure-tools.sh.
+# promtool, Jaeger and oapi-codegen are pinned in modules of their own
+# (tools/*/go.mod) and built once into ~/.cache/ordersaga/tools by scripts/ensure-tools.sh.
 promtool: ## Check deploy/prometheus's alert rules and run their tests (promtool test rules)
 	@p=$$(scripts/ensure-tools.sh promtool) && cd deploy/prometheus && \
 	  $$p check rules alerts.yml && $$p test rules alerts_test.yml
 
-tools: ## Build the pinned tools (Jaeger, promtool) once, ahead of their first use
-	@scripts/ensure-tools.sh jaeger promtool
+tools: ## Build the pinned tools (Jaeger, promtool, oapi-codegen) once, ahead of their first use
+	@scripts/ensure-tools.sh jaeger promtool oapi-codegen
 
 chaos: infra ## The fault scenarios at full size (300 orders each, a 10k backlog), with their figures
 	@set -o pipefail; cd tests && CHAOS_ORDERS=300 CHAOS_BACKLOG=10000 CHAOS_SMTP_OUTAGE=2m \
@@ -137,13 +137,22 @@ bench: build infra ## End-to-end benchmark: bin/loadgen on its own services, vho
 bench-micro: infra ## Go micro-benchmarks of every module
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
-generate: ## Regenerate sqlc code from db/*/queries and docs/asyncapi.json from libs/events
+# GENERATED is what make generate writes and check-generated compares with
+# the commit.
+GENERATED := db docs/asyncapi.json libs/gatewayclient/client.gen.go
+OPENAPI   := apps/gateway/internal/gateway/openapi.json
+
+generate: ## Regenerate sqlc code from db/*/queries, docs/asyncapi.json from libs/events, and libs/gatewayclient from the gateway's OpenAPI document
 	@command -v sqlc >/dev/null || go install $(SQLC)
 	sqlc generate
 	go run ./saga/cmd/asyncapi
+	@oapi=$$(scripts/ensure-tools.sh oapi-codegen) && \
+	  (cd libs/gatewayclient && $$oapi -config oapi-codegen.yaml $(CURDIR)/$(OPENAPI))
 
 check-generated: generate ## Fail when committed generated code is stale
-	@git diff --exit-code -- db docs/asyncapi.json || { echo "generated code is stale: run make generate"; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated code is stale: run make generate"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- $(GENERATED))" || \
+	  { git ls-files --others --exclude-standard -- $(GENERATED); echo "generated files not committed: run make generate and commit them"; exit 1; }
 
 lint: ## gofmt, go vet, tidy and golangci-lint (.golangci.yml) on every module
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run make fmt"; exit 1; }

@@ -4,6 +4,7 @@
 #
 #   jaeger    tools/jaeger/go.mod    (TRACING=on make run, the tracing e2e test)
 #   promtool  tools/promtool/go.mod  (make test: deploy/prometheus rules)
+#   oapi-codegen  tools/oapi-codegen/go.mod  (make generate: libs/gatewayclient)
 #
 # usage: scripts/ensure-tools.sh NAME...
 #
@@ -11,8 +12,8 @@
 # so the services' modules never carry its dependencies. It is built once
 # into $ORDERSAGA_TOOLS (default ~/.cache/ordersaga/tools), under a name
 # that changes with its go.mod and go.sum: a new pin builds anew, and
-# worktrees share a build. The first build of each takes minutes (both are
-# large); later calls only print the path.
+# worktrees share a build. The first build of each takes minutes (Jaeger
+# and promtool are large); later calls only print the path.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // customerPassword is the password of the customers the demo registers:
@@ -88,20 +90,30 @@ func (d *demo) forbidden(ctx context.Context, orderID string) error {
 	if err != nil {
 		return err
 	}
+	order, cancel, stats := "/api/orders/"+orderID, "/api/orders/"+orderID+"/cancel", "/api/payments/stats"
 	checks := []access{
-		{"alice", http.MethodGet, "/api/orders/" + orderID, "her own order", d.api, http.StatusOK},
-		{"eve", http.MethodGet, "/api/orders/" + orderID, "alice's order: as if it did not exist", eve, http.StatusNotFound},
-		{"eve", http.MethodPatch, "/api/orders/" + orderID + "/cancel", "cancel alice's order", eve, http.StatusNotFound},
-		{"alice", http.MethodGet, "/api/payments/stats", "payment statistics are for admins", d.api, http.StatusForbidden},
-		{"admin", http.MethodGet, "/api/payments/stats", "", d.admin, http.StatusOK},
-		{"nobody", http.MethodGet, "/api/orders/" + orderID, "no token", d.api.as(""), http.StatusUnauthorized},
+		{"alice", http.MethodGet, order, "her own order", d.api, http.StatusOK},
+		{"eve", http.MethodGet, order, "alice's order: as if it did not exist", eve, http.StatusNotFound},
+		{"eve", http.MethodPatch, cancel, "cancel alice's order", eve, http.StatusNotFound},
+		{"alice", http.MethodGet, stats, "payment statistics are for admins", d.api, http.StatusForbidden},
+		{"admin", http.MethodGet, stats, "", d.admin, http.StatusOK},
+		{"nobody", http.MethodGet, order, "no token", d.api.as(""), http.StatusUnauthorized},
+	}
+	// send is each request through the client, for its status only.
+	send := map[string]func(*api) (interface{ StatusCode() int }, error){
+		order:  func(a *api) (interface{ StatusCode() int }, error) { return a.getOrder(ctx, orderID) },
+		cancel: func(a *api) (interface{ StatusCode() int }, error) { return a.cancelOrder(ctx, orderID) },
+		stats: func(a *api) (interface{ StatusCode() int }, error) {
+			return a.c.GetPaymentStatsWithResponse(ctx, gatewayclient.BearerAuth(a.token))
+		},
 	}
 	var wrong []string
 	for _, c := range checks {
-		got, err := c.api.status(ctx, c.method, c.path)
+		resp, err := send[c.path](c.api)
 		if err != nil {
 			return err
 		}
+		got := resp.StatusCode()
 		mark := "✔"
 		if got != c.want {
 			mark = "✘"

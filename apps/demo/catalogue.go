@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // catalogue is the demo's seed catalogue. Each product is created once
@@ -15,11 +17,11 @@ import (
 // sku), so seeding again never resets its stock: the walkthrough reads the
 // stock it finds. The poster is the limited edition the out-of-stock order
 // asks one too many of.
-var catalogue = []product{
-	{SKU: "DEMO-MUG", Name: "Saga mug", Price: 1250, Currency: "USD", OnHand: 1000},
-	{SKU: "DEMO-TEE", Name: "Outbox T-shirt", Price: 2400, Currency: "USD", OnHand: 1000},
-	{SKU: "DEMO-CAP", Name: "Retry-tier cap", Price: 1800, Currency: "USD", OnHand: 1000},
-	{SKU: "DEMO-POSTER", Name: "Dead-letter poster (signed, limited)", Price: 9900, Currency: "USD", OnHand: 3},
+var catalogue = []gatewayclient.NewProduct{
+	{Sku: "DEMO-MUG", Name: "Saga mug", Price: 1250, Currency: "USD", OnHand: 1000},
+	{Sku: "DEMO-TEE", Name: "Outbox T-shirt", Price: 2400, Currency: "USD", OnHand: 1000},
+	{Sku: "DEMO-CAP", Name: "Retry-tier cap", Price: 1800, Currency: "USD", OnHand: 1000},
+	{Sku: "DEMO-POSTER", Name: "Dead-letter poster (signed, limited)", Price: 9900, Currency: "USD", OnHand: 3},
 }
 
 const (
@@ -33,50 +35,50 @@ const (
 // seed creates the catalogue's products as the administrator (anyone with
 // AUTH_MODE=off) and waits until the inventory has every one. A 503 (no
 // broker confirm) is retried with the same key.
-func (d *demo) seed(ctx context.Context) ([]product, error) {
+func (d *demo) seed(ctx context.Context) ([]gatewayclient.Product, error) {
 	for _, p := range catalogue {
 		err := poll(ctx, existTimeout, func() (bool, error) {
-			err := d.admin.createProduct(ctx, p, "demo-seed-"+p.SKU)
+			err := d.admin.createProduct(ctx, p, "demo-seed-"+p.Sku)
 			var se *statusError
-			if errors.As(err, &se) && se.status == http.StatusServiceUnavailable {
+			if errors.As(err, &se) && se.Status == http.StatusServiceUnavailable {
 				return false, err
 			}
 			return true, err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("seed product %s: %w", p.SKU, err)
+			return nil, fmt.Errorf("seed product %s: %w", p.Sku, err)
 		}
 	}
-	seeded := make([]product, len(catalogue))
+	seeded := make([]gatewayclient.Product, len(catalogue))
 	for i, c := range catalogue {
 		err := poll(ctx, seedTimeout, func() (bool, error) {
 			var err error
-			seeded[i], err = d.admin.product(ctx, c.SKU)
+			seeded[i], err = d.admin.product(ctx, c.Sku)
 			if errors.Is(err, errNotFound) {
 				return false, err
 			}
 			return true, err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("product %s not in the inventory within %s: %w", c.SKU, seedTimeout, err)
+			return nil, fmt.Errorf("product %s not in the inventory within %s: %w", c.Sku, seedTimeout, err)
 		}
 	}
 	return seeded, nil
 }
 
 // writeCatalogue prints the products as a table.
-func writeCatalogue(d *demo, products []product) error {
+func writeCatalogue(d *demo, products []gatewayclient.Product) error {
 	tw := tabwriter.NewWriter(d.out.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "    SKU\tNAME\tPRICE\tON HAND\tRESERVED\tAVAILABLE")
 	for _, p := range products {
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%d\t%d\t%d\n", p.SKU, p.Name, money(p.Price, p.Currency), p.OnHand, p.Reserved, p.Available)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%d\t%d\t%d\n", p.Sku, p.Name, money(p.Price, p.Currency), p.OnHand, p.Reserved, p.Available)
 	}
 	return tw.Flush()
 }
 
 // itemScenarios are the sagas of orders with items, from the stock found:
 // the out-of-stock order asks one more poster than there is.
-func itemScenarios(stock map[string]product) ([]scenario, error) {
+func itemScenarios(stock map[string]gatewayclient.Product) ([]scenario, error) {
 	poster := stock[skuPoster]
 	if poster.Available >= maxQuantity {
 		return nil, fmt.Errorf("%s has %d available: an order line cannot exceed it (at most %d), restock it lower", skuPoster, poster.Available, maxQuantity)
@@ -92,13 +94,13 @@ func itemScenarios(stock map[string]product) ([]scenario, error) {
 	}
 	return []scenario{
 		{Name: "items-paid", Method: "tok_visa", Story: "2 mugs and a T-shirt, priced by the inventory",
-			Items: []orderLine{{SKU: skuMug, Quantity: 2}, {SKU: skuTee, Quantity: 1}},
+			Items: []gatewayclient.NewOrderLine{{Sku: skuMug, Quantity: 2}, {Sku: skuTee, Quantity: 1}},
 			Want:  outcome{statusPaid, "", []string{paymentApproved}}},
 		{Name: "out-of-stock", Method: "tok_visa", Story: fmt.Sprintf("%d posters of %d left", poster.Available+1, poster.Available),
-			Items: []orderLine{{SKU: skuPoster, Quantity: poster.Available + 1}},
+			Items: []gatewayclient.NewOrderLine{{Sku: skuPoster, Quantity: int(poster.Available) + 1}},
 			Want:  outcome{statusCancelled, reasonOutOfStock, []string{noPayment}}},
 		{Name: "items-cancel", Method: "tok_visa", Story: "3 caps, cancelled once PAID: the caps go back on hand",
-			Items:  []orderLine{{SKU: skuCap, Quantity: 3}},
+			Items:  []gatewayclient.NewOrderLine{{Sku: skuCap, Quantity: 3}},
 			Cancel: cancelOncePaid, Want: outcome{statusCancelled, reasonUserRequested, []string{paymentRefunded}}},
 	}, nil
 }
@@ -113,7 +115,7 @@ func money(minor int64, currency string) string {
 }
 
 // stockLine is a product's stock in a few words.
-func stockLine(p product) string {
+func stockLine(p gatewayclient.Product) string {
 	return fmt.Sprintf("onHand %d, reserved %d, available %d", p.OnHand, p.Reserved, p.Available)
 }
 
@@ -121,7 +123,11 @@ func stockLine(p product) string {
 func writeItems(d *demo, t *tracked) {
 	o := t.Order
 	d.out.printf("\n  %s · order %s · %s\n", t.Name, t.ID, state(o, t.Payment))
-	for _, l := range o.Items {
+	var lines []gatewayclient.OrderLine // none for an order placed with a total
+	if o.Items != nil {
+		lines = *o.Items
+	}
+	for _, l := range lines {
 		unit, line := "-", "-"
 		if l.UnitPrice != nil {
 			unit = money(*l.UnitPrice, o.Currency)
@@ -129,7 +135,7 @@ func writeItems(d *demo, t *tracked) {
 		if l.LineTotal != nil {
 			line = money(*l.LineTotal, o.Currency)
 		}
-		d.out.printf("    %-12s × %-4d at %12s  = %12s\n", l.SKU, l.Quantity, unit, line)
+		d.out.printf("    %-12s × %-4d at %12s  = %12s\n", l.Sku, l.Quantity, unit, line)
 	}
 	total := "none (no stock reserved)"
 	if o.Total != nil {
@@ -145,15 +151,15 @@ func (d *demo) waitStockBack(ctx context.Context, t *tracked) {
 		return
 	}
 	before := *t.StockBefore
-	var p product
+	var p gatewayclient.Product
 	err := poll(ctx, timelineTimeout, func() (bool, error) {
 		var err error
-		p, err = d.api.product(ctx, before.SKU)
+		p, err = d.api.product(ctx, before.Sku)
 		return err == nil && p.OnHand == before.OnHand && p.Reserved == before.Reserved, err
 	})
 	t.StockAfter = &p
 	if err != nil {
-		t.Failure = fmt.Sprintf("%s did not get its units back: before %s, now %s (%v)", before.SKU, stockLine(before), stockLine(p), err)
+		t.Failure = fmt.Sprintf("%s did not get its units back: before %s, now %s (%v)", before.Sku, stockLine(before), stockLine(p), err)
 	}
 }
 
@@ -163,7 +169,7 @@ func writeStockStory(d *demo, t *tracked) {
 	if t.StockBefore == nil {
 		return
 	}
-	d.out.printf("\n  %s · %s, before, while PAID and after the cancel (GET /api/products/%s)\n", t.Name, t.StockBefore.SKU, t.StockBefore.SKU)
+	d.out.printf("\n  %s · %s, before, while PAID and after the cancel (GET /api/products/%s)\n", t.Name, t.StockBefore.Sku, t.StockBefore.Sku)
 	d.out.printf("    before the order        %s\n", stockLine(*t.StockBefore))
 	if t.StockPaid != nil {
 		d.out.printf("    PAID (units sold)       %s\n", stockLine(*t.StockPaid))
@@ -176,7 +182,11 @@ func writeStockStory(d *demo, t *tracked) {
 // runSeed is -seed-only: it seeds the catalogue and prints it, as the
 // administrator where the gateway needs tokens.
 func runSeed(ctx context.Context, cfg config, stdout io.Writer) error {
-	d := &demo{cfg: cfg, api: newAPI(cfg.GatewayURL), out: &console{w: stdout}}
+	gateway, err := newAPI(cfg.GatewayURL)
+	if err != nil {
+		return err
+	}
+	d := &demo{cfg: cfg, api: gateway, out: &console{w: stdout}}
 	if err := d.waitReady(ctx); err != nil {
 		return err
 	}

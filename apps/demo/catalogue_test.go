@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 func TestMoney(t *testing.T) {
@@ -26,11 +28,11 @@ func TestMoney(t *testing.T) {
 	}
 }
 
-func stockOf(available map[string]int64) map[string]product {
-	stock := map[string]product{}
+func stockOf(available map[string]int64) map[string]gatewayclient.Product {
+	stock := map[string]gatewayclient.Product{}
 	for _, p := range catalogue {
-		p.OnHand, p.Available = available[p.SKU], available[p.SKU]
-		stock[p.SKU] = p
+		stock[p.Sku] = gatewayclient.Product{Sku: p.Sku, Name: p.Name, Price: p.Price, Currency: p.Currency,
+			OnHand: available[p.Sku], Available: available[p.Sku]}
 	}
 	return stock
 }
@@ -45,14 +47,14 @@ func TestItemScenarios(t *testing.T) {
 		for _, sc := range all {
 			byName[sc.Name] = sc
 		}
-		assert.Equal(t, []orderLine{{SKU: skuPoster, Quantity: 3}}, byName["out-of-stock"].Items)
+		assert.Equal(t, []gatewayclient.NewOrderLine{{Sku: skuPoster, Quantity: 3}}, byName["out-of-stock"].Items)
 		assert.Equal(t, outcome{statusCancelled, reasonOutOfStock, []string{noPayment}}, byName["out-of-stock"].Want)
 		assert.Equal(t, cancelOncePaid, byName["items-cancel"].Cancel)
 	})
 	t.Run("none left", func(t *testing.T) {
 		all, err := itemScenarios(stockOf(map[string]int64{skuMug: 10, skuTee: 10, skuCap: 10}))
 		require.NoError(t, err)
-		assert.Equal(t, int64(1), all[1].Items[0].Quantity)
+		assert.Equal(t, 1, all[1].Items[0].Quantity)
 	})
 	errs := []struct {
 		name      string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/libs/settings"
 )
 
@@ -74,9 +75,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if _, err := exec.LookPath(cfg.Sagactl); err != nil {
 		return fmt.Errorf("sagactl, which the dead-letter step runs: %w (make build puts it in bin/, or set SAGACTL)", err)
 	}
+	gateway, err := newAPI(cfg.GatewayURL)
+	if err != nil {
+		return err
+	}
 	d := &demo{
 		cfg:   cfg,
-		api:   newAPI(cfg.GatewayURL),
+		api:   gateway,
 		out:   &console{w: stdout, live: isTerminal(stdout, cfg.Term)},
 		runID: uuid.NewString()[:8],
 	}
@@ -103,9 +108,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := writeCatalogue(d, products); err != nil {
 		return err
 	}
-	stock := map[string]product{}
+	stock := map[string]gatewayclient.Product{}
 	for _, p := range products {
-		stock[p.SKU] = p
+		stock[p.Sku] = p
 	}
 	withItems, err := itemScenarios(stock)
 	if err != nil {
@@ -212,12 +217,12 @@ func (d *demo) waitReady(ctx context.Context) error {
 
 // place places one order per scenario and cancels the early-cancel order at
 // once.
-func (d *demo) place(ctx context.Context, all []scenario, stock map[string]product) ([]*tracked, error) {
+func (d *demo) place(ctx context.Context, all []scenario, stock map[string]gatewayclient.Product) ([]*tracked, error) {
 	var orders []*tracked
 	for _, sc := range all {
 		t := &tracked{scenario: sc}
 		if sc.Cancel == cancelOncePaid && len(sc.Items) == 1 {
-			before := stock[sc.Items[0].SKU]
+			before := stock[sc.Items[0].Sku]
 			t.StockBefore = &before
 		}
 		id, err := d.placeOrder(ctx, sc)
@@ -230,7 +235,7 @@ func (d *demo) place(ctx context.Context, all []scenario, stock map[string]produ
 			accepted = statusPendingStock
 		}
 		d.out.printf("  %-12s  %-11s  order %s  202 %-15s  (%s)\n", sc.Name, sc.Method, short(id), accepted, sc.Story)
-		if tid, _ := d.api.trace.Load().(string); tid != "" {
+		if tid := d.api.trace(); tid != "" {
 			// The gateway traces (TRACING=on): the saga is this one trace.
 			d.out.printf("  %-12s  trace %s  %s/api/traces/%s\n", "", tid, d.cfg.JaegerURL, tid)
 		}
@@ -252,7 +257,7 @@ func (d *demo) placeOrder(ctx context.Context, sc scenario) (string, error) {
 		var err error
 		id, err = d.api.placeOrder(ctx, d.userID, orderTotal, sc.Items, sc.Method, key)
 		var se *statusError
-		if errors.As(err, &se) && se.status == http.StatusServiceUnavailable {
+		if errors.As(err, &se) && se.Status == http.StatusServiceUnavailable {
 			return false, err
 		}
 		return true, err
@@ -280,8 +285,8 @@ func (d *demo) cancelAtOnce(ctx context.Context, t *tracked) {
 }
 
 // waitExists waits until an accepted order can be read.
-func (d *demo) waitExists(ctx context.Context, id string) (order, error) {
-	var o order
+func (d *demo) waitExists(ctx context.Context, id string) (gatewayclient.Order, error) {
+	var o gatewayclient.Order
 	err := poll(ctx, existTimeout, func() (bool, error) {
 		var err error
 		o, err = d.api.order(ctx, id)
@@ -357,7 +362,7 @@ func (d *demo) refresh(ctx context.Context, t *tracked, start time.Time) {
 	p, err := d.api.payment(ctx, t.ID)
 	switch {
 	case err == nil:
-		paymentStatus = p.Status
+		paymentStatus = string(p.Status)
 	case !errors.Is(err, errNotFound):
 		t.lastErr = err
 		return
@@ -375,7 +380,7 @@ func (d *demo) refresh(ctx context.Context, t *tracked, start time.Time) {
 		t.CancelSent = true
 		d.out.printf("  %s  %-12s  PATCH /api/orders/%s/cancel → 202\n", offset(time.Since(start)), t.Name, short(t.ID))
 		if t.StockBefore != nil {
-			if p, err := d.api.product(ctx, t.StockBefore.SKU); err == nil {
+			if p, err := d.api.product(ctx, t.StockBefore.Sku); err == nil {
 				t.StockPaid = &p
 			}
 		}
@@ -386,10 +391,10 @@ func (d *demo) refresh(ctx context.Context, t *tracked, start time.Time) {
 // timelines reads each order's timeline. It waits a little for the
 // payment's last event to reach the order service, so that no timeline is
 // cut short by the moment it was read; after that it takes what is there.
-func (d *demo) timelines(ctx context.Context, orders []*tracked) map[*tracked][]timelineEntry {
-	out := map[*tracked][]timelineEntry{}
+func (d *demo) timelines(ctx context.Context, orders []*tracked) map[*tracked][]gatewayclient.TimelineEvent {
+	out := map[*tracked][]gatewayclient.TimelineEvent{}
 	for _, t := range orders {
-		var entries []timelineEntry
+		var entries []gatewayclient.TimelineEvent
 		last := "payment." + strings.ToLower(t.Payment)
 		err := poll(ctx, timelineTimeout, func() (bool, error) {
 			var err error

@@ -3,21 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
-)
 
-// invoice is the part of an Invoice (contract §6) the tour shows.
-type invoice struct {
-	ID         string `json:"id"`
-	Number     string `json:"number"`
-	Status     string `json:"status"`
-	Total      int64  `json:"total"`
-	Currency   string `json:"currency"`
-	CreditNote *struct {
-		Number string `json:"number"`
-	} `json:"creditNote"`
-}
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
+)
 
 // invoiceWait bounds the wait for an invoice: invoice-service issues it
 // moments after the order is PAID.
@@ -32,12 +21,15 @@ func (d *demo) writeInvoices(ctx context.Context, orders []*tracked) {
 		if t.Order.Status != "PAID" && !credited {
 			continue
 		}
-		var inv invoice
-		if credited && errors.Is(d.api.do(ctx, http.MethodGet, "/api/orders/"+t.ID+"/invoice", nil, nil, &inv, http.StatusOK), errNotFound) {
-			continue // refunded without ever being paid (cancelled while its payment was decided)
+		var inv gatewayclient.Invoice
+		if credited {
+			if _, err := d.api.invoiceOfOrder(ctx, t.ID); errors.Is(err, errNotFound) {
+				continue // refunded without ever being paid (cancelled while its payment was decided)
+			}
 		}
 		err := poll(ctx, invoiceWait, func() (bool, error) {
-			err := d.api.do(ctx, http.MethodGet, "/api/orders/"+t.ID+"/invoice", nil, nil, &inv, http.StatusOK)
+			var err error
+			inv, err = d.api.invoiceOfOrder(ctx, t.ID)
 			if errors.Is(err, errNotFound) {
 				return false, nil
 			}
@@ -47,9 +39,9 @@ func (d *demo) writeInvoices(ctx context.Context, orders []*tracked) {
 			d.out.printf("    %-34s no invoice yet (%v)\n", t.Name, err)
 			continue
 		}
-		d.out.printf("    %-34s %s  %s  PDF: %s/api/invoices/%s/pdf\n", t.Name, inv.Number, money(inv.Total, inv.Currency), d.cfg.GatewayURL, inv.ID)
+		d.out.printf("    %-34s %s  %s  PDF: %s/api/invoices/%s/pdf\n", t.Name, inv.Number, money(inv.Total, inv.Currency), d.cfg.GatewayURL, inv.Id)
 		if inv.CreditNote != nil {
-			d.out.printf("    %-34s %s  credits %s  PDF: %s/api/invoices/%s/credit-note/pdf\n", "", inv.CreditNote.Number, inv.Number, d.cfg.GatewayURL, inv.ID)
+			d.out.printf("    %-34s %s  credits %s  PDF: %s/api/invoices/%s/credit-note/pdf\n", "", inv.CreditNote.Number, inv.Number, d.cfg.GatewayURL, inv.Id)
 		}
 	}
 }

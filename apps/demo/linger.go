@@ -17,7 +17,11 @@ const lingerTimeout = 20 * time.Second
 // payment-service paused): a saga stuck waiting for payment-service, and a
 // dead letter (the cancel of an order that does not exist).
 func runLinger(ctx context.Context, cfg config, stdout io.Writer, consoleURL string) error {
-	d := &demo{cfg: cfg, api: newAPI(cfg.GatewayURL), out: &console{w: stdout}, runID: uuid.NewString()[:8]}
+	gateway, err := newAPI(cfg.GatewayURL)
+	if err != nil {
+		return err
+	}
+	d := &demo{cfg: cfg, api: gateway, out: &console{w: stdout}, runID: uuid.NewString()[:8]}
 	if err := d.logIn(ctx); err != nil {
 		return err
 	}

@@ -8,19 +8,13 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // emailTimeout bounds the wait for a paid order's confirmation e-mail: its
 // invoice is issued, then the e-mail sent (contract §6, §8).
 const emailTimeout = 60 * time.Second
-
-type notification struct {
-	Kind    string  `json:"kind"`
-	To      string  `json:"to"`
-	Subject string  `json:"subject"`
-	Status  string  `json:"status"`
-	Error   *string `json:"error"`
-}
 
 // confirmationEmail shows the confirmation of the first paid order as
 // Mailpit received it: its record (GET /api/notifications) and the e-mail's
@@ -47,13 +41,13 @@ func (d *demo) confirmationEmail(ctx context.Context, orders []*tracked) error {
 			return nil
 		}
 	}
-	var rec *notification
+	var rec *gatewayclient.Notification
 	err := poll(ctx, emailTimeout, func() (bool, error) {
-		var page struct{ Data []notification }
-		if err := d.api.do(ctx, http.MethodGet, "/api/notifications?orderId="+paid.ID, nil, nil, &page, http.StatusOK); err != nil {
+		data, err := d.api.notifications(ctx, paid.ID)
+		if err != nil {
 			return true, err
 		}
-		for _, n := range page.Data {
+		for _, n := range data {
 			if n.Kind == "ORDER_CONFIRMED" && n.Status != "PENDING" {
 				rec = &n
 			}

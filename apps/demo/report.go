@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // console writes the walkthrough. On a terminal a progress line is redrawn
@@ -108,7 +110,7 @@ func writeResults(w io.Writer, orders []*tracked) error {
 			result = "FAIL"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", short(t.ID), t.Name, t.Want,
-			orNone(t.Order.Status, "none"), orNone(reasonOf(t.Order), "-"), orNone(t.Payment, "none"), result)
+			orNone(string(t.Order.Status), "none"), orNone(reasonOf(t.Order), "-"), orNone(t.Payment, "none"), result)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -128,7 +130,7 @@ func writeResults(w io.Writer, orders []*tracked) error {
 
 // writeTimeline prints one order's timeline, times relative to its first
 // entry.
-func writeTimeline(w io.Writer, t *tracked, entries []timelineEntry) error {
+func writeTimeline(w io.Writer, t *tracked, entries []gatewayclient.TimelineEvent) error {
 	fmt.Fprintf(w, "\n  %s · order %s · %s\n", t.Name, t.ID, state(t.Order, t.Payment))
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(w, "    (no entries)")
@@ -145,7 +147,7 @@ func writeTimeline(w io.Writer, t *tracked, entries []timelineEntry) error {
 // cancelNote explains how a cancellation that the contract lets end in two
 // ways ended, from the order's timeline: whether the cancel found the order
 // still waiting for its payment, and what became of the payment.
-func cancelNote(t *tracked, entries []timelineEntry) string {
+func cancelNote(t *tracked, entries []gatewayclient.TimelineEvent) string {
 	previous := ""
 	for _, e := range entries {
 		if e.Service == "order-service" && e.Type == "order.cancelled" && strings.HasPrefix(e.Detail, "emitted") {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 func TestConsoleProgress(t *testing.T) {
@@ -77,7 +79,7 @@ func TestWriteTimeline(t *testing.T) {
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	tr := &tracked{scenario: scenarios[0], ID: "e0d26446-6a63-5ae7-9693-79ad9a254e74", Order: ord(statusPaid, ""), Payment: paymentApproved}
 	var b bytes.Buffer
-	require.NoError(t, writeTimeline(&b, tr, []timelineEntry{
+	require.NoError(t, writeTimeline(&b, tr, []gatewayclient.TimelineEvent{
 		{At: at, Service: "order-service", Type: "order.create.requested", Detail: "received total=4200"},
 		{At: at.Add(1048 * time.Millisecond), Service: "payment-service", Type: "payment.approved", Detail: "emitted amount=4200"},
 	}))
@@ -92,15 +94,15 @@ func TestWriteTimeline(t *testing.T) {
 
 func TestCancelNote(t *testing.T) {
 	t.Parallel()
-	cancelled := func(previous string) []timelineEntry {
-		return []timelineEntry{
+	cancelled := func(previous string) []gatewayclient.TimelineEvent {
+		return []gatewayclient.TimelineEvent{
 			{Service: "payment-service", Type: "order.cancelled", Detail: "received reason=USER_REQUESTED previousStatus=PAID"},
 			{Service: "order-service", Type: "order.cancelled", Detail: "emitted reason=USER_REQUESTED previousStatus=" + previous},
 		}
 	}
 	cases := []struct {
 		name    string
-		entries []timelineEntry
+		entries []gatewayclient.TimelineEvent
 		payment string
 		want    string
 	}{

@@ -3,6 +3,8 @@ package main
 import (
 	"slices"
 	"strings"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // Statuses of the contract (§3).
@@ -52,8 +54,8 @@ type outcome struct {
 	Payments     []string
 }
 
-func (o outcome) matches(ord order, paymentStatus string) bool {
-	return ord.Status == o.Status && reasonOf(ord) == o.CancelReason && slices.Contains(o.Payments, paymentStatus)
+func (o outcome) matches(ord gatewayclient.Order, paymentStatus string) bool {
+	return string(ord.Status) == o.Status && reasonOf(ord) == o.CancelReason && slices.Contains(o.Payments, paymentStatus)
 }
 
 // String is the outcome as the results table shows it:
@@ -82,7 +84,7 @@ type scenario struct {
 	Want   outcome
 	// Items are the lines of an order placed with items (contract §5);
 	// nil for one placed with a total.
-	Items []orderLine
+	Items []gatewayclient.NewOrderLine
 }
 
 // scenarios are the sagas placed through the gateway, in the order they are
@@ -109,7 +111,7 @@ var replayScenario = scenario{Name: "dlq-replay", Method: "tok_visa", Story: "it
 type tracked struct {
 	scenario
 	ID    string
-	Order order
+	Order gatewayclient.Order
 	// Payment is the payment's status, "" while the order has none.
 	Payment string
 	// CancelSent is set once the order's cancellation was accepted.
@@ -124,7 +126,7 @@ type tracked struct {
 	// StockBefore, StockPaid and StockAfter are the product of a one-line
 	// order with items that is cancelled once PAID: before it was placed,
 	// when it was PAID, and once its units were back (nil if not read).
-	StockBefore, StockPaid, StockAfter *product
+	StockBefore, StockPaid, StockAfter *gatewayclient.Product
 	// lastErr is the last error while following the order, reported if it
 	// never settles.
 	lastErr error
@@ -156,7 +158,7 @@ func settled(t *tracked) bool {
 	return false
 }
 
-func reasonOf(o order) string {
+func reasonOf(o gatewayclient.Order) string {
 	if o.CancelReason == nil {
 		return ""
 	}
@@ -165,8 +167,8 @@ func reasonOf(o order) string {
 
 // state is an order and its payment in a few words:
 // "CANCELLED (USER_REQUESTED) · payment CANCELLED".
-func state(o order, paymentStatus string) string {
-	s := o.Status
+func state(o gatewayclient.Order, paymentStatus string) string {
+	s := string(o.Status)
 	if s == "" {
 		s = "not there yet"
 	}

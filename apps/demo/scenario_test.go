@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
-func ord(status, reason string) order {
-	o := order{Status: status}
+func ord(status, reason string) gatewayclient.Order {
+	o := gatewayclient.Order{Status: gatewayclient.OrderStatus(status)}
 	if reason != "" {
 		o.CancelReason = &reason
 	}
@@ -21,7 +23,7 @@ func TestOutcomeMatches(t *testing.T) {
 	cases := []struct {
 		name    string
 		want    outcome
-		order   order
+		order   gatewayclient.Order
 		payment string
 		match   bool
 	}{
@@ -55,7 +57,7 @@ func TestSettled(t *testing.T) {
 		name       string
 		cancel     cancelPolicy
 		cancelSent bool
-		order      order
+		order      gatewayclient.Order
 		payment    string
 		settled    bool
 	}{
@@ -86,6 +88,6 @@ func TestState(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "CANCELLED (USER_REQUESTED) · payment CANCELLED", state(ord(statusCancelled, reasonUserRequested), paymentCancelled))
 	assert.Equal(t, "PENDING_PAYMENT · no payment yet", state(ord(statusPending, ""), ""))
-	assert.Equal(t, "not there yet · no payment yet", state(order{}, ""))
+	assert.Equal(t, "not there yet · no payment yet", state(gatewayclient.Order{}, ""))
 	assert.Equal(t, "CANCELLED (OUT_OF_STOCK) · no payment", state(ord(statusCancelled, reasonOutOfStock), ""))
 }

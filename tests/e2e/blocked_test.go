@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // TestBrokerBlocked raises a real memory alarm on the system's own broker
@@ -28,11 +30,11 @@ func TestBrokerBlocked(t *testing.T) {
 	s, node := StartPrivate(t, map[string]string{"PUBLISH_TIMEOUT": publishTimeout.String(), "PAYMENT_LATENCY": "1s"})
 	services := map[string]string{"gateway": s.GatewayURL, "order-service": s.OrderURL, "payment-service": s.PaymentURL}
 
-	paid := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 100}, nil)
+	paid := s.createOrder(t, totalOrder(uuid.NewString(), 100, ""), "")
 	s.waitStatus(t, paid, "PAID")
 	// Paid one second after its command: its payment events are published
 	// while the alarm lasts, so their outbox rows wait for it to clear.
-	inFlight := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 200}, nil)
+	inFlight := s.createOrder(t, totalOrder(uuid.NewString(), 200, ""), "")
 
 	node.SetMemoryAlarm(t)
 	alarmOn := true
@@ -70,16 +72,12 @@ func TestBrokerBlocked(t *testing.T) {
 	// A command sent after the alarm, by the same user, through the same
 	// gateway connection: had a refused one been stored, it would have
 	// been created before this one.
-	marker := s.createOrder(t, map[string]any{"userId": refusedUser, "total": 999}, nil)
+	marker := s.createOrder(t, totalOrder(refusedUser, 999, ""), "")
 	s.waitStatus(t, marker, "PAID")
-	var page struct {
-		Data []order `json:"data"`
-	}
-	resp := s.Do(http.MethodGet, "/api/orders?limit=100&userId="+refusedUser, nil, nil, &page)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	limit, user := 100, uuidOf(t, refusedUser)
 	var ids []string
-	for _, o := range page.Data {
-		ids = append(ids, o.ID)
+	for _, o := range s.listOrders(t, gatewayclient.ListOrdersParams{Limit: &limit, UserId: &user}).Data {
+		ids = append(ids, o.Id.String())
 	}
 	assert.Equal(t, []string{marker}, ids, "no command refused during the alarm took effect")
 	s.waitStatus(t, paid, "PAID") // the refused cancel did not take effect either

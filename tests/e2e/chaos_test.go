@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/saga"
@@ -35,14 +36,14 @@ type loadResult struct {
 	accepted []string
 	refused  int // 503: the broker did not confirm; nothing was promised
 	lastPOST time.Time
-	lines    map[string][]orderLine // the accepted orders with items
+	lines    map[string][]gatewayclient.NewOrderLine // the accepted orders with items
 }
 
-func (r *loadResult) add(id string, lines []orderLine) {
+func (r *loadResult) add(id string, lines []gatewayclient.NewOrderLine) {
 	r.accepted = append(r.accepted, id)
 	if lines != nil {
 		if r.lines == nil {
-			r.lines = map[string][]orderLine{}
+			r.lines = map[string][]gatewayclient.NewOrderLine{}
 		}
 		r.lines[id] = lines
 	}
@@ -63,16 +64,16 @@ func (s *System) load(t testing.TB, c *catalogue, n int, rate float64, fault fun
 			c.adjust(s)
 		}
 		<-tick.C
-		var a accepted
 		body, lines := c.order(i)
-		resp := s.Do(http.MethodPost, "/api/orders", body, nil, &a)
-		switch resp.StatusCode {
+		resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, body)
+		require.NoError(t, err, "POST %d", i)
+		switch resp.StatusCode() {
 		case http.StatusAccepted:
-			r.add(a.OrderID, lines)
+			r.add(resp.JSON202.OrderId.String(), lines)
 		case http.StatusServiceUnavailable:
 			r.refused++
 		default:
-			t.Errorf("POST %d: HTTP %d", i, resp.StatusCode)
+			t.Errorf("POST %d: HTTP %d", i, resp.StatusCode())
 		}
 	}
 	r.lastPOST = time.Now()
@@ -202,7 +203,7 @@ func TestChaosBacklogDrain(t *testing.T) {
 	c := s.newCatalogue(t, n)
 	s.Stop("order-service")
 	ids := make([]string, n)
-	lines := make([][]orderLine, n)
+	lines := make([][]gatewayclient.NewOrderLine, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for i := range n {
@@ -250,11 +251,12 @@ func TestChaosBrokerRestart(t *testing.T) {
 		// Keep POSTing for two seconds with the broker down.
 		end := time.Now().Add(2 * time.Second)
 		for time.Now().Before(end) {
-			resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": uuid.NewString(), "total": 1}, nil, nil)
-			if resp.StatusCode == http.StatusAccepted {
+			resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, totalOrder(uuid.NewString(), 1, ""))
+			require.NoError(t, err)
+			if resp.StatusCode() == http.StatusAccepted {
 				acceptedWhileDown++
 			} else {
-				assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+				assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode())
 				refusedWhileDown++
 			}
 		}
@@ -301,7 +303,8 @@ func TestChaosDatabaseOutage(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "order-service reports its database down")
-	assert.Equal(t, http.StatusServiceUnavailable, s.Do(http.MethodGet, "/api/orders/"+ids[0], nil, nil, nil).StatusCode,
+	_, status := s.getOrder(t, ids[0])
+	assert.Equal(t, http.StatusServiceUnavailable, status,
 		"queries answer 503 while the database is down")
 
 	// Give the consumer time to fail on every message at least once.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // catalogue is the products a fault scenario's orders with items draw
@@ -54,40 +57,38 @@ func (s *System) newCatalogue(t testing.TB, n int) *catalogue {
 // order is the body of a load's i-th order and, for an order with items,
 // its lines: one order in three has items, one in three of those wants the
 // scarce product as well; the others have a total, as before issue 10.
-func (c *catalogue) order(i int) (map[string]any, []orderLine) {
+func (c *catalogue) order(i int) (gatewayclient.NewOrder, []gatewayclient.NewOrderLine) {
 	if i%3 != 1 {
-		return map[string]any{"userId": uuid.NewString(), "total": 100 + i}, nil
+		return totalOrder(uuid.NewString(), int64(100+i), ""), nil
 	}
 	k := i / 3
-	var lines []orderLine
+	var lines []gatewayclient.NewOrderLine
 	for j := range 1 + k%3 {
-		lines = append(lines, line(c.plenty[(k+j)%len(c.plenty)], int64(1+(k+j)%2)))
+		lines = append(lines, line(c.plenty[(k+j)%len(c.plenty)], 1+(k+j)%2))
 	}
 	if k%3 == 0 {
 		lines = append(lines, line(c.scarce, 1))
 	}
-	items := make([]map[string]any, len(lines))
-	for j, l := range lines {
-		items[j] = map[string]any{"sku": l.SKU, "quantity": l.Quantity}
-	}
-	return map[string]any{"userId": uuid.NewString(), "items": items, "paymentMethod": "tok_visa"}, lines
+	method := "tok_visa"
+	return gatewayclient.NewOrder{UserId: uuid.New(), Items: &lines, PaymentMethod: &method}, lines
 }
 
 // place POSTs the i-th order and requires it accepted.
-func (c *catalogue) place(t testing.TB, s *System, i int) (string, []orderLine) {
+func (c *catalogue) place(t testing.TB, s *System, i int) (string, []gatewayclient.NewOrderLine) {
 	t.Helper()
 	body, lines := c.order(i)
-	var a accepted
-	resp := s.Do(http.MethodPost, "/api/orders", body, nil, &a)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, "POST /api/orders %d", i)
-	return a.OrderID, lines
+	resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, body)
+	require.NoError(t, err, "POST /api/orders %d", i)
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+	return resp.JSON202.OrderId.String(), lines
 }
 
 // adjust restocks one product and takes units off another, as a warehouse
 // would while orders flow.
 func (c *catalogue) adjust(s *System) {
-	for k, delta := range map[string]int{c.plenty[0]: 7, c.plenty[1]: -5} {
-		if s.Do(http.MethodPost, "/api/products/"+k+"/stock", map[string]any{"delta": delta}, nil, nil).StatusCode == http.StatusAccepted {
+	for k, delta := range map[string]int64{c.plenty[0]: 7, c.plenty[1]: -5} {
+		resp, err := s.API.AdjustStockWithResponse(context.Background(), k, nil, gatewayclient.StockAdjustment{Delta: delta})
+		if err == nil && resp.StatusCode() == http.StatusAccepted {
 			c.posted[k]++
 		}
 	}
@@ -104,8 +105,8 @@ func (c *catalogue) sample(t testing.TB, s *System) {
 		defer tick.Stop()
 		for {
 			for _, k := range c.skus() {
-				var p product
-				if s.Do(http.MethodGet, "/api/products/"+k, nil, nil, &p).StatusCode != http.StatusOK {
+				p, status := s.product(t, k)
+				if status != http.StatusOK {
 					continue
 				}
 				c.reads.Add(1)
@@ -149,24 +150,24 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 	otherEnds := map[string]int{} // neither PAID nor refused for want of stock
 	for id, lines := range r.lines {
 		f.items++
-		o := s.itemsOrder(t, id)
+		o := s.mustOrder(t, id)
 		switch o.Status {
 		case "PAID":
 			f.paidItems++
 			paid = append(paid, id)
-			if assert.Len(t, o.Items, len(lines), "PAID order %s has its lines", id) {
-				for i, l := range o.Items {
-					assert.Equal(t, [2]any{lines[i].SKU, lines[i].Quantity}, [2]any{l.SKU, l.Quantity}, "order %s line %d", id, i)
+			if assert.NotNil(t, o.Items, "PAID order %s has its lines", id) && assert.Len(t, *o.Items, len(lines), "PAID order %s has its lines", id) {
+				for i, l := range *o.Items {
+					assert.Equal(t, [2]any{lines[i].Sku, lines[i].Quantity}, [2]any{l.Sku, l.Quantity}, "order %s line %d", id, i)
 					assert.NotNil(t, l.UnitPrice, "PAID order %s: line %d priced at reservation", id, i)
-					sold[l.SKU] += l.Quantity
-					f.sold += l.Quantity
+					sold[l.Sku] += int64(l.Quantity)
+					f.sold += int64(l.Quantity)
 				}
 			}
 		default:
 			cancelled = append(cancelled, id)
 			if o.CancelReason != nil && *o.CancelReason == "OUT_OF_STOCK" {
 				f.outOfStock++
-				assert.True(t, slices.ContainsFunc(lines, func(l orderLine) bool { return l.SKU == c.scarce }),
+				assert.True(t, slices.ContainsFunc(lines, func(l gatewayclient.NewOrderLine) bool { return l.Sku == c.scarce }),
 					"order %s refused OUT_OF_STOCK without the scarce product: %+v", id, lines)
 				assert.Nil(t, o.Total, "order %s refused: never priced", id)
 			} else {
@@ -174,7 +175,7 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 				if o.CancelReason != nil {
 					reason = *o.CancelReason
 				}
-				otherEnds[o.Status+" "+reason]++
+				otherEnds[string(o.Status)+" "+reason]++
 			}
 		}
 	}
@@ -186,7 +187,7 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 	assert.Empty(t, otherEnds, "orders with items that ended neither PAID nor OUT_OF_STOCK, by status and reason")
 	scarceOrders := 0
 	for _, lines := range r.lines {
-		if slices.ContainsFunc(lines, func(l orderLine) bool { return l.SKU == c.scarce }) {
+		if slices.ContainsFunc(lines, func(l gatewayclient.NewOrderLine) bool { return l.Sku == c.scarce }) {
 			scarceOrders++
 		}
 	}
@@ -233,15 +234,14 @@ func (s *System) settle(t testing.TB, c *catalogue, r loadResult, end time.Time)
 func (s *System) stockSettles(t testing.TB, c *catalogue, k string, sold int64, end time.Time) {
 	t.Helper()
 	for {
-		var page struct {
-			Data []struct {
-				Delta  int64  `json:"delta"`
-				Status string `json:"status"`
-			} `json:"data"`
+		p, productStatus := s.product(t, k)
+		limit := 100
+		ar, err := s.API.ListAdjustmentsWithResponse(context.Background(), k, &gatewayclient.ListAdjustmentsParams{Limit: &limit})
+		require.NoError(t, err, "GET /api/products/%s/adjustments", k)
+		var page gatewayclient.AdjustmentPage
+		if ar.JSON200 != nil {
+			page = *ar.JSON200
 		}
-		var p product
-		pr := s.Do(http.MethodGet, "/api/products/"+k, nil, nil, &p)
-		ar := s.Do(http.MethodGet, "/api/products/"+k+"/adjustments?limit=100", nil, nil, &page)
 		applied := int64(0)
 		for _, a := range page.Data {
 			if a.Status == "APPLIED" {
@@ -249,12 +249,12 @@ func (s *System) stockSettles(t testing.TB, c *catalogue, k string, sold int64, 
 			}
 		}
 		want := c.initial[k] + applied - sold
-		ok := pr.StatusCode == http.StatusOK && ar.StatusCode == http.StatusOK && len(page.Data) >= c.posted[k]
+		ok := productStatus == http.StatusOK && ar.StatusCode() == http.StatusOK && len(page.Data) >= c.posted[k]
 		if ok && p.Reserved == 0 && p.OnHand == want {
 			return
 		}
 		if time.Now().After(end) {
-			assert.True(t, ok, "%s readable (HTTP %d, %d), its %d adjustments recorded: %d", k, pr.StatusCode, ar.StatusCode, c.posted[k], len(page.Data))
+			assert.True(t, ok, "%s readable (HTTP %d, %d), its %d adjustments recorded: %d", k, productStatus, ar.StatusCode(), c.posted[k], len(page.Data))
 			assert.Zero(t, p.Reserved, "%s: nothing reserved once every order is final", k)
 			assert.Equal(t, want, p.OnHand, "%s: onHand = %d initial + %d applied − %d sold", k, c.initial[k], applied, sold)
 			return
@@ -268,10 +268,7 @@ func (s *System) stockSettles(t testing.TB, c *catalogue, k string, sold int64, 
 func (s *System) timelineHas(t testing.TB, id string, end time.Time, problem func(map[string]bool) string) {
 	t.Helper()
 	for {
-		var tl struct {
-			Events []struct{ Service, Type string } `json:"events"`
-		}
-		resp := s.Do(http.MethodGet, "/api/orders/"+id+"/timeline", nil, nil, &tl)
+		tl, status := s.timeline(t, id)
 		seen := map[string]bool{}
 		for _, e := range tl.Events {
 			if e.Service == inventoryService {
@@ -279,11 +276,11 @@ func (s *System) timelineHas(t testing.TB, id string, end time.Time, problem fun
 			}
 		}
 		p := problem(seen)
-		if resp.StatusCode == http.StatusOK && p == "" {
+		if status == http.StatusOK && p == "" {
 			return
 		}
 		if time.Now().After(end) {
-			t.Errorf("order %s: %s (HTTP %d; inventory-service recorded %v)", id, p, resp.StatusCode, seen)
+			t.Errorf("order %s: %s (HTTP %d; inventory-service recorded %v)", id, p, status, seen)
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

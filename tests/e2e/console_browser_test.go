@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // browser is a headless Chromium (Debian's chromium, which
@@ -135,14 +137,14 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Sagas: an order placed through the API appears without a reload.
 	b.do(t, "open the sagas", chromedp.Navigate(c.URL+"/sagas"), chromedp.WaitVisible(chromedp.CSS("#live.on")))
-	id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 2599}, nil)
+	id := s.createOrder(t, totalOrder(uuid.NewString(), 2599, ""), "")
 	b.do(t, "the new order appears live", chromedp.WaitVisible(chromedp.CSS(`#rows tr[data-id="`+id+`"]`)))
 	s.waitStatus(t, id, "PAID")
 	b.do(t, "its status follows", chromedp.WaitVisible(chromedp.CSS(`#rows tr[data-id="`+id+`"][data-status="PAID"]`)))
 
 	// Stuck: payment-service is down, the order waits for it.
 	s.Stop("payment-service")
-	stuck := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 1500}, nil)
+	stuck := s.createOrder(t, totalOrder(uuid.NewString(), 1500, ""), "")
 	b.waitText(t, c.URL+"/stuck?after=1s", 30*time.Second, stuck[len(stuck)-8:], "PENDING_PAYMENT for", "no payment event yet", "payment-service")
 	b.screenshot(t, "stuck")
 	b.do(t, "open the sagas", chromedp.Navigate(c.URL+"/sagas"), chromedp.WaitVisible(chromedp.CSS(`#rows tr[data-id="`+stuck+`"]`)))
@@ -155,7 +157,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.waitText(t, c.URL+"/dlq", 30*time.Second, "order.cancel.requested", "not found", "order-service.commands.dlq")
 	b.screenshot(t, "dlq-group")
 	createDirect(t, s, orderID)
-	s.waitOrder(t, orderID, 30*time.Second, func(o order) bool { return o.Status != "" })
+	s.waitOrder(t, orderID, 30*time.Second, func(o gatewayclient.Order) bool { return o.Status != "" })
 	b.do(t, "replay the message from the page",
 		chromedp.Navigate(c.URL+"/dlq"),
 		chromedp.Click(chromedp.CSS(`button[data-replay="`+msgID+`"]`)),

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
@@ -187,7 +188,7 @@ func TestConsoleHandlers(t *testing.T) {
 	s := Start(t, nil)
 	c := StartConsole(t, s)
 
-	id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 1234}, nil)
+	id := s.createOrder(t, totalOrder(uuid.NewString(), 1234, ""), "")
 	s.waitStatus(t, id, "PAID")
 	body := c.eventually(t, "/sagas", 10*time.Second, id[len(id)-8:], "PAID", "12.34 USD")
 	assert.Contains(t, body, `href="/static/console.css"`)
@@ -225,7 +226,7 @@ func TestConsoleHandlers(t *testing.T) {
 	assert.Contains(t, body, msgID, "still there after the dry run")
 
 	createDirect(t, s, orderID)
-	s.waitOrder(t, orderID, 30*time.Second, func(o order) bool { return o.Status != "" })
+	s.waitOrder(t, orderID, 30*time.Second, func(o gatewayclient.Order) bool { return o.Status != "" })
 	_, body = c.Post(t, "/dlq/replay", url.Values{"queue": {"order-service.commands.dlq"}, "scope": {"message"}, "id": {msgID}})
 	assert.Contains(t, body, "replayed 1 message from order-service.commands.dlq")
 	s.waitStatus(t, orderID, "CANCELLED")
@@ -273,7 +274,7 @@ func TestConsoleStream(t *testing.T) {
 			data.WriteString(strings.TrimPrefix(sc.Text(), "data: "))
 		}
 		if events == 1 {
-			id = s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 999}, nil)
+			id = s.createOrder(t, totalOrder(uuid.NewString(), 999, ""), "")
 			continue
 		}
 		if strings.Contains(data.String(), `data-id="`+id+`"`) {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
@@ -160,22 +160,21 @@ func checkDemoOutput(t *testing.T, s *System, out string, authRequired bool) {
 
 	// What the demo claims, checked without it: nine orders of its user,
 	// the catalogue, and the replayed dead letter gone from the queue.
-	var list struct {
-		Data []order `json:"data"`
-	}
-	code, _, data := s.call(t, http.MethodGet, "/api/orders?limit=100&userId="+demoUser(t, out), token, nil)
-	require.Equal(t, http.StatusOK, code, "%s", data)
-	require.NoError(t, json.Unmarshal(data, &list))
+	limit, user := 100, uuidOf(t, demoUser(t, out))
+	list, err := s.API.ListOrdersWithResponse(context.Background(), &gatewayclient.ListOrdersParams{Limit: &limit, UserId: &user}, gatewayclient.BearerAuth(token))
+	require.NoError(t, err)
+	expect(t, list.HTTPResponse, list.Body, http.StatusOK)
 	statuses := map[string]int{}
-	for _, o := range list.Data {
-		statuses[o.Status]++
+	for _, o := range list.JSON200.Data {
+		statuses[string(o.Status)]++
 	}
 	assert.Equal(t, map[string]int{"PAID": 2, "CANCELLED": 6, "FAILED": 1}, statuses, "the demo's orders")
-	var mug product
-	code, _, data = s.call(t, http.MethodGet, "/api/products/DEMO-MUG", token, nil)
-	require.Equal(t, http.StatusOK, code, "%s", data)
-	require.NoError(t, json.Unmarshal(data, &mug))
-	assert.Equal(t, product{SKU: "DEMO-MUG", Price: 1250, Currency: "USD", OnHand: 998, Available: 998}, mug, "two mugs sold")
+	resp, err := s.API.GetProductWithResponse(context.Background(), "DEMO-MUG", gatewayclient.BearerAuth(token))
+	require.NoError(t, err)
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusOK)
+	mug := resp.JSON200
+	assert.Equal(t, [5]any{"DEMO-MUG", int64(1250), "USD", int64(998), int64(998)},
+		[5]any{mug.Sku, mug.Price, mug.Currency, mug.OnHand, mug.Available}, "two mugs sold")
 	conn, err := amqp.Dial(s.Broker.AMQPURL)
 	require.NoError(t, err)
 	defer conn.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/saga"
@@ -29,33 +30,33 @@ func (s *System) checkInvariants(t testing.TB, ids []string, deadline time.Durat
 	ends := map[string]orderEnd{}
 	end := time.Now().Add(deadline)
 	for _, id := range ids {
-		o := s.waitOrder(t, id, time.Until(end), func(o order) bool {
+		o := s.waitOrder(t, id, time.Until(end), func(o gatewayclient.Order) bool {
 			return o.Status == "PAID" || o.Status == "CANCELLED" || o.Status == "FAILED"
 		})
-		var p payment
-		resp := s.Do(http.MethodGet, "/api/payments/order/"+id, nil, nil, &p)
+		orderStatus := string(o.Status)
+		p, status := s.payment(t, id)
 		// The payment side may still be compensating: wait for it too.
-		for resp.StatusCode == http.StatusOK && !settled(o.Status, p.Status) && time.Now().Before(end) {
+		for status == http.StatusOK && !settled(orderStatus, string(p.Status)) && time.Now().Before(end) {
 			time.Sleep(50 * time.Millisecond)
-			p = payment{}
-			resp = s.Do(http.MethodGet, "/api/payments/order/"+id, nil, nil, &p)
+			p, status = s.payment(t, id)
 		}
-		switch o.Status {
+		paymentStatus := string(p.Status)
+		switch orderStatus {
 		case "PAID":
-			assert.Equal(t, http.StatusOK, resp.StatusCode, "PAID order %s has a payment", id)
-			assert.Equal(t, "APPROVED", p.Status, "PAID ⇔ payment APPROVED (order %s)", id)
+			assert.Equal(t, http.StatusOK, status, "PAID order %s has a payment", id)
+			assert.Equal(t, "APPROVED", paymentStatus, "PAID ⇔ payment APPROVED (order %s)", id)
 		case "CANCELLED":
-			if resp.StatusCode == http.StatusOK {
-				assert.Contains(t, []string{"CANCELLED", "DECLINED", "FAILED", "REFUNDED"}, p.Status,
+			if status == http.StatusOK {
+				assert.Contains(t, []string{"CANCELLED", "DECLINED", "FAILED", "REFUNDED"}, paymentStatus,
 					"CANCELLED ⇒ no money held (order %s)", id)
 			} else {
-				assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+				assert.Equal(t, http.StatusNotFound, status)
 			}
 		case "FAILED":
-			assert.Equal(t, "FAILED", p.Status, "FAILED ⇒ payment FAILED (order %s)", id)
+			assert.Equal(t, "FAILED", paymentStatus, "FAILED ⇒ payment FAILED (order %s)", id)
 		}
-		outcomes[o.Status+"/"+p.Status]++
-		ends[id] = orderEnd{status: o.Status, payment: p}
+		outcomes[orderStatus+"/"+paymentStatus]++
+		ends[id] = orderEnd{status: orderStatus, payment: p}
 	}
 	// Contract §9: the invoices of the orders that were paid.
 	s.checkInvoices(t, ends, end)
@@ -82,13 +83,13 @@ func TestPaymentTimeout(t *testing.T) {
 	t.Parallel()
 	s := Start(t, map[string]string{"ORDER_PAYMENT_TIMEOUT": "1s"})
 	s.Stop("payment-service")
-	id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 300}, nil)
+	id := s.createOrder(t, totalOrder(uuid.NewString(), 300, ""), "")
 	o := s.waitStatus(t, id, "CANCELLED")
 	require.NotNil(t, o.CancelReason)
 	assert.Equal(t, "PAYMENT_TIMEOUT", *o.CancelReason)
 
 	s.StartService("payment-service")
-	p := s.waitPayment(t, id, func(p payment) bool { return p.Status == "REFUNDED" || p.Status == "CANCELLED" })
+	p := s.waitPayment(t, id, func(p gatewayclient.Payment) bool { return p.Status == "REFUNDED" || p.Status == "CANCELLED" })
 	t.Logf("payment of the timed-out order ended %s", p.Status)
 	s.checkInvariants(t, []string{id}, 30*time.Second)
 }
@@ -144,17 +145,18 @@ func TestBrokerConnectionsDropped(t *testing.T) {
 				return
 			default:
 			}
-			var a accepted
 			body, lines := c.order(i)
-			resp := s.Do(http.MethodPost, "/api/orders", body, nil, &a)
+			resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, body)
 			mu.Lock()
-			switch resp.StatusCode {
-			case http.StatusAccepted:
-				got.add(a.OrderID, lines)
-			case http.StatusServiceUnavailable:
+			switch {
+			case err != nil:
+				t.Errorf("POST during broker faults: %v", err)
+			case resp.StatusCode() == http.StatusAccepted:
+				got.add(resp.JSON202.OrderId.String(), lines)
+			case resp.StatusCode() == http.StatusServiceUnavailable:
 				refused++
 			default:
-				t.Errorf("POST during broker faults: HTTP %d", resp.StatusCode)
+				t.Errorf("POST during broker faults: HTTP %d", resp.StatusCode())
 			}
 			mu.Unlock()
 			time.Sleep(10 * time.Millisecond)
@@ -221,7 +223,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 	for i, p := range poison {
 		key := events.TypeOrderCreateRequested
 		require.NoError(t, ch.Publish(events.ExchangeOrderCommands, key, false, false, p), "poison %d", i)
-		ids = append(ids, s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 100}, nil))
+		ids = append(ids, s.createOrder(t, totalOrder(uuid.NewString(), 100, ""), ""))
 	}
 	outcomes := s.checkInvariants(t, ids, 30*time.Second)
 	assert.Equal(t, map[string]int{"PAID/APPROVED": len(ids)}, outcomes)

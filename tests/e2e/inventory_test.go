@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,32 +12,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 const inventoryService = "inventory-service"
-
-type product struct {
-	SKU       string `json:"sku"`
-	Price     int64  `json:"price"`
-	Currency  string `json:"currency"`
-	OnHand    int64  `json:"onHand"`
-	Reserved  int64  `json:"reserved"`
-	Available int64  `json:"available"`
-}
-
-type orderLine struct {
-	SKU       string `json:"sku"`
-	Quantity  int64  `json:"quantity"`
-	UnitPrice *int64 `json:"unitPrice"`
-	LineTotal *int64 `json:"lineTotal"`
-}
-
-type itemsOrder struct {
-	Status       string      `json:"status"`
-	Total        *int64      `json:"total"`
-	CancelReason *string     `json:"cancelReason"`
-	Items        []orderLine `json:"items"`
-}
 
 // sku is a sku of its own for one test.
 func sku(name string) string { return name + "-" + uuid.NewString()[:8] }
@@ -45,22 +25,33 @@ func sku(name string) string { return name + "-" + uuid.NewString()[:8] }
 // inventory has it.
 func (s *System) createProduct(t testing.TB, sku string, price, onHand int64, currency string) {
 	t.Helper()
-	resp := s.Do(http.MethodPost, "/api/products", map[string]any{
-		"sku": sku, "name": "product " + sku, "price": price, "currency": currency, "onHand": onHand}, nil, nil)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, "POST /api/products")
-	require.Equal(t, "/api/products/"+sku, resp.Header.Get("Location"))
-	s.waitProduct(t, sku, func(product) bool { return true })
+	resp, err := s.API.CreateProductWithResponse(context.Background(), nil, gatewayclient.NewProduct{
+		Sku: sku, Name: "product " + sku, Price: price, Currency: currency, OnHand: onHand})
+	require.NoError(t, err, "POST /api/products")
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+	require.Equal(t, "/api/products/"+sku, resp.HTTPResponse.Header.Get("Location"))
+	s.waitProduct(t, sku, func(gatewayclient.Product) bool { return true })
+}
+
+// product is GET /api/products/{sku}: the product, and the answer's status.
+func (s *System) product(t testing.TB, sku string) (gatewayclient.Product, int) {
+	t.Helper()
+	resp, err := s.API.GetProductWithResponse(context.Background(), sku)
+	require.NoError(t, err, "GET /api/products/%s", sku)
+	if resp.JSON200 == nil {
+		return gatewayclient.Product{}, resp.StatusCode()
+	}
+	return *resp.JSON200, resp.StatusCode()
 }
 
 // waitProduct polls the product until done holds, and checks that its
 // stock is never negative on the way (contract §9).
-func (s *System) waitProduct(t testing.TB, sku string, done func(product) bool) product {
+func (s *System) waitProduct(t testing.TB, sku string, done func(gatewayclient.Product) bool) gatewayclient.Product {
 	t.Helper()
 	end := time.Now().Add(30 * time.Second)
 	for {
-		var p product
-		resp := s.Do(http.MethodGet, "/api/products/"+sku, nil, nil, &p)
-		if resp.StatusCode == http.StatusOK {
+		p, status := s.product(t, sku)
+		if status == http.StatusOK {
 			require.GreaterOrEqual(t, p.OnHand, int64(0), "onHand never negative")
 			require.GreaterOrEqual(t, p.Available, int64(0), "available never negative")
 			require.Equal(t, p.OnHand-p.Reserved, p.Available)
@@ -69,7 +60,7 @@ func (s *System) waitProduct(t testing.TB, sku string, done func(product) bool) 
 			}
 		}
 		if time.Now().After(end) {
-			t.Fatalf("product %s: condition not met; last %+v (HTTP %d)", sku, p, resp.StatusCode)
+			t.Fatalf("product %s: condition not met; last %+v (HTTP %d)", sku, p, status)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -78,32 +69,47 @@ func (s *System) waitProduct(t testing.TB, sku string, done func(product) bool) 
 // stockIs waits until the product has onHand units of which none reserved.
 func (s *System) stockIs(t testing.TB, sku string, onHand int64) {
 	t.Helper()
-	s.waitProduct(t, sku, func(p product) bool { return p.OnHand == onHand && p.Reserved == 0 })
+	s.waitProduct(t, sku, func(p gatewayclient.Product) bool { return p.OnHand == onHand && p.Reserved == 0 })
 }
 
-func (s *System) placeItems(t testing.TB, method string, lines ...orderLine) string {
+// placeItems places an order with lines, of a fresh user, paid with method.
+func (s *System) placeItems(t testing.TB, method string, lines ...gatewayclient.NewOrderLine) string {
 	t.Helper()
-	items := make([]map[string]any, len(lines))
-	for i, l := range lines {
-		items[i] = map[string]any{"sku": l.SKU, "quantity": l.Quantity}
+	resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, gatewayclient.NewOrder{UserId: uuid.New(), Items: &lines, PaymentMethod: &method})
+	require.NoError(t, err, "POST /api/orders with items")
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+	require.Equal(t, gatewayclient.OrderAcceptedStatus("PENDING_STOCK"), resp.JSON202.Status)
+	return resp.JSON202.OrderId.String()
+}
+
+// adjustStock is POST /api/products/{sku}/stock with an Idempotency-Key of
+// key ("" for none); it returns the adjustment's id.
+func (s *System) adjustStock(t testing.TB, sku string, delta int64, key string) string {
+	t.Helper()
+	params := &gatewayclient.AdjustStockParams{}
+	if key != "" {
+		params.IdempotencyKey = &key
 	}
-	var a accepted
-	resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": uuid.NewString(), "items": items, "paymentMethod": method}, nil, &a)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, "POST /api/orders with items")
-	require.Equal(t, "PENDING_STOCK", a.Status)
-	return a.OrderID
+	resp, err := s.API.AdjustStockWithResponse(context.Background(), sku, params, gatewayclient.StockAdjustment{Delta: delta})
+	require.NoError(t, err, "POST /api/products/%s/stock", sku)
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+	return resp.JSON202.AdjustmentId.String()
 }
 
-func (s *System) itemsOrder(t testing.TB, id string) itemsOrder {
+// adjustments is GET /api/products/{sku}/adjustments, of up to limit.
+func (s *System) adjustments(t testing.TB, sku string, limit int) gatewayclient.AdjustmentPage {
 	t.Helper()
-	var o itemsOrder
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders/"+id, nil, nil, &o).StatusCode)
-	return o
+	resp, err := s.API.ListAdjustmentsWithResponse(context.Background(), sku, &gatewayclient.ListAdjustmentsParams{Limit: &limit})
+	require.NoError(t, err, "GET /api/products/%s/adjustments", sku)
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusOK)
+	return *resp.JSON200
 }
 
-func line(sku string, q int64) orderLine { return orderLine{SKU: sku, Quantity: q} }
+func line(sku string, q int) gatewayclient.NewOrderLine {
+	return gatewayclient.NewOrderLine{Sku: sku, Quantity: q}
+}
 
-func reasonOf(o order) string {
+func reasonOf(o gatewayclient.Order) string {
 	if o.CancelReason == nil {
 		return ""
 	}
@@ -121,30 +127,27 @@ func TestInventorySaga(t *testing.T) {
 		s.createProduct(t, c, 1000, 3, "USD")
 		id := s.placeItems(t, "tok_visa", line(a, 2), line(b, 1), line(c, 3))
 		s.waitStatus(t, id, "PAID")
-		o := s.itemsOrder(t, id)
+		o := s.mustOrder(t, id)
 		require.NotNil(t, o.Total)
 		assert.Equal(t, int64(3450), *o.Total, "Σ quantity × price at reservation")
-		require.Len(t, o.Items, 3)
+		require.NotNil(t, o.Items)
+		require.Len(t, *o.Items, 3)
 		for i, want := range [][3]int64{{2, 100, 200}, {1, 250, 250}, {3, 1000, 3000}} {
-			l := o.Items[i]
+			l := (*o.Items)[i]
 			if assert.NotNil(t, l.UnitPrice) && assert.NotNil(t, l.LineTotal) {
-				assert.Equal(t, want, [3]int64{l.Quantity, *l.UnitPrice, *l.LineTotal})
+				assert.Equal(t, want, [3]int64{int64(l.Quantity), *l.UnitPrice, *l.LineTotal})
 			}
 		}
-		var p payment
-		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/payments/order/"+id, nil, nil, &p).StatusCode)
+		p, status := s.payment(t, id)
+		require.Equal(t, http.StatusOK, status)
 		assert.Equal(t, int64(3450), p.Amount)
 		s.stockIs(t, a, 8)
 		s.stockIs(t, b, 4)
 		s.stockIs(t, c, 0)
 
-		var tl struct {
-			Events []struct{ Service, Type string } `json:"events"`
-		}
-		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders/"+id+"/timeline", nil, nil, &tl).StatusCode)
 		var seen []string
-		for _, e := range tl.Events {
-			seen = append(seen, e.Service+" "+e.Type)
+		for _, e := range s.mustTimeline(t, id).Events {
+			seen = append(seen, string(e.Service)+" "+e.Type)
 		}
 		for _, want := range []string{"order-service order.placed", "inventory-service order.placed", "inventory-service stock.reserved",
 			"order-service stock.reserved", "inventory-service order.paid", "inventory-service stock.committed"} {
@@ -158,37 +161,19 @@ func TestInventorySaga(t *testing.T) {
 		held := s.placeItems(t, "tok_visa", line(a, 4))
 		s.waitStatus(t, held, "PAID")
 		s.stockIs(t, a, 6)
-		var adj struct {
-			AdjustmentID string `json:"adjustmentId"`
-		}
-		require.Equal(t, http.StatusAccepted, s.Do(http.MethodPost, "/api/products/"+a+"/stock", map[string]any{"delta": -7}, nil, &adj).StatusCode)
-		refused := adj.AdjustmentID
+		refused := s.adjustStock(t, a, -7, "")
 		// Refused only while nothing else changed the stock: wait for it.
 		end := time.Now().Add(30 * time.Second)
-		for {
-			var first struct{ Meta struct{ Total int64 } }
-			s.Do(http.MethodGet, "/api/products/"+a+"/adjustments", nil, nil, &first)
-			if first.Meta.Total == 1 {
-				break
-			}
+		for s.adjustments(t, a, 10).Meta.Total != 1 {
 			require.False(t, time.Now().After(end), "the adjustment was recorded")
 			time.Sleep(20 * time.Millisecond)
 		}
+		var applied string
 		for range 2 { // the same key: one adjustment
-			require.Equal(t, http.StatusAccepted, s.Do(http.MethodPost, "/api/products/"+a+"/stock", map[string]any{"delta": 5},
-				map[string]string{"Idempotency-Key": "restock-" + a}, &adj).StatusCode)
+			applied = s.adjustStock(t, a, 5, "restock-"+a)
 		}
 		s.stockIs(t, a, 11)
-		var page struct {
-			Data []struct {
-				AdjustmentID string  `json:"adjustmentId"`
-				Delta        int64   `json:"delta"`
-				Status       string  `json:"status"`
-				Reason       *string `json:"reason"`
-			} `json:"data"`
-			Meta struct{ Total int64 } `json:"meta"`
-		}
-		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/products/"+a+"/adjustments?limit=10", nil, nil, &page).StatusCode)
+		page := s.adjustments(t, a, 10)
 		require.Len(t, page.Data, 2)
 		assert.Equal(t, int64(2), page.Meta.Total)
 		byID := map[string]string{}
@@ -197,9 +182,9 @@ func TestInventorySaga(t *testing.T) {
 			if d.Reason != nil {
 				reason = *d.Reason
 			}
-			byID[d.AdjustmentID] = fmt.Sprint(d.Delta, " ", d.Status, " ", reason)
+			byID[d.AdjustmentId.String()] = fmt.Sprint(d.Delta, " ", d.Status, " ", reason)
 		}
-		assert.Equal(t, map[string]string{refused: "-7 REFUSED BELOW_RESERVED", adj.AdjustmentID: "5 APPLIED "}, byID)
+		assert.Equal(t, map[string]string{refused: "-7 REFUSED BELOW_RESERVED", applied: "5 APPLIED "}, byID)
 	})
 
 	t.Run("out of stock: cancelled, nothing held", func(t *testing.T) {
@@ -209,7 +194,7 @@ func TestInventorySaga(t *testing.T) {
 		id := s.placeItems(t, "tok_visa", line(a, 5), line(b, 3))
 		o := s.waitStatus(t, id, "CANCELLED")
 		assert.Equal(t, "OUT_OF_STOCK", reasonOf(o))
-		assert.Nil(t, s.itemsOrder(t, id).Total, "never priced")
+		assert.Nil(t, s.mustOrder(t, id).Total, "never priced")
 		s.stockIs(t, a, 10)
 		s.stockIs(t, b, 2)
 	})
@@ -238,7 +223,7 @@ func TestInventorySaga(t *testing.T) {
 		id := s.placeItems(t, "tok_visa", line(a, 4))
 		s.waitStatus(t, id, "PAID")
 		s.stockIs(t, a, 6)
-		require.Equal(t, http.StatusAccepted, s.Do(http.MethodPatch, "/api/orders/"+id+"/cancel", nil, nil, nil).StatusCode)
+		require.Equal(t, http.StatusAccepted, s.cancel(t, id))
 		s.waitStatus(t, id, "CANCELLED")
 		s.stockIs(t, a, 10)
 	})
@@ -251,8 +236,8 @@ func TestInventorySaga(t *testing.T) {
 			ids[i] = s.placeItems(t, "tok_visa", line(a, 2))
 			// As soon as the order exists (a cancel of an order not yet
 			// there is a 404): the reservation may or may not be made.
-			s.waitOrder(t, ids[i], 10*time.Second, func(order) bool { return true })
-			require.Equal(t, http.StatusAccepted, s.Do(http.MethodPatch, "/api/orders/"+ids[i]+"/cancel", nil, nil, nil).StatusCode)
+			s.waitOrder(t, ids[i], 10*time.Second, func(gatewayclient.Order) bool { return true })
+			require.Equal(t, http.StatusAccepted, s.cancel(t, ids[i]))
 		}
 		for _, id := range ids {
 			s.waitStatus(t, id, "CANCELLED")
@@ -275,7 +260,7 @@ func TestInventorySaga(t *testing.T) {
 				var wg sync.WaitGroup
 				for i := range ids {
 					wg.Go(func() {
-						lines := make([]orderLine, len(skus))
+						lines := make([]gatewayclient.NewOrderLine, len(skus))
 						for j := range skus {
 							lines[j] = line(skus[(i+j)%len(skus)], 1)
 						}
@@ -288,8 +273,10 @@ func TestInventorySaga(t *testing.T) {
 				wg.Wait()
 				count := map[string]int{}
 				for _, id := range ids {
-					o := s.waitOrder(t, id, 60*time.Second, func(o order) bool { return o.Status == "PAID" || o.Status == "CANCELLED" || o.Status == "FAILED" })
-					count[o.Status+" "+reasonOf(o)]++
+					o := s.waitOrder(t, id, 60*time.Second, func(o gatewayclient.Order) bool {
+						return o.Status == "PAID" || o.Status == "CANCELLED" || o.Status == "FAILED"
+					})
+					count[string(o.Status)+" "+reasonOf(o)]++
 				}
 				assert.Equal(t, map[string]int{"PAID ": 10, "CANCELLED OUT_OF_STOCK": 54}, count)
 				for _, k := range skus {
@@ -311,7 +298,7 @@ func TestInventoryDown(t *testing.T) {
 
 	cancelled := s.placeItems(t, "tok_visa", line(a, 3))
 	s.waitStatus(t, cancelled, "PENDING_STOCK")
-	require.Equal(t, http.StatusAccepted, s.Do(http.MethodPatch, "/api/orders/"+cancelled+"/cancel", nil, nil, nil).StatusCode,
+	require.Equal(t, http.StatusAccepted, s.cancel(t, cancelled),
 		"a user may cancel an order waiting for stock")
 	o := s.waitStatus(t, cancelled, "CANCELLED")
 	assert.Equal(t, "USER_REQUESTED", reasonOf(o))
@@ -326,10 +313,7 @@ func TestInventoryDown(t *testing.T) {
 	for _, id := range []string{cancelled, timedOut} {
 		end := time.Now().Add(30 * time.Second)
 		for {
-			var tl struct {
-				Events []struct{ Type string } `json:"events"`
-			}
-			resp := s.Do(http.MethodGet, "/api/orders/"+id+"/timeline", nil, nil, &tl)
+			tl, status := s.timeline(t, id)
 			n := 0
 			for _, e := range tl.Events {
 				if e.Type == "order.cancelled" || e.Type == "order.placed" {
@@ -338,7 +322,7 @@ func TestInventoryDown(t *testing.T) {
 			}
 			// order-service emitted both, inventory-service received both
 			// (payment-service records order.cancelled too).
-			if resp.StatusCode == http.StatusOK && n >= 5 {
+			if status == http.StatusOK && n >= 5 {
 				break
 			}
 			require.False(t, time.Now().After(end), "the inventory handled order %s's messages: %+v", id, tl.Events)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"regexp"
 	"sort"
@@ -16,49 +15,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 const invoiceService = "invoice-service"
 
-// invoice is an Invoice of contract §6.
-type invoice struct {
-	ID        string `json:"id"`
-	Number    string `json:"number"`
-	OrderID   string `json:"orderId"`
-	UserID    string `json:"userId"`
-	PaymentID string `json:"paymentId"`
-	Currency  string `json:"currency"`
-	Lines     []struct {
-		Description string  `json:"description"`
-		SKU         *string `json:"sku"`
-		Quantity    int64   `json:"quantity"`
-		UnitPrice   int64   `json:"unitPrice"`
-		Amount      int64   `json:"amount"`
-	} `json:"lines"`
-	Total      int64     `json:"total"`
-	Status     string    `json:"status"`
-	IssuedAt   time.Time `json:"issuedAt"`
-	CreditNote *struct {
-		Number   string    `json:"number"`
-		IssuedAt time.Time `json:"issuedAt"`
-	} `json:"creditNote"`
-}
-
 // orderEnd is how an order's saga ended: its status and its payment.
 type orderEnd struct {
 	status  string
-	payment payment
+	payment gatewayclient.Payment
 }
 
 // waitInvoice polls the order's invoice until done holds of it (ok: it
 // exists) or end passes, and returns the last answer.
-func (s *System) waitInvoice(t testing.TB, orderID string, end time.Time, done func(inv invoice, ok bool) bool) (invoice, bool) {
+func (s *System) waitInvoice(t testing.TB, orderID string, end time.Time, done func(inv gatewayclient.Invoice, ok bool) bool) (gatewayclient.Invoice, bool) {
 	t.Helper()
 	for {
-		var inv invoice
-		resp := s.Do(http.MethodGet, "/api/orders/"+orderID+"/invoice", nil, nil, &inv)
-		require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, resp.StatusCode, "GET /api/orders/%s/invoice", orderID)
-		ok := resp.StatusCode == http.StatusOK
+		resp, err := s.API.GetInvoiceOfOrderWithResponse(context.Background(), uuidOf(t, orderID))
+		require.NoError(t, err, "GET /api/orders/%s/invoice", orderID)
+		require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, resp.StatusCode(), "GET /api/orders/%s/invoice", orderID)
+		var inv gatewayclient.Invoice
+		ok := resp.JSON200 != nil
+		if ok {
+			inv = *resp.JSON200
+		}
 		if done(inv, ok) || time.Now().After(end) {
 			return inv, ok
 		}
@@ -77,16 +57,9 @@ func (s *System) everPaid(t testing.TB, id string) bool {
 // id's timeline (what it received or emitted).
 func (s *System) received(t testing.TB, id, service, typ string) int {
 	t.Helper()
-	var tl struct {
-		Events []struct {
-			Service string `json:"service"`
-			Type    string `json:"type"`
-		} `json:"events"`
-	}
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders/"+id+"/timeline", nil, nil, &tl).StatusCode)
 	n := 0
-	for _, e := range tl.Events {
-		if e.Service == service && e.Type == typ {
+	for _, e := range s.mustTimeline(t, id).Events {
+		if string(e.Service) == service && e.Type == typ {
 			n++
 		}
 	}
@@ -110,20 +83,20 @@ func (s *System) checkInvoices(t testing.TB, ends map[string]orderEnd, end time.
 			none = append(none, id)
 			continue
 		}
-		want := "ISSUED"
+		want := gatewayclient.InvoiceStatus("ISSUED")
 		if e.status == "CANCELLED" {
 			want = "CREDITED"
 		}
-		inv, ok := s.waitInvoice(t, id, end, func(inv invoice, ok bool) bool { return ok && inv.Status == want })
+		inv, ok := s.waitInvoice(t, id, end, func(inv gatewayclient.Invoice, ok bool) bool { return ok && inv.Status == want })
 		if assert.True(t, ok, "order %s, %s, has its invoice", id, e.status) {
 			assert.Equal(t, want, inv.Status, "order %s, %s: its invoice", id, e.status)
 			assert.Equal(t, e.payment.Amount, inv.Total, "order %s: the invoice's total is the payment's amount", id)
-			assert.Equal(t, e.payment.ID, inv.PaymentID, "order %s: the invoice names its payment", id)
+			assert.Equal(t, e.payment.Id, inv.PaymentId, "order %s: the invoice names its payment", id)
 			assert.Equal(t, want == "CREDITED", inv.CreditNote != nil, "order %s: a credit note only when credited", id)
 		}
 	}
 	for _, id := range none {
-		_, ok := s.waitInvoice(t, id, time.Now(), func(invoice, bool) bool { return true })
+		_, ok := s.waitInvoice(t, id, time.Now(), func(gatewayclient.Invoice, bool) bool { return true })
 		assert.False(t, ok, "order %s, %s, never paid: no invoice", id, ends[id].status)
 	}
 	invoices, credited := s.checkNumbering(t)
@@ -154,7 +127,7 @@ func (s *System) checkNumbering(t testing.TB) (invoices, credited int) {
 		series[m[1]+"-"+m[2]] = append(series[m[1]+"-"+m[2]], doc{n, at})
 	}
 	for _, inv := range all {
-		orders[inv.OrderID]++
+		orders[inv.OrderId.String()]++
 		add(inv.Number, inv.IssuedAt)
 		if inv.CreditNote != nil {
 			credited++
@@ -179,20 +152,17 @@ func (s *System) checkNumbering(t testing.TB) (invoices, credited int) {
 }
 
 // allInvoices reads every invoice through the gateway, page by page.
-func (s *System) allInvoices(t testing.TB) []invoice {
+func (s *System) allInvoices(t testing.TB) []gatewayclient.Invoice {
 	t.Helper()
-	var all []invoice
+	var all []gatewayclient.Invoice
+	limit := 100
 	for page := 1; ; page++ {
-		var p struct {
-			Data []invoice `json:"data"`
-			Meta struct {
-				TotalPages int `json:"totalPages"`
-			} `json:"meta"`
-		}
-		resp := s.Do(http.MethodGet, fmt.Sprintf("/api/invoices?limit=100&page=%d", page), nil, nil, &p)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "GET /api/invoices")
+		resp, err := s.API.ListInvoicesWithResponse(context.Background(), &gatewayclient.ListInvoicesParams{Limit: &limit, Page: &page})
+		require.NoError(t, err, "GET /api/invoices")
+		expect(t, resp.HTTPResponse, resp.Body, http.StatusOK)
+		p := resp.JSON200
 		all = append(all, p.Data...)
-		if page >= p.Meta.TotalPages {
+		if int64(page) >= p.Meta.TotalPages {
 			return all
 		}
 	}
@@ -228,40 +198,41 @@ func TestInvoices(t *testing.T) {
 	t.Run("paid: an invoice with the order's lines and its PDF", func(t *testing.T) {
 		id := s.placeItems(t, "tok_visa", line(mug, 2))
 		s.waitStatus(t, id, "PAID")
-		inv, ok := s.waitInvoice(t, id, end(), func(_ invoice, ok bool) bool { return ok })
+		inv, ok := s.waitInvoice(t, id, end(), func(_ gatewayclient.Invoice, ok bool) bool { return ok })
 		require.True(t, ok, "the invoice of a PAID order")
 		assert.Regexp(t, `^INV-\d{4}-\d{6}$`, inv.Number)
-		assert.Equal(t, "ISSUED", inv.Status)
+		assert.Equal(t, gatewayclient.InvoiceStatus("ISSUED"), inv.Status)
 		assert.Equal(t, int64(2500), inv.Total)
 		require.Len(t, inv.Lines, 1)
 		assert.Equal(t, "product "+mug, inv.Lines[0].Description, "named as the product")
-		assert.Equal(t, mug, *inv.Lines[0].SKU)
-		status, ctype, body := s.pdf(t, "/api/invoices/"+inv.ID+"/pdf")
+		assert.Equal(t, mug, *inv.Lines[0].Sku)
+		status, ctype, body := s.pdf(t, "/api/invoices/"+inv.Id.String()+"/pdf")
 		assert.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "application/pdf", ctype)
 		assert.True(t, len(body) > 4 && string(body[:4]) == "%PDF", "a PDF")
-		_, _, again := s.pdf(t, "/api/invoices/"+inv.ID+"/pdf")
+		_, _, again := s.pdf(t, "/api/invoices/"+inv.Id.String()+"/pdf")
 		assert.Equal(t, body, again, "the same bytes every time")
-		status, ctype, _ = s.pdf(t, "/api/invoices/"+inv.ID+"/credit-note/pdf")
+		status, ctype, _ = s.pdf(t, "/api/invoices/"+inv.Id.String()+"/credit-note/pdf")
 		assert.Equal(t, http.StatusNotFound, status, "no credit note yet")
 		assert.Equal(t, "application/problem+json", ctype)
-		var byID invoice
-		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/invoices/"+inv.ID, nil, nil, &byID).StatusCode)
-		assert.Equal(t, inv.Number, byID.Number)
+		byID, err := s.API.GetInvoiceWithResponse(context.Background(), inv.Id)
+		require.NoError(t, err)
+		expect(t, byID.HTTPResponse, byID.Body, http.StatusOK)
+		assert.Equal(t, inv.Number, byID.JSON200.Number)
 	})
 
 	t.Run("cancelled after paid: credit note, refund, units back", func(t *testing.T) {
 		id := s.placeItems(t, "tok_visa", line(mug, 1))
 		s.waitStatus(t, id, "PAID")
-		require.Equal(t, http.StatusAccepted, s.Do(http.MethodPatch, "/api/orders/"+id+"/cancel", nil, nil, nil).StatusCode)
+		require.Equal(t, http.StatusAccepted, s.cancel(t, id))
 		s.waitStatus(t, id, "CANCELLED")
 		s.waitPayment(t, id, paymentIs("REFUNDED"))
-		inv, ok := s.waitInvoice(t, id, end(), func(inv invoice, ok bool) bool { return ok && inv.Status == "CREDITED" })
+		inv, ok := s.waitInvoice(t, id, end(), func(inv gatewayclient.Invoice, ok bool) bool { return ok && inv.Status == "CREDITED" })
 		require.True(t, ok)
-		require.Equal(t, "CREDITED", inv.Status)
+		require.Equal(t, gatewayclient.InvoiceStatus("CREDITED"), inv.Status)
 		require.NotNil(t, inv.CreditNote)
 		assert.Regexp(t, `^CN-\d{4}-\d{6}$`, inv.CreditNote.Number)
-		status, ctype, body := s.pdf(t, "/api/invoices/"+inv.ID+"/credit-note/pdf")
+		status, ctype, body := s.pdf(t, "/api/invoices/"+inv.Id.String()+"/credit-note/pdf")
 		assert.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "application/pdf", ctype)
 		assert.Equal(t, "%PDF", string(body[:4]))
@@ -270,27 +241,29 @@ func TestInvoices(t *testing.T) {
 	})
 
 	t.Run("declined, failed, total-only", func(t *testing.T) {
-		declined := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 700, "paymentMethod": "tok_decline"}, nil)
-		failed := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 700, "paymentMethod": "tok_fail"}, nil)
-		jpy := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 1234, "currency": "JPY"}, nil)
+		declined := s.createOrder(t, totalOrder(uuid.NewString(), 700, "tok_decline"), "")
+		failed := s.createOrder(t, totalOrder(uuid.NewString(), 700, "tok_fail"), "")
+		jpyOrder, jpyCurrency := totalOrder(uuid.NewString(), 1234, ""), "JPY"
+		jpyOrder.Currency = &jpyCurrency
+		jpy := s.createOrder(t, jpyOrder, "")
 		s.waitStatus(t, declined, "CANCELLED")
 		s.waitStatus(t, failed, "FAILED")
 		s.waitStatus(t, jpy, "PAID")
-		inv, ok := s.waitInvoice(t, jpy, end(), func(_ invoice, ok bool) bool { return ok })
+		inv, ok := s.waitInvoice(t, jpy, end(), func(_ gatewayclient.Invoice, ok bool) bool { return ok })
 		require.True(t, ok)
 		require.Len(t, inv.Lines, 1, "a total-only order's invoice has one line")
-		assert.Nil(t, inv.Lines[0].SKU)
+		assert.Nil(t, inv.Lines[0].Sku)
 		assert.Equal(t, int64(1234), inv.Total)
 		for _, id := range []string{declined, failed} {
-			_, ok := s.waitInvoice(t, id, time.Now(), func(invoice, bool) bool { return true })
+			_, ok := s.waitInvoice(t, id, time.Now(), func(gatewayclient.Invoice, bool) bool { return true })
 			assert.False(t, ok, "order %s was never paid: no invoice", id)
 		}
 	})
 
 	t.Run("a duplicate order.paid: still one invoice", func(t *testing.T) {
-		id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 990}, nil)
+		id := s.createOrder(t, totalOrder(uuid.NewString(), 990, ""), "")
 		s.waitStatus(t, id, "PAID")
-		inv, ok := s.waitInvoice(t, id, end(), func(_ invoice, ok bool) bool { return ok })
+		inv, ok := s.waitInvoice(t, id, end(), func(_ gatewayclient.Invoice, ok bool) bool { return ok })
 		require.True(t, ok)
 		s.republishOrderPaid(t, inv)
 		deadline := end()
@@ -298,7 +271,7 @@ func TestInvoices(t *testing.T) {
 			require.True(t, time.Now().Before(deadline), "invoice-service received the duplicate order.paid")
 			time.Sleep(50 * time.Millisecond)
 		}
-		again, _ := s.waitInvoice(t, id, time.Now(), func(invoice, bool) bool { return true })
+		again, _ := s.waitInvoice(t, id, time.Now(), func(gatewayclient.Invoice, bool) bool { return true })
 		assert.Equal(t, inv.Number, again.Number, "the same invoice")
 		s.checkNumbering(t)
 	})
@@ -306,7 +279,7 @@ func TestInvoices(t *testing.T) {
 
 // republishOrderPaid publishes the order.paid of inv's order again, under
 // a new message id: a replay the inbox cannot recognise.
-func (s *System) republishOrderPaid(t testing.TB, inv invoice) {
+func (s *System) republishOrderPaid(t testing.TB, inv gatewayclient.Invoice) {
 	t.Helper()
 	conn, err := amqp.Dial(s.Broker.AMQPURL)
 	require.NoError(t, err)
@@ -314,15 +287,14 @@ func (s *System) republishOrderPaid(t testing.TB, inv invoice) {
 	ch, err := conn.Channel()
 	require.NoError(t, err)
 	require.NoError(t, ch.Confirm(false))
-	orderID, paymentID, userID := uuid.MustParse(inv.OrderID), uuid.MustParse(inv.PaymentID), uuid.MustParse(inv.UserID)
 	msg, err := events.NewMessage(events.OrderPaid{
-		OrderOutcome: events.OrderOutcome{OrderID: orderID, PaymentID: paymentID, UserID: userID},
+		OrderOutcome: events.OrderOutcome{OrderID: inv.OrderId, PaymentID: inv.PaymentId, UserID: inv.UserId},
 		Total:        inv.Total, Currency: inv.Currency,
-	}, inv.OrderID)
+	}, inv.OrderId.String())
 	require.NoError(t, err)
 	dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), events.ExchangeOrderEvents, msg.Type, true, false, amqp.Publishing{
 		ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: msg.ID.String(), Type: msg.Type,
-		CorrelationId: inv.OrderID, Timestamp: time.Now(), AppId: "test", Body: msg.Body,
+		CorrelationId: inv.OrderId.String(), Timestamp: time.Now(), AppId: "test", Body: msg.Body,
 		Headers: amqp.Table{"x-schema-version": int64(1)},
 	})
 	require.NoError(t, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
@@ -279,15 +280,14 @@ func (s *System) mailLoad(t testing.TB, users []string, n int, fault func()) map
 		if i%2 == 0 {
 			method = "tok_fail"
 		}
-		var a accepted
-		resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": users[i%len(users)], "total": 100 + i, "paymentMethod": method}, nil, &a)
-		require.Equal(t, http.StatusAccepted, resp.StatusCode, "POST %d", i)
-		ids = append(ids, a.OrderID)
+		ids = append(ids, s.createOrder(t, totalOrder(users[i%len(users)], int64(100+i), method), ""))
 	}
 	final := map[string]string{}
 	for _, id := range ids {
-		o := s.waitOrder(t, id, 60*time.Second, func(o order) bool { return slices.Contains([]string{"PAID", "CANCELLED", "FAILED"}, o.Status) })
-		final[id] = o.Status
+		o := s.waitOrder(t, id, 60*time.Second, func(o gatewayclient.Order) bool {
+			return slices.Contains([]gatewayclient.OrderStatus{"PAID", "CANCELLED", "FAILED"}, o.Status)
+		})
+		final[id] = string(o.Status)
 	}
 	return final
 }
@@ -405,11 +405,11 @@ func TestConfirmationCarriesTheInvoicePDF(t *testing.T) {
 		if status != "PAID" {
 			continue
 		}
-		var inv struct {
-			ID string `json:"id"`
-		}
-		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders/"+id+"/invoice", nil, nil, &inv).StatusCode)
-		resp, err := http.Get(s.GatewayURL + "/api/invoices/" + inv.ID + "/pdf")
+		inv, err := s.API.GetInvoiceOfOrderWithResponse(context.Background(), uuidOf(t, id))
+		require.NoError(t, err)
+		expect(t, inv.HTTPResponse, inv.Body, http.StatusOK)
+		// The PDF as bytes: raw.
+		resp, err := http.Get(s.GatewayURL + "/api/invoices/" + inv.JSON200.Id.String() + "/pdf")
 		require.NoError(t, err)
 		pdf, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -478,12 +478,10 @@ func (s *System) finalStatuses(t testing.TB, ids []string) map[string]string {
 	t.Helper()
 	final := map[string]string{}
 	for _, id := range ids {
-		var o order
-		require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders/"+id, nil, nil, &o).StatusCode)
-		final[id] = o.Status
+		o := s.mustOrder(t, id)
+		final[id] = string(o.Status)
 		if o.Status == "CANCELLED" {
-			var p payment
-			if s.Do(http.MethodGet, "/api/payments/order/"+id, nil, nil, &p).StatusCode == http.StatusOK && p.Status == "REFUNDED" {
+			if p, status := s.payment(t, id); status == http.StatusOK && p.Status == "REFUNDED" {
 				final[id] = "CANCELLED_PAID"
 			}
 		}

@@ -15,87 +15,133 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
-type order struct {
-	ID           string  `json:"id"`
-	UserID       string  `json:"userId"`
-	Total        int64   `json:"total"`
-	Currency     string  `json:"currency"`
-	Status       string  `json:"status"`
-	CancelReason *string `json:"cancelReason"`
-	CreatedAt    string  `json:"createdAt"`
-	UpdatedAt    string  `json:"updatedAt"`
-}
-
-type payment struct {
-	ID       string  `json:"id"`
-	OrderID  string  `json:"orderId"`
-	Amount   int64   `json:"amount"`
-	Currency string  `json:"currency"`
-	Status   string  `json:"status"`
-	Reason   *string `json:"reason"`
-}
-
-type accepted struct {
-	OrderID string `json:"orderId"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
-}
-
-func (s *System) createOrder(t testing.TB, body map[string]any, headers map[string]string) string {
+// createOrder places an order with an Idempotency-Key of key ("" for
+// none) and returns its id.
+func (s *System) createOrder(t testing.TB, body gatewayclient.NewOrder, key string) string {
 	t.Helper()
-	var a accepted
-	resp := s.Do(http.MethodPost, "/api/orders", body, headers, &a)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, "POST /api/orders")
-	require.Equal(t, "/api/orders/"+a.OrderID, resp.Header.Get("Location"))
-	require.Equal(t, "PENDING_PAYMENT", a.Status)
-	require.Equal(t, "Order creation request accepted", a.Message)
-	return a.OrderID
+	params := &gatewayclient.CreateOrderParams{}
+	if key != "" {
+		params.IdempotencyKey = &key
+	}
+	resp, err := s.API.CreateOrderWithResponse(context.Background(), params, body)
+	require.NoError(t, err, "POST /api/orders")
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+	a := resp.JSON202
+	require.Equal(t, "/api/orders/"+a.OrderId.String(), resp.HTTPResponse.Header.Get("Location"))
+	require.Equal(t, gatewayclient.OrderAcceptedStatus("PENDING_PAYMENT"), a.Status)
+	require.Equal(t, gatewayclient.OrderAcceptedMessage("Order creation request accepted"), a.Message)
+	return a.OrderId.String()
+}
+
+// getOrder is GET /api/orders/{id}: the order, and the answer's status.
+func (s *System) getOrder(t testing.TB, id string) (gatewayclient.Order, int) {
+	t.Helper()
+	resp, err := s.API.GetOrderWithResponse(context.Background(), uuidOf(t, id))
+	require.NoError(t, err, "GET /api/orders/%s", id)
+	if resp.JSON200 == nil {
+		return gatewayclient.Order{}, resp.StatusCode()
+	}
+	return *resp.JSON200, resp.StatusCode()
+}
+
+// mustOrder is an order that must be there.
+func (s *System) mustOrder(t testing.TB, id string) gatewayclient.Order {
+	t.Helper()
+	o, status := s.getOrder(t, id)
+	require.Equal(t, http.StatusOK, status, "GET /api/orders/%s", id)
+	return o
 }
 
 // waitOrder polls until the order's status satisfies done, or fails after
 // the deadline.
-func (s *System) waitOrder(t testing.TB, id string, deadline time.Duration, done func(order) bool) order {
+func (s *System) waitOrder(t testing.TB, id string, deadline time.Duration, done func(gatewayclient.Order) bool) gatewayclient.Order {
 	t.Helper()
 	end := time.Now().Add(deadline)
-	var o order
 	for {
-		o = order{}
-		resp := s.Do(http.MethodGet, "/api/orders/"+id, nil, nil, &o)
-		if resp.StatusCode == http.StatusOK && done(o) {
+		o, status := s.getOrder(t, id)
+		if status == http.StatusOK && done(o) {
 			return o
 		}
 		if time.Now().After(end) {
-			t.Fatalf("order %s: condition not met within %v; last status %q (HTTP %d)", id, deadline, o.Status, resp.StatusCode)
+			t.Fatalf("order %s: condition not met within %v; last status %q (HTTP %d)", id, deadline, o.Status, status)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func (s *System) waitStatus(t testing.TB, id, status string) order {
+func (s *System) waitStatus(t testing.TB, id, status string) gatewayclient.Order {
 	t.Helper()
-	return s.waitOrder(t, id, 30*time.Second, func(o order) bool { return o.Status == status })
+	return s.waitOrder(t, id, 30*time.Second, func(o gatewayclient.Order) bool { return string(o.Status) == status })
 }
 
-func (s *System) waitPayment(t testing.TB, orderID string, done func(payment) bool) payment {
+// payment is GET /api/payments/order/{orderId}: the order's payment, and
+// the answer's status.
+func (s *System) payment(t testing.TB, orderID string) (gatewayclient.Payment, int) {
+	t.Helper()
+	resp, err := s.API.GetPaymentOfOrderWithResponse(context.Background(), uuidOf(t, orderID))
+	require.NoError(t, err, "GET /api/payments/order/%s", orderID)
+	if resp.JSON200 == nil {
+		return gatewayclient.Payment{}, resp.StatusCode()
+	}
+	return *resp.JSON200, resp.StatusCode()
+}
+
+func (s *System) waitPayment(t testing.TB, orderID string, done func(gatewayclient.Payment) bool) gatewayclient.Payment {
 	t.Helper()
 	end := time.Now().Add(30 * time.Second)
 	for {
-		var p payment
-		resp := s.Do(http.MethodGet, "/api/payments/order/"+orderID, nil, nil, &p)
-		if resp.StatusCode == http.StatusOK && done(p) {
+		p, status := s.payment(t, orderID)
+		if status == http.StatusOK && done(p) {
 			return p
 		}
 		if time.Now().After(end) {
-			t.Fatalf("payment of order %s: condition not met; last %+v (HTTP %d)", orderID, p, resp.StatusCode)
+			t.Fatalf("payment of order %s: condition not met; last %+v (HTTP %d)", orderID, p, status)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func paymentIs(status string) func(payment) bool {
-	return func(p payment) bool { return p.Status == status }
+func paymentIs(status string) func(gatewayclient.Payment) bool {
+	return func(p gatewayclient.Payment) bool { return string(p.Status) == status }
+}
+
+// cancel is PATCH /api/orders/{id}/cancel; it returns the answer's status.
+func (s *System) cancel(t testing.TB, id string) int {
+	t.Helper()
+	resp, err := s.API.CancelOrderWithResponse(context.Background(), uuidOf(t, id))
+	require.NoError(t, err, "PATCH /api/orders/%s/cancel", id)
+	return resp.StatusCode()
+}
+
+// listOrders is GET /api/orders with params, which must answer 200.
+func (s *System) listOrders(t testing.TB, params gatewayclient.ListOrdersParams) gatewayclient.OrderPage {
+	t.Helper()
+	resp, err := s.API.ListOrdersWithResponse(context.Background(), &params)
+	require.NoError(t, err, "GET /api/orders")
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusOK)
+	return *resp.JSON200
+}
+
+// timeline is GET /api/orders/{id}/timeline, and the answer's status.
+func (s *System) timeline(t testing.TB, id string) (gatewayclient.Timeline, int) {
+	t.Helper()
+	resp, err := s.API.GetOrderTimelineWithResponse(context.Background(), uuidOf(t, id))
+	require.NoError(t, err, "GET /api/orders/%s/timeline", id)
+	if resp.JSON200 == nil {
+		return gatewayclient.Timeline{}, resp.StatusCode()
+	}
+	return *resp.JSON200, resp.StatusCode()
+}
+
+// mustTimeline is the timeline of an order that must be there.
+func (s *System) mustTimeline(t testing.TB, id string) gatewayclient.Timeline {
+	t.Helper()
+	tl, status := s.timeline(t, id)
+	require.Equal(t, http.StatusOK, status, "GET /api/orders/%s/timeline", id)
+	return tl
 }
 
 func TestSagaOutcomes(t *testing.T) {
@@ -120,10 +166,10 @@ func TestSagaOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			id := s.createOrder(t, map[string]any{"userId": user, "total": tc.total, "paymentMethod": tc.method}, nil)
+			id := s.createOrder(t, totalOrder(user, tc.total, tc.method), "")
 			o := s.waitStatus(t, id, tc.orderStatus)
-			assert.Equal(t, user, o.UserID)
-			assert.Equal(t, tc.total, o.Total)
+			assert.Equal(t, user, o.UserId.String())
+			assert.Equal(t, &tc.total, o.Total)
 			assert.Equal(t, "USD", o.Currency, "currency defaults to USD")
 			if tc.cancelReason == "" {
 				assert.Nil(t, o.CancelReason)
@@ -135,10 +181,10 @@ func TestSagaOutcomes(t *testing.T) {
 			if tc.paymentReason != "" && assert.NotNil(t, p.Reason) {
 				assert.Equal(t, tc.paymentReason, *p.Reason)
 			}
-			var byID payment
-			resp := s.Do(http.MethodGet, "/api/payments/"+p.ID, nil, nil, &byID)
-			assert.Equal(t, http.StatusOK, resp.StatusCode)
-			assert.Equal(t, p, byID, "payment by id equals payment by order")
+			resp, err := s.API.GetPaymentWithResponse(context.Background(), p.Id)
+			require.NoError(t, err)
+			expect(t, resp.HTTPResponse, resp.Body, http.StatusOK)
+			assert.Equal(t, p, *resp.JSON200, "payment by id equals payment by order")
 		})
 	}
 }
@@ -149,39 +195,39 @@ func TestCancellation(t *testing.T) {
 	user := uuid.NewString()
 
 	t.Run("while pending: payment cancelled, never charged", func(t *testing.T) {
-		id := s.createOrder(t, map[string]any{"userId": user, "total": 1000}, nil)
+		id := s.createOrder(t, totalOrder(user, 1000, ""), "")
 		s.waitPayment(t, id, paymentIs("PROCESSING"))
-		var a map[string]string
-		resp := s.Do(http.MethodPatch, "/api/orders/"+id+"/cancel", nil, nil, &a)
-		require.Equal(t, http.StatusAccepted, resp.StatusCode)
-		assert.Equal(t, map[string]string{"orderId": id, "message": "Order cancellation request accepted"}, a)
+		resp, err := s.API.CancelOrderWithResponse(context.Background(), uuidOf(t, id))
+		require.NoError(t, err)
+		expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+		assert.Equal(t, gatewayclient.CancelAccepted{OrderId: uuidOf(t, id), Message: "Order cancellation request accepted"}, *resp.JSON202)
 		o := s.waitStatus(t, id, "CANCELLED")
 		require.NotNil(t, o.CancelReason)
 		assert.Equal(t, "USER_REQUESTED", *o.CancelReason)
 		s.waitPayment(t, id, paymentIs("CANCELLED"))
 	})
 	t.Run("after paid: refunded", func(t *testing.T) {
-		id := s.createOrder(t, map[string]any{"userId": user, "total": 1000}, nil)
+		id := s.createOrder(t, totalOrder(user, 1000, ""), "")
 		s.waitStatus(t, id, "PAID")
-		resp := s.Do(http.MethodPatch, "/api/orders/"+id, map[string]string{"status": "CANCELLED"}, nil, nil)
-		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		resp, err := s.API.ChangeOrderWithResponse(context.Background(), uuidOf(t, id), gatewayclient.StatusChange{Status: "CANCELLED"})
+		require.NoError(t, err)
+		expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
 		s.waitStatus(t, id, "CANCELLED")
 		s.waitPayment(t, id, paymentIs("REFUNDED"))
 	})
 	t.Run("unknown order: 404", func(t *testing.T) {
-		resp := s.Do(http.MethodPatch, "/api/orders/"+uuid.NewString()+"/cancel", nil, nil, nil)
-		assert.Equal(t, http.StatusNotFound, resp.StatusCode)
-		assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+		resp, err := s.API.CancelOrderWithResponse(context.Background(), uuid.New())
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode())
+		assert.Equal(t, "application/problem+json", resp.HTTPResponse.Header.Get("Content-Type"))
 	})
 	t.Run("final order: 409", func(t *testing.T) {
-		id := s.createOrder(t, map[string]any{"userId": user, "total": 1000, "paymentMethod": "tok_fail"}, nil)
+		id := s.createOrder(t, totalOrder(user, 1000, "tok_fail"), "")
 		s.waitStatus(t, id, "FAILED")
-		resp := s.Do(http.MethodPatch, "/api/orders/"+id+"/cancel", nil, nil, nil)
-		assert.Equal(t, http.StatusConflict, resp.StatusCode)
-		id = s.createOrder(t, map[string]any{"userId": user, "total": 1000, "paymentMethod": "tok_decline"}, nil)
+		assert.Equal(t, http.StatusConflict, s.cancel(t, id))
+		id = s.createOrder(t, totalOrder(user, 1000, "tok_decline"), "")
 		s.waitStatus(t, id, "CANCELLED")
-		resp = s.Do(http.MethodPatch, "/api/orders/"+id+"/cancel", nil, nil, nil)
-		assert.Equal(t, http.StatusConflict, resp.StatusCode)
+		assert.Equal(t, http.StatusConflict, s.cancel(t, id))
 	})
 }
 
@@ -195,7 +241,7 @@ func TestCancelRacingPayment(t *testing.T) {
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		ids[i] = s.createOrder(t, map[string]any{"userId": user, "total": 100 + i}, nil)
+		ids[i] = s.createOrder(t, totalOrder(user, int64(100+i), ""), "")
 		wg.Go(func() {
 			// Spread the cancels over 0–600 ms: before, around and after
 			// the decision at 300 ms.
@@ -204,20 +250,20 @@ func TestCancelRacingPayment(t *testing.T) {
 			// §2: commands are asynchronous), longer on a busy machine:
 			// ask again until it exists, within a deadline.
 			deadline := time.Now().Add(20 * time.Second)
-			resp := s.Do(http.MethodPatch, "/api/orders/"+ids[i]+"/cancel", nil, nil, nil)
-			for resp.StatusCode == http.StatusNotFound && time.Now().Before(deadline) {
+			status := s.cancel(t, ids[i])
+			for status == http.StatusNotFound && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
-				resp = s.Do(http.MethodPatch, "/api/orders/"+ids[i]+"/cancel", nil, nil, nil)
+				status = s.cancel(t, ids[i])
 			}
-			assert.Contains(t, []int{http.StatusAccepted, http.StatusConflict}, resp.StatusCode, "cancel %s", ids[i])
+			assert.Contains(t, []int{http.StatusAccepted, http.StatusConflict}, status, "cancel %s", ids[i])
 		})
 	}
 	wg.Wait()
 	for _, id := range ids {
-		o := s.waitOrder(t, id, 30*time.Second, func(o order) bool { return o.Status == "CANCELLED" })
-		p := s.waitPayment(t, id, func(p payment) bool { return p.Status == "CANCELLED" || p.Status == "REFUNDED" })
+		o := s.waitOrder(t, id, 30*time.Second, func(o gatewayclient.Order) bool { return o.Status == "CANCELLED" })
+		p := s.waitPayment(t, id, func(p gatewayclient.Payment) bool { return p.Status == "CANCELLED" || p.Status == "REFUNDED" })
 		assert.Equal(t, "USER_REQUESTED", *o.CancelReason, "order %s", id)
-		assert.Contains(t, []string{"CANCELLED", "REFUNDED"}, p.Status, "no money held for cancelled order %s", id)
+		assert.Contains(t, []gatewayclient.PaymentStatus{"CANCELLED", "REFUNDED"}, p.Status, "no money held for cancelled order %s", id)
 	}
 }
 
@@ -226,27 +272,21 @@ func TestIdempotencyKey(t *testing.T) {
 	s := Start(t, nil)
 	user := uuid.NewString()
 	key := "checkout-" + uuid.NewString()
-	body := map[string]any{"userId": user, "total": 777}
-	first := s.createOrder(t, body, map[string]string{"Idempotency-Key": key})
+	body := totalOrder(user, 777, "")
+	first := s.createOrder(t, body, key)
 	s.waitStatus(t, first, "PAID")
 	// A replay, even with another body, yields the same order and no second one.
-	second := s.createOrder(t, map[string]any{"userId": user, "total": 999}, map[string]string{"Idempotency-Key": key})
+	second := s.createOrder(t, totalOrder(user, 999, ""), key)
 	assert.Equal(t, first, second)
-	other := s.createOrder(t, body, map[string]string{"Idempotency-Key": key + "-other"})
+	other := s.createOrder(t, body, key+"-other")
 	assert.NotEqual(t, first, other)
 	s.waitStatus(t, other, "PAID")
 
-	var page struct {
-		Data []order `json:"data"`
-		Meta struct {
-			Total int64 `json:"total"`
-		} `json:"meta"`
-	}
-	resp := s.Do(http.MethodGet, "/api/orders?userId="+user, nil, nil, &page)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	userID := uuidOf(t, user)
+	page := s.listOrders(t, gatewayclient.ListOrdersParams{UserId: &userID})
 	assert.Equal(t, int64(2), page.Meta.Total, "one order per key")
 	o := s.waitStatus(t, first, "PAID")
-	assert.Equal(t, int64(777), o.Total, "the first request's body wins")
+	assert.Equal(t, int64(777), *o.Total, "the first request's body wins")
 }
 
 // TestDuplicateCommandDelivery publishes the same command message three
@@ -276,17 +316,10 @@ func TestDuplicateCommandDelivery(t *testing.T) {
 	s.waitStatus(t, orderID.String(), "PAID")
 	s.waitPayment(t, orderID.String(), paymentIs("APPROVED"))
 
-	var tl struct {
-		Events []struct {
-			Service string `json:"service"`
-			Type    string `json:"type"`
-		} `json:"events"`
-	}
-	resp := s.Do(http.MethodGet, "/api/orders/"+orderID.String()+"/timeline", nil, nil, &tl)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	tl := s.mustTimeline(t, orderID.String())
 	counts := map[string]int{}
 	for _, e := range tl.Events {
-		counts[e.Service+" "+e.Type]++
+		counts[string(e.Service)+" "+e.Type]++
 	}
 	assert.Equal(t, 1, counts["order-service "+events.TypeOrderCreateRequested], "the command was handled once: %v", counts)
 	assert.Equal(t, 1, counts["order-service "+events.TypeOrderCreated], "order.created emitted once: %v", counts)
@@ -303,7 +336,7 @@ func TestListsAndStats(t *testing.T) {
 		if i%2 == 1 {
 			method = "tok_decline"
 		}
-		ids = append(ids, s.createOrder(t, map[string]any{"userId": user, "total": 100 * (i + 1), "paymentMethod": method}, nil))
+		ids = append(ids, s.createOrder(t, totalOrder(user, int64(100*(i+1)), method), ""))
 	}
 	for i, id := range ids {
 		want := "PAID"
@@ -313,74 +346,56 @@ func TestListsAndStats(t *testing.T) {
 		s.waitStatus(t, id, want)
 	}
 
-	type page struct {
-		Data []order `json:"data"`
-		Meta struct {
-			Page       int   `json:"page"`
-			Limit      int   `json:"limit"`
-			Total      int64 `json:"total"`
-			TotalPages int64 `json:"totalPages"`
-		} `json:"meta"`
+	pageOf := func(page, limit int) gatewayclient.OrderPage {
+		return s.listOrders(t, gatewayclient.ListOrdersParams{Page: &page, Limit: &limit})
 	}
-	var p1, p2, p3 page
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders?page=1&limit=2", nil, nil, &p1).StatusCode)
+	p1 := pageOf(1, 2)
 	assert.Equal(t, int64(5), p1.Meta.Total)
 	assert.Equal(t, int64(3), p1.Meta.TotalPages)
 	assert.Equal(t, 2, p1.Meta.Limit)
 	require.Len(t, p1.Data, 2)
-	var p1b page
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders?page=2&limit=2", nil, nil, &p1b).StatusCode)
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders?page=3&limit=2", nil, nil, &p2).StatusCode)
+	p1b, p2 := pageOf(2, 2), pageOf(3, 2)
 	require.Len(t, p2.Data, 1)
-	all := append(append(append([]order{}, p1.Data...), p1b.Data...), p2.Data...)
+	all := append(append(append([]gatewayclient.Order{}, p1.Data...), p1b.Data...), p2.Data...)
 	seen := map[string]bool{}
 	for i, o := range all {
-		seen[o.ID] = true
+		seen[o.Id.String()] = true
 		if i > 0 {
 			prev := all[i-1]
-			assert.True(t, prev.CreatedAt > o.CreatedAt || (prev.CreatedAt == o.CreatedAt && prev.ID > o.ID),
+			assert.True(t, prev.CreatedAt.After(o.CreatedAt) || (prev.CreatedAt.Equal(o.CreatedAt) && prev.Id.String() > o.Id.String()),
 				"ordered by createdAt desc, then id desc: %s before %s", prev.CreatedAt, o.CreatedAt)
 		}
 	}
 	assert.Len(t, seen, 5, "the three pages hold every order once")
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders?page=9&limit=2", nil, nil, &p3).StatusCode)
-	assert.Empty(t, p3.Data, "a page past the end is empty")
+	assert.Empty(t, pageOf(9, 2).Data, "a page past the end is empty")
 
-	var paid page
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders?status=PAID&userId="+user, nil, nil, &paid).StatusCode)
+	userID, paidStatus := uuidOf(t, user), gatewayclient.OrderStatus("PAID")
+	paid := s.listOrders(t, gatewayclient.ListOrdersParams{Status: &paidStatus, UserId: &userID})
 	assert.Equal(t, int64(3), paid.Meta.Total)
 	for _, o := range paid.Data {
-		assert.Equal(t, "PAID", o.Status)
+		assert.Equal(t, paidStatus, o.Status)
 	}
-	var none page
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders?userId="+uuid.NewString(), nil, nil, &none).StatusCode)
-	assert.Equal(t, int64(0), none.Meta.Total)
+	nobody := uuid.New()
+	assert.Equal(t, int64(0), s.listOrders(t, gatewayclient.ListOrdersParams{UserId: &nobody}).Meta.Total)
 
+	// Raw: a typed client cannot send these.
 	for _, bad := range []string{"page=0", "limit=101", "limit=abc", "status=SHIPPED", "userId=nope"} {
 		resp := s.Do(http.MethodGet, "/api/orders?"+bad, nil, nil, nil)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, bad)
 	}
 
-	var payments struct {
-		Data []payment `json:"data"`
-		Meta struct {
-			Total int64 `json:"total"`
-		} `json:"meta"`
-	}
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/payments?status=DECLINED", nil, nil, &payments).StatusCode)
-	assert.Equal(t, int64(2), payments.Meta.Total)
+	declined := gatewayclient.PaymentStatus("DECLINED")
+	payments, err := s.API.ListPaymentsWithResponse(context.Background(), &gatewayclient.ListPaymentsParams{Status: &declined})
+	require.NoError(t, err)
+	expect(t, payments.HTTPResponse, payments.Body, http.StatusOK)
+	assert.Equal(t, int64(2), payments.JSON200.Meta.Total)
 
-	var stats struct {
-		ByStatus []struct {
-			Status      string `json:"status"`
-			Count       int64  `json:"count"`
-			TotalAmount int64  `json:"totalAmount"`
-		} `json:"byStatus"`
-	}
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/payments/stats", nil, nil, &stats).StatusCode)
+	stats, err := s.API.GetPaymentStatsWithResponse(context.Background())
+	require.NoError(t, err)
+	expect(t, stats.HTTPResponse, stats.Body, http.StatusOK)
 	got := map[string][2]int64{}
-	for _, st := range stats.ByStatus {
-		got[st.Status] = [2]int64{st.Count, st.TotalAmount}
+	for _, st := range stats.JSON200.ByStatus {
+		got[string(st.Status)] = [2]int64{st.Count, st.TotalAmount}
 	}
 	assert.Equal(t, [2]int64{3, 100 + 300 + 500}, got["APPROVED"])
 	assert.Equal(t, [2]int64{2, 200 + 400}, got["DECLINED"])
@@ -402,21 +417,11 @@ func TestListsAndStats(t *testing.T) {
 	assert.Contains(t, pm, `ordersaga_payment_outcomes_total{reason="",status="APPROVED"} 3`)
 	assert.Contains(t, pm, `ordersaga_payment_outcomes_total{reason="CARD_DECLINED",status="DECLINED"} 2`)
 
-	var tl struct {
-		OrderID string `json:"orderId"`
-		Events  []struct {
-			At        time.Time `json:"at"`
-			Service   string    `json:"service"`
-			Type      string    `json:"type"`
-			MessageID string    `json:"messageId"`
-			Detail    string    `json:"detail"`
-		} `json:"events"`
-	}
-	require.Equal(t, http.StatusOK, s.Do(http.MethodGet, "/api/orders/"+ids[0]+"/timeline", nil, nil, &tl).StatusCode)
+	tl := s.mustTimeline(t, ids[0])
 	var seq []string
 	for i, e := range tl.Events {
-		seq = append(seq, e.Service+" "+e.Type)
-		assert.NotEmpty(t, e.MessageID)
+		seq = append(seq, string(e.Service)+" "+e.Type)
+		assert.NotEmpty(t, e.MessageId)
 		if i > 0 {
 			assert.False(t, e.At.Before(tl.Events[i-1].At), "time order")
 		}

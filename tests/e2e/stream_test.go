@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // TestOrderEventStream follows one order over Server-Sent Events from its
@@ -19,7 +21,7 @@ import (
 func TestOrderEventStream(t *testing.T) {
 	t.Parallel()
 	s := Start(t, map[string]string{"PAYMENT_LATENCY": "500ms"})
-	id := s.createOrder(t, map[string]any{"userId": uuid.NewString(), "total": 1200}, nil)
+	id := s.createOrder(t, totalOrder(uuid.NewString(), 1200, ""), "")
 	s.waitStatus(t, id, "PENDING_PAYMENT")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -41,10 +43,10 @@ func TestOrderEventStream(t *testing.T) {
 		case strings.HasPrefix(line, "event: "):
 			event = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: ") && event == "status":
-			var o order
+			var o gatewayclient.Order
 			require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &o))
-			assert.Equal(t, id, o.ID)
-			statuses = append(statuses, o.Status)
+			assert.Equal(t, id, o.Id.String())
+			statuses = append(statuses, string(o.Status))
 		}
 	}
 	require.NoError(t, sc.Err(), "the stream closed cleanly after the outcome")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/testinfra/containers"
 	"github.com/ordersaga/ordersaga/saga"
@@ -89,6 +90,8 @@ type System struct {
 	// URL is each service's base URL, by name, the gateway's included.
 	URL        map[string]string
 	GatewayURL string
+	// API is the gateway's generated client (api_test.go).
+	API *gatewayclient.ClientWithResponses
 	// order-service's and payment-service's database and base URL, for
 	// the tests about them.
 	OrderDB, PaymentDB   string
@@ -149,6 +152,7 @@ func start(t testing.TB, broker testinfra.Broker, env map[string]string) *System
 	s.envs[gatewayService] = append(gatewayEnv, common...)
 	s.wireMail(t, common)
 	s.GatewayURL = s.URL[gatewayService]
+	s.API = newAPI(t, s.GatewayURL)
 	s.OrderDB, s.OrderURL = s.DB["order-service"], s.URL["order-service"]
 	s.PaymentDB, s.PaymentURL = s.DB["payment-service"], s.URL["payment-service"]
 	t.Cleanup(s.stopAll)
@@ -293,8 +297,9 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-// Do sends a request to the gateway and decodes a successful JSON answer
-// into out.
+// Do sends a raw request to the gateway and decodes a successful JSON
+// answer into out: for the checks of the wire itself (api_test.go says
+// which); every other call goes through s.API.
 func (s *System) Do(method, path string, body any, headers map[string]string, out any) *http.Response {
 	s.t.Helper()
 	var r io.Reader

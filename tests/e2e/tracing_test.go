@@ -293,12 +293,12 @@ func TestTracingOneSagaOneTrace(t *testing.T) {
 // post places an order and returns its id and the response's traceparent.
 func post(t *testing.T, s *System) (string, string) {
 	t.Helper()
-	var a accepted
-	resp := s.Do(http.MethodPost, "/api/orders", map[string]any{"userId": uuid.NewString(), "total": 100}, nil, &a)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode)
-	tp := resp.Header.Get("traceparent")
+	resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, totalOrder(uuid.NewString(), 100, ""))
+	require.NoError(t, err)
+	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
+	tp := resp.HTTPResponse.Header.Get("traceparent")
 	require.NotEmpty(t, tp, "the gateway answers with the request's traceparent")
-	return a.OrderID, tp
+	return resp.JSON202.OrderId.String(), tp
 }
 
 func tracePaid(t *testing.T, s *System, j jaeger) {
@@ -329,7 +329,8 @@ func tracePaid(t *testing.T, s *System, j jaeger) {
 func traceCancelled(t *testing.T, s *System, j jaeger) {
 	id, tp := post(t, s)
 	s.waitStatus(t, id, "PAID")
-	// The cancel joins the saga's trace: the client sends its traceparent.
+	// The cancel joins the saga's trace: the client sends its traceparent
+	// (raw: the header is what is tested).
 	resp := s.Do(http.MethodPatch, "/api/orders/"+id+"/cancel", nil, map[string]string{"traceparent": tp}, nil)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, "cancel")
 	assert.Equal(t, traceOf(t, tp), traceOf(t, resp.Header.Get("traceparent")), "the cancel is in the saga's trace")

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // Options are every knob of a run.
@@ -130,12 +132,19 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 		return nil, err
 	}
 	defer listener.Close()
-	poster := b.newPoster()
+	poster, err := b.newPoster()
+	if err != nil {
+		return rep, err
+	}
 	defer poster.Close()
 	b.load = &load{poster: poster, tracker: b.tracker, errs: &errorLog{}, body: TotalOrder}
 	if o.Inventory && o.Steps[KindItems] {
 		b.say("seeding a catalogue of %d products, %d units each", o.Catalogue, CatalogueStock)
-		if err := NewCatalogue(o.Catalogue).Seed(ctx, poster.client, o.Endpoints.Gateway, o.Endpoints.Inventory); err != nil {
+		inventory, err := gatewayclient.NewClientWithResponses(o.Endpoints.Inventory, gatewayclient.WithHTTPClient(poster.client))
+		if err != nil {
+			return rep, fmt.Errorf("inventory client of %s: %w", o.Endpoints.Inventory, err)
+		}
+		if err := NewCatalogue(o.Catalogue).Seed(ctx, poster.api, inventory); err != nil {
 			return rep, err
 		}
 	}
@@ -229,7 +238,7 @@ func (b *bencher) floorStep(ctx context.Context, rep *Report, vhostURL string) e
 }
 
 // newPoster sizes the HTTP client for the most concurrent step.
-func (b *bencher) newPoster() *Poster {
+func (b *bencher) newPoster() (*Poster, error) {
 	maxConc := 1
 	for _, c := range append(append([]int{}, b.o.Concurrency...), b.o.BacklogConc) {
 		maxConc = max(maxConc, c)

@@ -1,19 +1,17 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
 // CatalogueStock is each product's stock on hand: no step can run out of
@@ -37,26 +35,24 @@ func NewCatalogue(n int) Catalogue {
 // Order returns a function making the body of an order, of a fresh user,
 // with lines distinct products of the catalogue picked at random, one unit
 // each: the inventory prices it, then it is paid as any other.
-func (c Catalogue) Order(lines int) func() []byte {
+func (c Catalogue) Order(lines int) func() gatewayclient.NewOrder {
 	lines = min(lines, len(c.SKUs))
-	return func() []byte {
-		var b bytes.Buffer
-		fmt.Fprintf(&b, `{"userId":%q,"currency":"USD","items":[`, uuid.NewString())
-		for i, j := range rand.Perm(len(c.SKUs))[:lines] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"sku":%q,"quantity":1}`, c.SKUs[j])
+	return func() gatewayclient.NewOrder {
+		items := make([]gatewayclient.NewOrderLine, 0, lines)
+		for _, j := range rand.Perm(len(c.SKUs))[:lines] {
+			items = append(items, gatewayclient.NewOrderLine{Sku: c.SKUs[j], Quantity: 1})
 		}
-		b.WriteString("]}")
-		return b.Bytes()
+		currency := "USD"
+		return gatewayclient.NewOrder{UserId: uuid.New(), Currency: &currency, Items: &items}
 	}
 }
 
 // Seed creates the products through the gateway (POST /api/products, a
 // command like an order) and waits until inventory-service lists them
-// all: the steps with items must find every product.
-func (c Catalogue) Seed(ctx context.Context, client *http.Client, gatewayURL, inventoryURL string) error {
+// all: the steps with items must find every product. gateway is the
+// gateway's client; inventory is the same client pointed at
+// inventory-service, whose GET /api/products the gateway forwards as is.
+func (c Catalogue) Seed(ctx context.Context, gateway, inventory *gatewayclient.ClientWithResponses) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -68,7 +64,7 @@ func (c Catalogue) Seed(ctx context.Context, client *http.Client, gatewayURL, in
 				if i >= len(c.SKUs) {
 					return
 				}
-				if err := createProduct(ctx, client, gatewayURL, c.SKUs[i]); err != nil {
+				if err := createProduct(ctx, gateway, c.SKUs[i]); err != nil {
 					mu.Lock()
 					firstErr = cmpErr(firstErr, err)
 					mu.Unlock()
@@ -83,8 +79,8 @@ func (c Catalogue) Seed(ctx context.Context, client *http.Client, gatewayURL, in
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		n, err := productCount(ctx, client, inventoryURL)
-		if err == nil && n >= len(c.SKUs) {
+		n, err := productCount(ctx, inventory)
+		if err == nil && n >= int64(len(c.SKUs)) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -104,51 +100,32 @@ func cmpErr(first, err error) error {
 	return err
 }
 
-func createProduct(ctx context.Context, client *http.Client, gatewayURL, sku string) error {
-	body := fmt.Sprintf(`{"sku":%q,"name":"bench product %s","price":%d,"currency":"USD","onHand":%d}`,
-		sku, sku, 100+len(sku), CatalogueStock)
+func createProduct(ctx context.Context, gateway *gatewayclient.ClientWithResponses, sku string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gatewayURL+"/api/products", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := gateway.CreateProductWithResponse(ctx, nil, gatewayclient.NewProduct{
+		Sku: sku, Name: "bench product " + sku, Price: int64(100 + len(sku)), Currency: "USD", OnHand: CatalogueStock,
+	})
 	if err != nil {
 		return fmt.Errorf("catalogue: POST /api/products %s: %w", sku, err)
 	}
-	data, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("catalogue: POST /api/products %s: %s: %.200s", sku, resp.Status, data)
+	if err := gatewayclient.Check(resp.HTTPResponse, resp.Body, http.StatusAccepted); err != nil {
+		return fmt.Errorf("catalogue: %s: %w", sku, err)
 	}
 	return nil
 }
 
 // productCount asks inventory-service how many products it has.
-func productCount(ctx context.Context, client *http.Client, inventoryURL string) (int, error) {
+func productCount(ctx context.Context, inventory *gatewayclient.ClientWithResponses) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, inventoryURL+"/api/products?limit=1", nil)
+	limit := 1
+	resp, err := inventory.ListProductsWithResponse(ctx, &gatewayclient.ListProductsParams{Limit: &limit})
 	if err != nil {
 		return 0, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
+	if err := gatewayclient.Check(resp.HTTPResponse, resp.Body, http.StatusOK); err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	var page struct {
-		Meta struct {
-			Total int `json:"total"`
-		} `json:"meta"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /api/products: %s", resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		return 0, err
-	}
-	return page.Meta.Total, nil
+	return resp.JSON200.Meta.Total, nil
 }

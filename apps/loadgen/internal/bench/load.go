@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,23 +11,31 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ordersaga/ordersaga/libs/gatewayclient"
 )
 
-// Poster sends POST /api/orders to the gateway.
+// Poster sends POST /api/orders to the gateway, through the client
+// generated from its OpenAPI document.
 type Poster struct {
 	client  *http.Client
-	url     string
+	api     *gatewayclient.ClientWithResponses
 	timeout time.Duration
 }
 
 // NewPoster returns a poster whose client keeps up to idle connections to
 // the gateway open, so that a run measures requests, not TCP handshakes.
-func NewPoster(gatewayURL string, idle int, timeout time.Duration) *Poster {
+func NewPoster(gatewayURL string, idle int, timeout time.Duration) (*Poster, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = idle
 	tr.MaxIdleConnsPerHost = idle
 	tr.MaxConnsPerHost = 0
-	return &Poster{client: &http.Client{Transport: tr}, url: gatewayURL + "/api/orders", timeout: timeout}
+	client := &http.Client{Transport: tr}
+	api, err := gatewayclient.NewClientWithResponses(gatewayURL, gatewayclient.WithHTTPClient(client))
+	if err != nil {
+		return nil, fmt.Errorf("gateway client of %s: %w", gatewayURL, err)
+	}
+	return &Poster{client: client, api: api, timeout: timeout}, nil
 }
 
 // Close closes idle connections.
@@ -46,20 +51,18 @@ type postResult struct {
 
 // TotalOrder is the body of an order placed with a total, of a fresh user,
 // paid with the default test card: no inventory step.
-func TotalOrder() []byte {
-	return fmt.Appendf(nil, `{"userId":%q,"total":4200,"currency":"USD"}`, uuid.NewString())
+func TotalOrder() gatewayclient.NewOrder {
+	total, currency := int64(4200), "USD"
+	return gatewayclient.NewOrder{UserId: uuid.New(), Total: &total, Currency: &currency}
 }
 
-// Post creates one order, of body.
-func (p *Poster) Post(ctx context.Context, body []byte) postResult {
+// Post creates one order, of body. The request is sent and its answer
+// parsed in two steps, so that a 202 whose body does not parse counts as
+// ErrBadBody, not as a transport error.
+func (p *Poster) Post(ctx context.Context, body gatewayclient.NewOrder) postResult {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return postResult{errKind: ErrTransport, err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
+	raw, err := p.api.CreateOrder(ctx, nil, body)
 	if err != nil {
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -67,23 +70,24 @@ func (p *Poster) Post(ctx context.Context, body []byte) postResult {
 		}
 		return postResult{errKind: ErrTransport, err: err}
 	}
-	// Reading to EOF lets the connection be reused.
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// Parsing reads the body to EOF, which lets the connection be reused,
+	// and closes it; closing it again is harmless.
+	defer raw.Body.Close()
+	resp, err := gatewayclient.ParseCreateOrderResponse(raw)
 	answered := time.Now()
 	if err != nil {
+		if raw.StatusCode == http.StatusAccepted {
+			return postResult{errKind: ErrBadBody, err: fmt.Errorf("POST /api/orders: 202 body: %w", err)}
+		}
 		return postResult{errKind: ErrTransport, err: err}
 	}
-	if resp.StatusCode != http.StatusAccepted {
-		return postResult{errKind: ErrNon202 + "_" + strconv.Itoa(resp.StatusCode), err: fmt.Errorf("POST /api/orders: %s: %.200s", resp.Status, data)}
+	if resp.StatusCode() != http.StatusAccepted {
+		return postResult{errKind: ErrNon202 + "_" + strconv.Itoa(resp.StatusCode()), err: fmt.Errorf("POST /api/orders: %s: %.200s", raw.Status, resp.Body)}
 	}
-	var accepted struct {
-		OrderID string `json:"orderId"`
+	if resp.JSON202 == nil || resp.JSON202.OrderId == uuid.Nil {
+		return postResult{errKind: ErrBadBody, err: fmt.Errorf("POST /api/orders: 202 body %.200q", resp.Body)}
 	}
-	if err := json.Unmarshal(data, &accepted); err != nil || accepted.OrderID == "" {
-		return postResult{errKind: ErrBadBody, err: fmt.Errorf("POST /api/orders: 202 body %.200q", data)}
-	}
-	return postResult{orderID: accepted.OrderID, answered: answered}
+	return postResult{orderID: resp.JSON202.OrderId.String(), answered: answered}
 }
 
 // errorLog keeps the first few POST errors of a run, for the report.
@@ -113,7 +117,7 @@ type load struct {
 	errs    *errorLog
 	// body makes each order's body: TotalOrder, or a Catalogue's orders
 	// with items.
-	body func() []byte
+	body func() gatewayclient.NewOrder
 }
 
 // one sends one POST whose latency counts from origin, and registers the
