@@ -23,6 +23,12 @@ readonly PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres
 readonly AMQP_HOST=127.0.0.1 AMQP_PORT=5672
 readonly MGMT_URL=http://127.0.0.1:15672 RABBIT_USER=guest RABBIT_PASS=guest
 readonly PG_DEADLINE=60 RABBIT_DEADLINE=90 MGMT_DEADLINE=60
+# RabbitMQ's file-descriptor limit: every vhost's message stores and every
+# classic queue hold descriptors, and with the usual soft limit of 1024 a
+# test run (a vhost per test, the saga's whole topology in each) exhausts
+# them: the broker then makes every vhost creation and deletion wait for a
+# free descriptor, for minutes.
+readonly RABBIT_NOFILE=65536 RABBIT_MIN_NOFILE=16384
 readonly HBA_MARKER='# ordersaga: trust local TCP for the dev user (scripts/ensure-infra.sh)'
 
 verbose=0
@@ -234,6 +240,7 @@ ensure_databases() {
 # --- RabbitMQ ----------------------------------------------------------------
 
 amqp_open() { tcp_open "$AMQP_HOST" "$AMQP_PORT"; }
+amqp_closed() { ! amqp_open; }
 
 rabbit_node_up() { as_root timeout 20 rabbitmqctl -q ping >/dev/null 2>&1; }
 
@@ -247,11 +254,49 @@ start_rabbit() {
 		changed "starting the RabbitMQ application (node was up, app stopped)"
 		as_root timeout "$RABBIT_DEADLINE" rabbitmqctl -q start_app >/dev/null 2>&1 || true
 	else
-		changed "starting RabbitMQ (rabbitmq-server -detached)"
-		# -detached prints a harmless "PID file not written" warning.
-		as_root rabbitmq-server -detached >/dev/null 2>&1 ||
-			{ rabbit_logs; die "rabbitmq-server -detached failed"; }
+		changed "starting RabbitMQ (rabbitmq-server -detached, $RABBIT_NOFILE file descriptors)"
+		rabbit_server_detached
 	fi
+}
+
+# rabbit_server_detached starts the node with RABBIT_NOFILE descriptors (or
+# the hard limit, where that cannot be raised). Debian's rabbitmq-server,
+# run as root, switches to the rabbitmq user with su, whose PAM session
+# puts the limit back to 1024; so it is run as that user already, through
+# setpriv, which keeps the limit. -detached prints a harmless "PID file not
+# written" warning.
+rabbit_server_detached() {
+	local as_rabbitmq=
+	if command -v setpriv >/dev/null && id -u rabbitmq >/dev/null 2>&1; then
+		as_rabbitmq="setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups env HOME=/var/lib/rabbitmq"
+	fi
+	as_root bash -c "ulimit -n $RABBIT_NOFILE 2>/dev/null || ulimit -n \"\$(ulimit -Hn)\"; cd /var/lib/rabbitmq && exec $as_rabbitmq rabbitmq-server -detached" >/dev/null 2>&1 ||
+		{ rabbit_logs; die "rabbitmq-server -detached failed"; }
+}
+
+# rabbit_nofile prints the soft descriptor limit of the process listening on
+# the AMQP port (nothing when it cannot be read: not ours, or no ss).
+rabbit_nofile() {
+	local pid
+	pid=$(ss -Htlnp "sport = :$AMQP_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2) || true
+	[[ -n $pid && -r /proc/$pid/limits ]] || return 0
+	awk '/^Max open files/ {print $4}' "/proc/$pid/limits"
+}
+
+# ensure_rabbit_nofile restarts a running node whose descriptor limit is
+# below RABBIT_MIN_NOFILE (a node started by hand or by the machine's image
+# with the shell's 1024) with RABBIT_NOFILE. Its durable queues and
+# messages survive the restart; clients reconnect. Once raised, later runs
+# find it so and do nothing.
+ensure_rabbit_nofile() {
+	local n
+	n=$(rabbit_nofile)
+	[[ $n =~ ^[0-9]+$ ]] && ((n < RABBIT_MIN_NOFILE)) || return 0
+	changed "restarting RabbitMQ: its file-descriptor limit is $n, below $RABBIT_MIN_NOFILE (raising it to $RABBIT_NOFILE)"
+	as_root timeout 120 rabbitmqctl -q stop >/dev/null 2>&1 || { rabbit_logs; die "rabbitmqctl stop failed"; }
+	wait_until "$RABBIT_DEADLINE" amqp_closed ||
+		die "RabbitMQ still listening on $AMQP_PORT after rabbitmqctl stop"
+	rabbit_server_detached
 }
 
 # mgmt_get fills $mgmt_code ("000" when nothing listens) and $mgmt_body.
@@ -307,6 +352,9 @@ management_enabled() {
 }
 
 ensure_rabbitmq() {
+	if amqp_open; then
+		ensure_rabbit_nofile
+	fi
 	if ! amqp_open; then
 		start_rabbit
 		if ! wait_until "$RABBIT_DEADLINE" amqp_open; then

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -210,11 +211,14 @@ func VHost(t testing.TB) Broker {
 	if err != nil {
 		t.Fatalf("management API: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	reapOnce.Do(func() { go reapVHosts(api, time.Now()) })
 	name := fmt.Sprintf("test-%d-%s", time.Now().Unix(), uuid.NewString()[:8])
-	if err := api.CreateVHost(ctx, name); err != nil {
+	// Registered first: a creation whose request timed out may still
+	// complete on the broker, and must not leak.
+	t.Cleanup(func() { deleteVHost(t, api, name) })
+	if err := createVHost(ctx, api, name); err != nil {
 		t.Fatalf("%v", err)
 	}
 	u, err := url.Parse(s.AMQPURL)
@@ -224,7 +228,6 @@ func VHost(t testing.TB) Broker {
 	if err := api.GrantAll(ctx, name, u.User.Username()); err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Cleanup(func() { deleteVHost(t, api, name) })
 	u.Path = "/" + name
 	return Broker{AMQPURL: u.String(), VHost: name, ManagementURL: s.ManagementURL}
 }
@@ -294,14 +297,52 @@ func Management(base, method, path, body string) error {
 	return api.Do(context.Background(), method, path, in, nil)
 }
 
+// createVHost creates vhost name, asking again while ctx lasts when a
+// request fails: the broker creates and deletes vhosts one at a time, so
+// one slow deletion (see deleteVHost) can hold a creation up for longer
+// than one HTTP request waits. Asking again is safe: an existing vhost is
+// left as it is.
+func createVHost(ctx context.Context, api *mgmt.Client, name string) error {
+	for {
+		err := api.CreateVHost(ctx, name)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// closeConnections closes every client connection of vhost name, best
+// effort. A connection still declaring queues while its vhost is deleted
+// holds the deletion, and with it every other vhost's creation and
+// deletion on the broker, until the declaration gives up (over a minute
+// seen here); closed first, nothing is left in flight.
+func closeConnections(ctx context.Context, api *mgmt.Client, name string) {
+	var conns []struct {
+		Name string `json:"name"`
+	}
+	if err := api.Do(ctx, http.MethodGet, "/api/vhosts/"+url.PathEscape(name)+"/connections?columns=name", nil, &conns); err != nil {
+		return
+	}
+	for _, c := range conns {
+		_ = api.Do(ctx, http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), nil, nil)
+	}
+}
+
 // deleteVHost deletes vhost name, retrying for up to two minutes: deleting
 // a vhost deletes its quorum queues, which a busy broker may take longer to
 // do than one HTTP request waits. A vhost already gone (an earlier attempt
-// finished after its request timed out) is deleted.
+// finished after its request timed out, or it was never created) is
+// deleted. Connections still open in it are closed first.
 func deleteVHost(t testing.TB, api *mgmt.Client, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for {
+		closeConnections(ctx, api, name)
 		err := api.DeleteVHost(ctx, name)
 		if err == nil || errors.Is(err, mgmt.ErrNotFound) {
 			return
