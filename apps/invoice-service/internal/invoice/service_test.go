@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
@@ -34,13 +32,8 @@ type harness struct {
 
 func newService(t testing.TB) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 32)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), Schema()))
+	pool := testinfra.Pool(t, 32, db.Messaging(), Schema())
+	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	return &harness{Service: NewService(runner, log, Seller{Name: "Test Seller", Address: "Street 1"}), runner: runner, pool: pool}
 }

@@ -3,7 +3,6 @@ package order
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
@@ -33,16 +31,10 @@ type harness struct {
 
 func newService(t testing.TB, timeout time.Duration) (*harness, *pgxpool.Pool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 16)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Order()))
+	pool := testinfra.Pool(t, 16, db.Messaging(), db.Order())
 	reg := prometheus.NewRegistry()
 	runner := uow.NewRunner(pool, nil, reg)
-	svc := NewService(runner, log, Timeouts{Payment: timeout, Stock: timeout}, reg)
+	svc := NewService(runner, slog.New(slog.DiscardHandler), Timeouts{Payment: timeout, Stock: timeout}, reg)
 	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
 	require.NoError(t, err, "the handlers match the subscriptions")
 	return &harness{Service: svc, router: router}, pool
