@@ -115,13 +115,7 @@ func (g *Gateway) createOrder(c *gin.Context) {
 }
 
 func (g *Gateway) listOrders(c *gin.Context) {
-	if _, ok := web.ParsePaging(c); !ok {
-		return
-	}
-	if _, ok := web.ParseEnumQuery(c, "status", events.OrderStatuses); !ok {
-		return
-	}
-	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
+	if _, ok := web.ParseListQuery(c, events.OrderStatuses); !ok {
 		return
 	}
 	g.forward(c, g.orders, "/api/orders")
@@ -183,13 +177,7 @@ func (g *Gateway) timeline(c *gin.Context) {
 }
 
 func (g *Gateway) listPayments(c *gin.Context) {
-	if _, ok := web.ParsePaging(c); !ok {
-		return
-	}
-	if _, ok := web.ParseEnumQuery(c, "status", paymentStatuses); !ok {
-		return
-	}
-	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
+	if _, ok := web.ParseListQuery(c, paymentStatuses); !ok {
 		return
 	}
 	g.forward(c, g.payments, "/api/payments")
