@@ -84,17 +84,8 @@ type cancelAccepted struct {
 }
 
 func (g *Gateway) createOrder(c *gin.Context) {
-	body, ok := readJSONBody(c)
+	o, key, ok := readCommand(g, c, decodeNewOrder)
 	if !ok {
-		return
-	}
-	key, ok := idempotencyKey(c)
-	if !ok {
-		return
-	}
-	o, err := decodeNewOrder(body)
-	if err != nil {
-		g.fail(c, err)
 		return
 	}
 	o.IdempotencyKey = key
@@ -266,6 +257,25 @@ func readJSONBody(c *gin.Context) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// readCommand reads a command: its JSON body (readJSONBody) and its
+// Idempotency-Key, in that order, then decodes the body. On a failure it
+// writes the problem and returns false.
+func readCommand[T any](g *Gateway, c *gin.Context, decode func(body []byte) (T, error)) (cmd T, key string, ok bool) {
+	body, ok := readJSONBody(c)
+	if !ok {
+		return cmd, "", false
+	}
+	if key, ok = idempotencyKey(c); !ok {
+		return cmd, "", false
+	}
+	cmd, err := decode(body)
+	if err != nil {
+		g.fail(c, err)
+		return cmd, "", false
+	}
+	return cmd, key, true
 }
 
 // idempotencyKey returns the request's Idempotency-Key, "" when there is
