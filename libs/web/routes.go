@@ -9,11 +9,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// GetByID is the handler of a GET route whose path parameter param is the
+// ByID is the handler of a GET route whose path parameter param is the
 // UUID of what get returns: a malformed id is PathUUID's 400 problem, an
 // error of get is answered by fail (the service's mapping of its errors to
-// problems), and what get returns is the 200 JSON body.
-func GetByID[T any](param string, get func(ctx context.Context, id uuid.UUID) (T, error), fail func(*gin.Context, error)) gin.HandlerFunc {
+// problems), and what get returns is written by write.
+func ByID[T any](param string, get func(ctx context.Context, id uuid.UUID) (T, error), fail func(*gin.Context, error),
+	write func(*gin.Context, T)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, ok := PathUUID(c, param)
 		if !ok {
@@ -24,8 +25,13 @@ func GetByID[T any](param string, get func(ctx context.Context, id uuid.UUID) (T
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, v)
+		write(c, v)
 	}
+}
+
+// GetByID is ByID answering what get returns as the 200 JSON body.
+func GetByID[T any](param string, get func(ctx context.Context, id uuid.UUID) (T, error), fail func(*gin.Context, error)) gin.HandlerFunc {
+	return ByID(param, get, fail, func(c *gin.Context, v T) { c.JSON(http.StatusOK, v) })
 }
 
 // TimelineByID is the handler of GET …/:param/timeline, a service's part of

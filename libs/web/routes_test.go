@@ -21,6 +21,17 @@ import (
 
 var errMissing = errors.New("thing not found")
 
+// fetch GETs url and returns the response and its body.
+func fetch(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(body)
+}
+
 type thing struct {
 	ID uuid.UUID `json:"id"`
 }
@@ -51,6 +62,9 @@ func TestRoutesByID(t *testing.T) {
 	e := web.NewEngine(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil)
 	e.GET("/things/:id", web.GetByID("id", get, fail))
 	e.GET("/things/:id/timeline", web.TimelineByID("id", timeline, fail))
+	e.GET("/things/:id/pdf", web.ByID("id", get, fail, func(c *gin.Context, v thing) {
+		c.Data(http.StatusOK, "application/pdf", []byte("%PDF "+v.ID.String()))
+	}))
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 
@@ -64,6 +78,8 @@ func TestRoutesByID(t *testing.T) {
 		{"found", "/things/" + found.String(), 200, "application/json; charset=utf-8", `{"id":"` + found.String() + `"}`},
 		{"timeline", "/things/" + found.String() + "/timeline", 200, "application/json; charset=utf-8",
 			`{"events":["created","paid"],"orderId":"` + found.String() + `"}`},
+		{"written by ByID's writer", "/things/" + found.String() + "/pdf", 200, "application/pdf", "%PDF " + found.String()},
+		{"a writer's route answers problems alike", "/things/" + missing.String() + "/pdf", 404, web.ProblemContentType, `"status":404`},
 		{"malformed id", "/things/42", 400, web.ProblemContentType, `"detail":"path parameter id must be a UUID"`},
 		{"malformed id of a timeline", "/things/42/timeline", 400, web.ProblemContentType, `"detail":"path parameter id must be a UUID"`},
 		{"missing", "/things/" + missing.String(), 404, web.ProblemContentType, `"detail":"get ` + missing.String() + `: thing not found"`},
@@ -74,19 +90,15 @@ func TestRoutesByID(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			resp, err := http.Get(srv.URL + tc.path)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
+			resp, body := fetch(t, srv.URL+tc.path)
 			assert.Equal(t, tc.status, resp.StatusCode, "status; body %s", body)
 			assert.Equal(t, tc.contentType, resp.Header.Get("Content-Type"), "Content-Type")
 			if tc.status == 200 {
-				assert.Equal(t, tc.body, string(body), "body")
+				assert.Equal(t, tc.body, body, "body")
 			} else {
-				assert.Contains(t, string(body), tc.body, "problem")
+				assert.Contains(t, body, tc.body, "problem")
 			}
-			assert.NotContains(t, string(body), "10.0.0.7", "the store's failure stays out of the answer")
+			assert.NotContains(t, body, "10.0.0.7", "the store's failure stays out of the answer")
 		})
 	}
 }
@@ -122,16 +134,12 @@ func TestParseListQuery(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			resp, err := http.Get(srv.URL + "/things" + tc.query)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
+			resp, body := fetch(t, srv.URL+"/things"+tc.query)
 			assert.Equal(t, tc.status, resp.StatusCode, "status; body %s", body)
 			if tc.status == 200 {
-				assert.Equal(t, tc.body, string(body), "body")
+				assert.Equal(t, tc.body, body, "body")
 			} else {
-				assert.Contains(t, string(body), tc.body, "the problem names the first bad parameter alone")
+				assert.Contains(t, body, tc.body, "the problem names the first bad parameter alone")
 			}
 		})
 	}

@@ -38,18 +38,7 @@ func (s *Service) listRoute(c *gin.Context) {
 // pdfByID is the handler of a route answering the PDF that get renders of
 // the document that the path parameter id names.
 func pdfByID(get func(ctx context.Context, id uuid.UUID) ([]byte, error)) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id, ok := web.PathUUID(c, "id")
-		if !ok {
-			return
-		}
-		pdf, err := get(c, id)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.Data(http.StatusOK, "application/pdf", pdf)
-	}
+	return web.ByID("id", get, fail, func(c *gin.Context, pdf []byte) { c.Data(http.StatusOK, "application/pdf", pdf) })
 }
 
 // fail maps a service error to its problem response.
