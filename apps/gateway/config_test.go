@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
@@ -135,18 +132,7 @@ func TestHelpStartsNothing(t *testing.T) {
 
 func TestVersionStartsNothing(t *testing.T) {
 	t.Parallel()
-	for _, arg := range []string{"-version", "--version"} {
-		t.Run(arg, func(t *testing.T) {
-			t.Parallel()
-			// Were the gateway to start, it would wait for the broker that is not at port 1.
-			getenv := envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "STARTUP_TIMEOUT": "1m"})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var stdout bytes.Buffer
-			start := time.Now()
-			require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
-			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
-			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
-		})
-	}
+	// Were the gateway to start, it would wait for the broker that is not at port 1.
+	settingstest.VersionStartsNothing(t, run,
+		envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "STARTUP_TIMEOUT": "1m"}))
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -61,13 +62,7 @@ func HelpStartsNothing(t *testing.T, run Run, getenv func(string) string, intro 
 	for _, arg := range []string{"-h", "--help"} {
 		t.Run(arg, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var stdout bytes.Buffer
-			start := time.Now()
-			require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
-			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
-			out := stdout.String()
+			out := runAtOnce(t, run, arg, getenv)
 			assert.True(t, strings.HasPrefix(out, intro), "the usage starts with %q: %s", intro, out)
 			for _, w := range want {
 				assert.Contains(t, out, w)
@@ -81,4 +76,31 @@ func HelpStartsNothing(t *testing.T, run Run, getenv func(string) string, intro 
 		assert.ErrorContains(t, err, `unexpected argument "--port"`)
 		assert.Empty(t, stdout.String(), "nothing printed")
 	})
+}
+
+// VersionStartsNothing checks that -version and --version make run print
+// the build's one line and return nil at once; getenv is as for
+// HelpStartsNothing.
+func VersionStartsNothing(t *testing.T, run Run, getenv func(string) string) {
+	t.Helper()
+	for _, arg := range []string{"-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", runAtOnce(t, run, arg, getenv),
+				"the version line and nothing else")
+		})
+	}
+}
+
+// runAtOnce runs run with the one argument arg, requires it to succeed
+// within a few seconds, and returns what it printed.
+func runAtOnce(t *testing.T, run Run, arg string, getenv func(string) string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdout bytes.Buffer
+	start := time.Now()
+	require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
+	assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
+	return stdout.String()
 }
