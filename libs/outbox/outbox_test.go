@@ -20,6 +20,7 @@ import (
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/outbox"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
@@ -44,7 +45,7 @@ func setup(t testing.TB) env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool := testinfra.Pool(t, 8, db.Messaging())
+	pool := pgtest.Pool(t, 8, db.Messaging())
 	b := testinfra.VHost(t)
 	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), topology, quiet)
 	require.NoError(t, err)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -20,7 +20,7 @@ import (
 // each, with an after-commit function each (as the services' metrics).
 func BenchmarkConsumerBatch(b *testing.B) {
 	ctx := context.Background()
-	pool := testinfra.Pool(b, 4, db.Messaging())
+	pool := pgtest.Pool(b, 4, db.Messaging())
 	_, err := pool.Exec(ctx, "CREATE TABLE effects (order_id uuid)")
 	require.NoError(b, err)
 	runner := uow.NewRunner(pool, func([]events.Message) {}, prometheus.NewRegistry())

@@ -15,8 +15,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -42,7 +42,7 @@ func (d *dispatched) all() []events.Message {
 // effects(columns), and a runner over it.
 func setup(t *testing.T, columns string) (*pgxpool.Pool, *uow.Runner, *dispatched) {
 	t.Helper()
-	pool := testinfra.Pool(t, 4, db.Messaging())
+	pool := pgtest.Pool(t, 4, db.Messaging())
 	_, err := pool.Exec(context.Background(), "CREATE TABLE effects ("+columns+")")
 	require.NoError(t, err)
 	d := &dispatched{}

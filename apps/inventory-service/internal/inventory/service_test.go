@@ -16,8 +16,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -31,7 +31,7 @@ type harness struct {
 
 func newService(t testing.TB) *harness {
 	t.Helper()
-	pool := testinfra.Pool(t, 32, db.Messaging(), Schema())
+	pool := pgtest.Pool(t, 32, db.Messaging(), Schema())
 	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	return &harness{Service: NewService(runner, log), runner: runner, pool: pool}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/uow"
 	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 )
@@ -33,7 +33,7 @@ type harness struct {
 
 func newService(t testing.TB) *harness {
 	t.Helper()
-	pool := testinfra.Pool(t, 32, db.Messaging(), Schema())
+	pool := pgtest.Pool(t, 32, db.Messaging(), Schema())
 	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	return &harness{Service: NewService(runner, log, Seller{Name: "Test Seller", Address: "Street 1"}), runner: runner, pool: pool}

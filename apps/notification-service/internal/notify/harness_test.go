@@ -32,7 +32,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -56,7 +56,7 @@ func testConfig() SenderConfig {
 
 func newEnv(t testing.TB, smtpAddr string, tweak ...func(*SenderConfig)) *env {
 	t.Helper()
-	pool := testinfra.Pool(t, 16, db.Messaging(), Schema())
+	pool := pgtest.Pool(t, 16, db.Messaging(), Schema())
 	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	cfg := testConfig()

@@ -16,8 +16,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 	"github.com/ordersaga/ordersaga/saga"
@@ -32,7 +32,7 @@ type harness struct {
 
 func newService(t testing.TB, timeout time.Duration) (*harness, *pgxpool.Pool) {
 	t.Helper()
-	pool := testinfra.Pool(t, 16, db.Messaging(), db.Order())
+	pool := pgtest.Pool(t, 16, db.Messaging(), db.Order())
 	reg := prometheus.NewRegistry()
 	runner := uow.NewRunner(pool, nil, reg)
 	svc := NewService(runner, slog.New(slog.DiscardHandler), Timeouts{Payment: timeout, Stock: timeout}, reg)

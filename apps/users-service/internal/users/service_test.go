@@ -17,7 +17,7 @@ import (
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/db/users/usersdb"
 	"github.com/ordersaga/ordersaga/libs/auth"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -25,7 +25,7 @@ import (
 // dispatches (the outbox rows stay for the test to read).
 func newService(t testing.TB) *Service {
 	t.Helper()
-	pool := testinfra.Pool(t, 8, db.Messaging(), db.MustSchema("users"))
+	pool := pgtest.Pool(t, 8, db.Messaging(), db.MustSchema("users"))
 	key, err := DevelopmentKey(context.Background(), usersdb.New(pool))
 	require.NoError(t, err)
 	s, err := NewService(uow.NewRunner(pool, nil, prometheus.NewRegistry()), slog.New(slog.DiscardHandler), Keys{Signing: key}, 15*time.Minute)
@@ -179,7 +179,7 @@ func TestSetRoles(t *testing.T) {
 func TestTheDevelopmentKeyIsSharedAndRotationKeepsThePreviousKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testinfra.Pool(t, 8, db.Messaging(), db.MustSchema("users"))
+	pool := pgtest.Pool(t, 8, db.Messaging(), db.MustSchema("users"))
 	log := slog.New(slog.DiscardHandler)
 	keys := make([]auth.Key, 4)
 	var wg sync.WaitGroup
