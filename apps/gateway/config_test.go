@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordersaga/ordersaga/libs/settings/settingstest"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
-func envOf(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
+var envOf = settingstest.Env
 
 func TestParseConfigDefaults(t *testing.T) {
 	t.Parallel()
@@ -104,16 +99,12 @@ func TestParseConfigRejects(t *testing.T) {
 		// Every participant's variable is read, not only the two above.
 		cases = append(cases, struct{ key, value, want string }{p.URLVar(), "mailto:x@h", p.URLVar()})
 	}
-	for _, tc := range cases {
-		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
-			t.Parallel()
-			_, err := parseConfig(envOf(map[string]string{tc.key: tc.value}))
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
-			assert.NotContains(t, err.Error(), "secret", "passwords stay out of errors")
-			assert.NotContains(t, err.Error(), "\n", "one line")
-		})
+	rejections := make([]settingstest.Rejection, len(cases))
+	for i, tc := range cases {
+		// Passwords stay out of errors.
+		rejections[i] = settingstest.Rejection{Name: tc.key + "=" + tc.value, Env: map[string]string{tc.key: tc.value}, Key: tc.want, Secret: "secret"}
 	}
+	settingstest.Rejects(t, parseConfig, rejections)
 	t.Run("every error at once, on one line", func(t *testing.T) {
 		t.Parallel()
 		_, err := parseConfig(envOf(map[string]string{"LOG_LEVEL": "loud", "UPSTREAM_TIMEOUT": "x", "HTTP_ADDR": "x"}))
@@ -127,53 +118,21 @@ func TestParseConfigRejects(t *testing.T) {
 
 func TestHelpStartsNothing(t *testing.T) {
 	t.Parallel()
-	for _, arg := range []string{"-h", "--help"} {
-		t.Run(arg, func(t *testing.T) {
-			t.Parallel()
-			// A port of our own: were the gateway to start, it would fail to
-			// bind it, or wait for the broker that is not at port 1.
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			defer l.Close()
-			env := envOf(map[string]string{"HTTP_ADDR": l.Addr().String(), "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",
-				"STARTUP_TIMEOUT": "1m"})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var stdout bytes.Buffer
-			start := time.Now()
-			require.NoError(t, run(ctx, []string{arg}, env, &stdout), "exit 0")
-			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
-			out := stdout.String()
-			assert.True(t, strings.HasPrefix(out, "gateway is the public REST API"), out)
-			for _, want := range []string{"Usage: gateway", "HTTP_ADDR", ":3000", "ORDER_SERVICE_URL", "http://127.0.0.1:3001",
-				"PAYMENT_SERVICE_URL", "UPSTREAM_TIMEOUT", "LOG_FORMAT", "STOP_WITH_PARENT"} {
-				assert.Contains(t, out, want)
-			}
-		})
-	}
-	t.Run("any other argument is refused", func(t *testing.T) {
-		t.Parallel()
-		var stdout bytes.Buffer
-		err := run(context.Background(), []string{"serve"}, envOf(nil), &stdout)
-		assert.ErrorContains(t, err, `unexpected argument "serve"`)
-		assert.Empty(t, stdout.String())
-	})
+	// A port of our own: were the gateway to start, it would fail to bind
+	// it, or wait for the broker that is not at port 1.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	env := envOf(map[string]string{"HTTP_ADDR": l.Addr().String(), "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",
+		"STARTUP_TIMEOUT": "1m"})
+	settingstest.HelpStartsNothing(t, run, env, "gateway is the public REST API",
+		"Usage: gateway", "HTTP_ADDR", ":3000", "ORDER_SERVICE_URL", "http://127.0.0.1:3001",
+		"PAYMENT_SERVICE_URL", "UPSTREAM_TIMEOUT", "LOG_FORMAT", "STOP_WITH_PARENT")
 }
 
 func TestVersionStartsNothing(t *testing.T) {
 	t.Parallel()
-	for _, arg := range []string{"-version", "--version"} {
-		t.Run(arg, func(t *testing.T) {
-			t.Parallel()
-			// Were the gateway to start, it would wait for the broker that is not at port 1.
-			getenv := envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "STARTUP_TIMEOUT": "1m"})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var stdout bytes.Buffer
-			start := time.Now()
-			require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
-			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
-			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
-		})
-	}
+	// Were the gateway to start, it would wait for the broker that is not at port 1.
+	settingstest.VersionStartsNothing(t, run,
+		envOf(map[string]string{"HTTP_ADDR": "127.0.0.1:0", "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/", "STARTUP_TIMEOUT": "1m"}))
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/outbox"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
@@ -45,10 +45,7 @@ func setup(t testing.TB) env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 8)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, quiet, db.Messaging()))
+	pool := pgtest.Pool(t, 8, db.Messaging())
 	b := testinfra.VHost(t)
 	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), topology, quiet)
 	require.NoError(t, err)

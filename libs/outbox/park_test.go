@@ -16,7 +16,7 @@ import (
 	"github.com/ordersaga/ordersaga/db/messaging/messagingdb"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/outbox"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 )
@@ -158,10 +158,7 @@ func TestDispatchParksAnUnroutableMessageAndMarksTheRest(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, quiet, db.Messaging()))
+	pool := pgtest.Pool(t, 4, db.Messaging())
 	b := testinfra.VHost(t)
 	// A queue for payment.approved only: nothing is bound to orders.events.
 	paymentQueue := "test.payment-events"

@@ -2,8 +2,6 @@ package uow_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/google/uuid"
@@ -12,9 +10,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -23,11 +20,8 @@ import (
 // each, with an after-commit function each (as the services' metrics).
 func BenchmarkConsumerBatch(b *testing.B) {
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, testinfra.Database(b), 4)
-	require.NoError(b, err)
-	b.Cleanup(pool.Close)
-	require.NoError(b, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
-	_, err = pool.Exec(ctx, "CREATE TABLE effects (order_id uuid)")
+	pool := pgtest.Pool(b, 4, db.Messaging())
+	_, err := pool.Exec(ctx, "CREATE TABLE effects (order_id uuid)")
 	require.NoError(b, err)
 	runner := uow.NewRunner(pool, func([]events.Message) {}, prometheus.NewRegistry())
 	topology := events.Topology{Queues: []events.Queue{{Name: "c", Bindings: []events.Binding{

@@ -3,8 +3,6 @@ package uow_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +15,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -45,13 +42,8 @@ func (d *dispatched) all() []events.Message {
 // effects(columns), and a runner over it.
 func setup(t *testing.T, columns string) (*pgxpool.Pool, *uow.Runner, *dispatched) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 4)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging()))
-	_, err = pool.Exec(ctx, "CREATE TABLE effects ("+columns+")")
+	pool := pgtest.Pool(t, 4, db.Messaging())
+	_, err := pool.Exec(context.Background(), "CREATE TABLE effects ("+columns+")")
 	require.NoError(t, err)
 	d := &dispatched{}
 	return pool, uow.NewRunner(pool, d.add, prometheus.NewRegistry()), d

@@ -171,3 +171,29 @@ func joinQuoted(xs []string) string {
 	}
 	return s
 }
+
+// ListQuery is the query of a list of records: the page, and the optional
+// status and userId filters.
+type ListQuery struct {
+	Paging
+	Status *string
+	UserID *uuid.UUID
+}
+
+// ParseListQuery reads page, limit, status (one of statuses) and userId, in
+// that order. On the first bad one it writes its 400 problem, as
+// ParsePaging, ParseEnumQuery and ParseUUIDQuery do, and returns false.
+func ParseListQuery(c *gin.Context, statuses []string) (ListQuery, bool) {
+	var q ListQuery
+	var ok bool
+	if q.Paging, ok = ParsePaging(c); !ok {
+		return q, false
+	}
+	if q.Status, ok = ParseEnumQuery(c, "status", statuses); !ok {
+		return q, false
+	}
+	if q.UserID, ok = ParseUUIDQuery(c, "userId"); !ok {
+		return q, false
+	}
+	return q, true
+}

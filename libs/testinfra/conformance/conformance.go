@@ -31,6 +31,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 )
 
 // Participant is the participant under test, described as its main.go
@@ -392,10 +393,9 @@ func crashBeforePublishIsRepublished(t *testing.T, p Participant) {
 	require.NoError(t, err)
 	corr, payloads := p.Saga()
 	for _, pl := range payloads {
-		m := message(t, corr, pl)
-		errs := router.Handler(r.queues[m.Type])(context.Background(), []rabbit.Delivery{{
-			MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}})
-		require.NoError(t, errs[0], "%s handled", m.Type)
+		d := uowtest.Delivery(t, corr, pl)
+		errs := router.Handler(r.queues[d.Type])(context.Background(), []rabbit.Delivery{d})
+		require.NoError(t, errs[0], "%s handled", d.Type)
 	}
 	rows, err := r.Pool.Query(context.Background(), "SELECT message_id::text, message_type FROM outbox")
 	require.NoError(t, err)

@@ -84,17 +84,8 @@ type cancelAccepted struct {
 }
 
 func (g *Gateway) createOrder(c *gin.Context) {
-	body, ok := readJSONBody(c)
+	o, key, ok := readCommand(g, c, decodeNewOrder)
 	if !ok {
-		return
-	}
-	key, ok := idempotencyKey(c)
-	if !ok {
-		return
-	}
-	o, err := decodeNewOrder(body)
-	if err != nil {
-		g.fail(c, err)
 		return
 	}
 	o.IdempotencyKey = key
@@ -115,13 +106,7 @@ func (g *Gateway) createOrder(c *gin.Context) {
 }
 
 func (g *Gateway) listOrders(c *gin.Context) {
-	if _, ok := web.ParsePaging(c); !ok {
-		return
-	}
-	if _, ok := web.ParseEnumQuery(c, "status", events.OrderStatuses); !ok {
-		return
-	}
-	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
+	if _, ok := web.ParseListQuery(c, events.OrderStatuses); !ok {
 		return
 	}
 	g.forward(c, g.orders, "/api/orders")
@@ -183,13 +168,7 @@ func (g *Gateway) timeline(c *gin.Context) {
 }
 
 func (g *Gateway) listPayments(c *gin.Context) {
-	if _, ok := web.ParsePaging(c); !ok {
-		return
-	}
-	if _, ok := web.ParseEnumQuery(c, "status", paymentStatuses); !ok {
-		return
-	}
-	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
+	if _, ok := web.ParseListQuery(c, paymentStatuses); !ok {
 		return
 	}
 	g.forward(c, g.payments, "/api/payments")
@@ -278,6 +257,25 @@ func readJSONBody(c *gin.Context) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// readCommand reads a command: its JSON body (readJSONBody) and its
+// Idempotency-Key, in that order, then decodes the body. On a failure it
+// writes the problem and returns false.
+func readCommand[T any](g *Gateway, c *gin.Context, decode func(body []byte) (T, error)) (cmd T, key string, ok bool) {
+	body, ok := readJSONBody(c)
+	if !ok {
+		return cmd, "", false
+	}
+	if key, ok = idempotencyKey(c); !ok {
+		return cmd, "", false
+	}
+	cmd, err := decode(body)
+	if err != nil {
+		g.fail(c, err)
+		return cmd, "", false
+	}
+	return cmd, key, true
 }
 
 // idempotencyKey returns the request's Idempotency-Key, "" when there is

@@ -27,13 +27,7 @@ func (g *Gateway) invoiceRoutes(api *gin.RouterGroup) {
 }
 
 func (g *Gateway) listInvoices(c *gin.Context) {
-	if _, ok := web.ParsePaging(c); !ok {
-		return
-	}
-	if _, ok := web.ParseEnumQuery(c, "status", invoiceStatuses); !ok {
-		return
-	}
-	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
+	if _, ok := web.ParseListQuery(c, invoiceStatuses); !ok {
 		return
 	}
 	g.forwardInvoices(c, "/api/invoices")

@@ -15,13 +15,7 @@ var notificationStatuses = []string{"PENDING", "SENT", "FAILED", "SKIPPED"}
 // ownQuery) to notification-service, or answers 503 where it is not a
 // participant.
 func (g *Gateway) listNotifications(c *gin.Context) {
-	if _, ok := web.ParsePaging(c); !ok {
-		return
-	}
-	if _, ok := web.ParseEnumQuery(c, "status", notificationStatuses); !ok {
-		return
-	}
-	if _, ok := web.ParseUUIDQuery(c, "userId"); !ok {
+	if _, ok := web.ParseListQuery(c, notificationStatuses); !ok {
 		return
 	}
 	if _, ok := web.ParseUUIDQuery(c, "orderId"); !ok {

@@ -80,17 +80,8 @@ type adjustmentAccepted struct {
 }
 
 func (g *Gateway) createProduct(c *gin.Context) {
-	body, ok := readJSONBody(c)
+	p, key, ok := readCommand(g, c, decodeNewProduct)
 	if !ok {
-		return
-	}
-	key, ok := idempotencyKey(c)
-	if !ok {
-		return
-	}
-	p, err := decodeNewProduct(body)
-	if err != nil {
-		g.fail(c, err)
 		return
 	}
 	c.Set(correlationKey, p.SKU)
@@ -107,17 +98,8 @@ func (g *Gateway) adjustStock(c *gin.Context) {
 	if !ok {
 		return
 	}
-	body, ok := readJSONBody(c)
+	delta, key, ok := readCommand(g, c, decodeAdjustment)
 	if !ok {
-		return
-	}
-	key, ok := idempotencyKey(c)
-	if !ok {
-		return
-	}
-	delta, err := decodeAdjustment(body)
-	if err != nil {
-		g.fail(c, err)
 		return
 	}
 	id, err := g.AdjustStock(requestContext(c), sku, delta, key)

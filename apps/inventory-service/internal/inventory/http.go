@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -53,18 +52,7 @@ func Routes(e *gin.Engine, s *Service) {
 		}
 		c.JSON(http.StatusOK, web.NewPage(adjustments, paging, total))
 	})
-	e.GET("/api/inventory/orders/:id/timeline", func(c *gin.Context) {
-		id, ok := web.PathUUID(c, "id")
-		if !ok {
-			return
-		}
-		entries, err := s.Timeline(c, id)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"orderId": id, "events": entries})
-	})
+	e.GET("/api/inventory/orders/:id/timeline", web.TimelineByID("id", s.Timeline, fail))
 }
 
 // pathSKU is the sku of the path; a path that cannot be a sku names no
@@ -79,11 +67,4 @@ func pathSKU(c *gin.Context) (string, bool) {
 }
 
 // fail maps a service error to its problem response.
-func fail(c *gin.Context, err error) {
-	if errors.Is(err, ErrNotFound) {
-		web.Fail(c, http.StatusNotFound, err.Error())
-		return
-	}
-	_ = c.Error(err) // for the access log (libs/web); the answer is the problem below
-	web.Fail(c, http.StatusServiceUnavailable, "the inventory store is unavailable")
-}
+var fail = web.StoreErrors("inventory", ErrNotFound)

@@ -15,6 +15,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
@@ -54,13 +55,6 @@ func (c *consumerHarness) fallbacks(t testing.TB) float64 {
 		}
 	}
 	return n
-}
-
-func delivery(t testing.TB, p events.Payload, orderID uuid.UUID) rabbit.Delivery {
-	t.Helper()
-	m, err := events.NewMessage(p, orderID.String())
-	require.NoError(t, err)
-	return rabbit.Delivery{MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Timestamp: m.Timestamp, Body: m.Body, Attempt: 1}
 }
 
 // runBatches handles the batches at once, each as one consumer worker
@@ -113,7 +107,7 @@ func TestConcurrentBatchesDoNotDeadlock(t *testing.T) {
 				for _, j := range rng.Perm(len(skus))[:1+rng.IntN(3)] {
 					lines = append(lines, line(skus[j], 1))
 				}
-				b = append(b, delivery(t, &events.OrderItemsPlaced{OrderID: id, UserID: user, Items: lines, Currency: "USD", PaymentMethod: "tok_visa"}, id))
+				b = append(b, uowtest.Delivery(t, id.String(), &events.OrderItemsPlaced{OrderID: id, UserID: user, Items: lines, Currency: "USD", PaymentMethod: "tok_visa"}))
 				placed = append(placed, id)
 			}
 			placing = append(placing, b)
@@ -125,8 +119,8 @@ func TestConcurrentBatchesDoNotDeadlock(t *testing.T) {
 		for range workers {
 			var b []rabbit.Delivery
 			for _, i := range rng.Perm(len(ids))[:perBatch] {
-				b = append(b, delivery(t, &events.OrderCancelled{OrderID: ids[i], Reason: events.ReasonUserRequested,
-					PreviousStatus: events.StatusPendingPayment, UserID: uuid.New()}, ids[i]))
+				b = append(b, uowtest.Delivery(t, ids[i].String(), &events.OrderCancelled{OrderID: ids[i], Reason: events.ReasonUserRequested,
+					PreviousStatus: events.StatusPendingPayment, UserID: uuid.New()}))
 			}
 			releasing = append(releasing, b)
 		}

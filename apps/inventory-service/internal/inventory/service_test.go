@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,9 +16,8 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -34,13 +31,8 @@ type harness struct {
 
 func newService(t testing.TB) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 32)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), Schema()))
+	pool := pgtest.Pool(t, 32, db.Messaging(), Schema())
+	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	return &harness{Service: NewService(runner, log), runner: runner, pool: pool}
 }

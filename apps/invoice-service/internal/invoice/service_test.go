@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -19,9 +18,9 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 )
 
 // harness is the invoice service over a fresh database; it runs each
@@ -34,13 +33,8 @@ type harness struct {
 
 func newService(t testing.TB) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 32)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), Schema()))
+	pool := pgtest.Pool(t, 32, db.Messaging(), Schema())
+	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	return &harness{Service: NewService(runner, log, Seller{Name: "Test Seller", Address: "Street 1"}), runner: runner, pool: pool}
 }
@@ -53,20 +47,6 @@ func (h *harness) paid(t testing.TB, e events.OrderPaid) error {
 func (h *harness) cancelled(t testing.TB, e events.OrderCancelled) error {
 	t.Helper()
 	return h.runner.InTx(context.Background(), func(ctx context.Context, tx *uow.Tx) error { return h.orderCancelled(ctx, tx, &e) })
-}
-
-// emitted returns the types the invoice service emitted for order id.
-func (h *harness) emitted(t testing.TB, id uuid.UUID) []string {
-	t.Helper()
-	rows, err := h.pool.Query(context.Background(), "SELECT message_type FROM outbox WHERE correlation_id = $1 ORDER BY id", id.String())
-	require.NoError(t, err)
-	var types []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		types = append(types, s)
-	}
-	return types
 }
 
 func paidEvent(total int64, currency string, items ...events.PaidLine) events.OrderPaid {
@@ -100,7 +80,7 @@ func TestInvoiceOfAPaidOrder(t *testing.T) {
 	assert.Equal(t, int64(3499), inv.Total)
 	assert.Equal(t, withItems.PaymentID, inv.PaymentID)
 	assert.Nil(t, inv.CreditNote)
-	assert.Equal(t, []string{events.TypeInvoiceIssued}, h.emitted(t, withItems.OrderID), "one invoice.issued")
+	assert.Equal(t, []string{events.TypeInvoiceIssued}, uowtest.Emitted(t, h.pool, withItems.OrderID.String()), "one invoice.issued")
 
 	totalOnly := paidEvent(1234, "JPY")
 	require.NoError(t, h.paid(t, totalOnly))
@@ -145,7 +125,7 @@ func TestCreditNotes(t *testing.T) {
 		assert.Equal(t, Credited, inv.Status)
 		require.NotNil(t, inv.CreditNote)
 		assert.Regexp(t, fmt.Sprintf(`^CN-%d-\d{6}$`, year), inv.CreditNote.Number)
-		assert.Equal(t, []string{events.TypeInvoiceIssued, events.TypeInvoiceCredited}, h.emitted(t, e.OrderID))
+		assert.Equal(t, []string{events.TypeInvoiceIssued, events.TypeInvoiceCredited}, uowtest.Emitted(t, h.pool, e.OrderID.String()))
 		pdf, err := h.CreditNotePDF(ctx, inv.ID)
 		require.NoError(t, err)
 		text := pdfText(t, pdf)
@@ -163,7 +143,7 @@ func TestCreditNotes(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, Credited, inv.Status, "both documents issued when order.paid came")
 		assert.NotNil(t, inv.CreditNote)
-		assert.Equal(t, []string{events.TypeInvoiceIssued, events.TypeInvoiceCredited}, h.emitted(t, e.OrderID))
+		assert.Equal(t, []string{events.TypeInvoiceIssued, events.TypeInvoiceCredited}, uowtest.Emitted(t, h.pool, e.OrderID.String()))
 	})
 	t.Run("cancelled before it was paid: nothing", func(t *testing.T) {
 		e := paidEvent(700, "USD")
@@ -172,7 +152,7 @@ func TestCreditNotes(t *testing.T) {
 		require.NoError(t, h.cancelled(t, c))
 		_, err := h.OfOrder(ctx, e.OrderID)
 		assert.ErrorIs(t, err, ErrNotFound)
-		assert.Empty(t, h.emitted(t, e.OrderID))
+		assert.Empty(t, uowtest.Emitted(t, h.pool, e.OrderID.String()))
 	})
 }
 

@@ -32,8 +32,7 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -57,13 +56,8 @@ func testConfig() SenderConfig {
 
 func newEnv(t testing.TB, smtpAddr string, tweak ...func(*SenderConfig)) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 16)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), Schema()))
+	pool := pgtest.Pool(t, 16, db.Messaging(), Schema())
+	log := slog.New(slog.DiscardHandler)
 	runner := uow.NewRunner(pool, nil, prometheus.NewRegistry())
 	cfg := testConfig()
 	for _, f := range tweak {

@@ -3,7 +3,6 @@ package order
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -17,10 +16,10 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
@@ -33,16 +32,10 @@ type harness struct {
 
 func newService(t testing.TB, timeout time.Duration) (*harness, *pgxpool.Pool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 16)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Order()))
+	pool := pgtest.Pool(t, 16, db.Messaging(), db.Order())
 	reg := prometheus.NewRegistry()
 	runner := uow.NewRunner(pool, nil, reg)
-	svc := NewService(runner, log, Timeouts{Payment: timeout, Stock: timeout}, reg)
+	svc := NewService(runner, slog.New(slog.DiscardHandler), Timeouts{Payment: timeout, Stock: timeout}, reg)
 	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
 	require.NoError(t, err, "the handlers match the subscriptions")
 	return &harness{Service: svc, router: router}, pool
@@ -53,17 +46,10 @@ func (h *harness) handle(ctx context.Context, d rabbit.Delivery) error {
 	return h.router.Handler(h.router.QueueOf(d.Type))(ctx, []rabbit.Delivery{d})[0]
 }
 
-func delivery(t testing.TB, orderID uuid.UUID, payload events.Payload) rabbit.Delivery {
-	t.Helper()
-	m, err := events.NewMessage(payload, orderID.String())
-	require.NoError(t, err)
-	return rabbit.Delivery{MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
-}
-
 func create(t testing.TB, s *harness) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
-	require.NoError(t, s.handle(context.Background(), delivery(t, id,
+	require.NoError(t, s.handle(context.Background(), uowtest.Delivery(t, id.String(),
 		events.OrderCreateRequested{OrderPlaced: events.OrderPlaced{OrderID: id, UserID: uuid.New(), Total: 900, Currency: "USD", PaymentMethod: "tok_visa"}})))
 	return id
 }
@@ -78,20 +64,7 @@ func paymentEvent(t testing.TB, typ string, orderID uuid.UUID) rabbit.Delivery {
 		events.TypePaymentDeclined:  events.PaymentDeclined{PaymentRefusal: refusal},
 		events.TypePaymentFailed:    events.PaymentFailed{PaymentRefusal: refusal},
 	}[typ]
-	return delivery(t, orderID, payload)
-}
-
-func emitted(t testing.TB, pool *pgxpool.Pool, orderID uuid.UUID) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), "SELECT message_type FROM outbox WHERE correlation_id = $1 ORDER BY id", orderID.String())
-	require.NoError(t, err)
-	var types []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		types = append(types, s)
-	}
-	return types
+	return uowtest.Delivery(t, orderID.String(), payload)
 }
 
 func TestPaymentOutcomes(t *testing.T) {
@@ -121,7 +94,7 @@ func TestPaymentOutcomes(t *testing.T) {
 			if tc.wantReason != "" && assert.NotNil(t, o.CancelReason) {
 				assert.Equal(t, tc.wantReason, *o.CancelReason)
 			}
-			assert.Equal(t, []string{events.TypeOrderCreated, tc.wantEmit}, emitted(t, pool, id))
+			assert.Equal(t, []string{events.TypeOrderCreated, tc.wantEmit}, uowtest.Emitted(t, pool, id.String()))
 		})
 	}
 }
@@ -131,7 +104,7 @@ func TestStaleEventsNeverMoveAnOrderBackwards(t *testing.T) {
 	s, pool := newService(t, time.Hour)
 	ctx := context.Background()
 	id := create(t, s)
-	require.NoError(t, s.handle(ctx, delivery(t, id,
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(),
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
 	// The payment was approved meanwhile; the payment service refunds it
 	// on its own when it sees order.cancelled.
@@ -142,12 +115,12 @@ func TestStaleEventsNeverMoveAnOrderBackwards(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, events.StatusCancelled, o.Status)
 	assert.Equal(t, events.ReasonUserRequested, *o.CancelReason)
-	assert.Equal(t, []string{events.TypeOrderCreated, events.TypeOrderCancelled}, emitted(t, pool, id))
+	assert.Equal(t, []string{events.TypeOrderCreated, events.TypeOrderCancelled}, uowtest.Emitted(t, pool, id.String()))
 
 	// Cancelling a cancelled order again changes nothing.
-	require.NoError(t, s.handle(ctx, delivery(t, id,
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(),
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
-	assert.Len(t, emitted(t, pool, id), 2)
+	assert.Len(t, uowtest.Emitted(t, pool, id.String()), 2)
 }
 
 func TestCancelAfterPaidEmitsPreviousStatus(t *testing.T) {
@@ -156,7 +129,7 @@ func TestCancelAfterPaidEmitsPreviousStatus(t *testing.T) {
 	ctx := context.Background()
 	id := create(t, s)
 	require.NoError(t, s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, id)))
-	require.NoError(t, s.handle(ctx, delivery(t, id,
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(),
 		events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
 	o, err := s.Get(ctx, id)
 	require.NoError(t, err)
@@ -201,7 +174,7 @@ func TestUnknownOrdersArePermanentFailures(t *testing.T) {
 	s, _ := newService(t, time.Hour)
 	ctx := context.Background()
 	id := uuid.New()
-	err := s.handle(ctx, delivery(t, id, events.OrderCancelRequested{OrderID: id, Reason: "USER_REQUESTED"}))
+	err := s.handle(ctx, uowtest.Delivery(t, id.String(), events.OrderCancelRequested{OrderID: id, Reason: "USER_REQUESTED"}))
 	assert.True(t, rabbit.IsPermanent(err), "cancel of an unknown order: %v", err)
 	err = s.handle(ctx, paymentEvent(t, events.TypePaymentApproved, id))
 	assert.True(t, rabbit.IsPermanent(err), "payment of an unknown order: %v", err)
@@ -254,7 +227,7 @@ func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, events.StatusCancelled, o.Status)
 		assert.Equal(t, events.ReasonPaymentTimeout, *o.CancelReason)
-		assert.Equal(t, []string{events.TypeOrderCreated, events.TypeOrderCancelled}, emitted(t, pool, id))
+		assert.Equal(t, []string{events.TypeOrderCreated, events.TypeOrderCancelled}, uowtest.Emitted(t, pool, id.String()))
 	}
 	o, err := s.Get(ctx, paid)
 	require.NoError(t, err)
@@ -267,7 +240,7 @@ func TestTimeoutSweepCancelsOverdueOrdersOnce(t *testing.T) {
 func createWithItems(t testing.TB, s *harness, lines ...events.Line) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
-	require.NoError(t, s.handle(context.Background(), delivery(t, id, events.OrderCreateRequested{
+	require.NoError(t, s.handle(context.Background(), uowtest.Delivery(t, id.String(), events.OrderCreateRequested{
 		OrderPlaced: events.OrderPlaced{OrderID: id, UserID: uuid.New(), Currency: "USD", PaymentMethod: "tok_visa"},
 		Items:       lines,
 	})))
@@ -276,7 +249,7 @@ func createWithItems(t testing.TB, s *harness, lines ...events.Line) uuid.UUID {
 
 func reserved(t testing.TB, id uuid.UUID) rabbit.Delivery {
 	t.Helper()
-	return delivery(t, id, events.StockReserved{OrderID: id, Currency: "USD", Total: 700, Items: []events.PricedLine{
+	return uowtest.Delivery(t, id.String(), events.StockReserved{OrderID: id, Currency: "USD", Total: 700, Items: []events.PricedLine{
 		{SKU: "B", Quantity: 1, UnitPrice: 100}, {SKU: "A", Quantity: 2, UnitPrice: 300},
 	}})
 }
@@ -308,7 +281,7 @@ func TestOrdersWithItems(t *testing.T) {
 		b, err := json.Marshal(o.Items)
 		require.NoError(t, err)
 		assert.JSONEq(t, `[{"sku":"A","quantity":2,"unitPrice":300,"lineTotal":600},{"sku":"B","quantity":1,"unitPrice":100,"lineTotal":100}]`, string(b))
-		assert.Equal(t, []string{events.TypeOrderPlaced, events.TypeOrderCreated}, emitted(t, pool, id))
+		assert.Equal(t, []string{events.TypeOrderPlaced, events.TypeOrderCreated}, uowtest.Emitted(t, pool, id.String()))
 		assert.JSONEq(t, `{"orderId":"`+id.String()+`","userId":"`+o.UserID.String()+`","total":700,"currency":"USD","paymentMethod":"tok_visa"}`,
 			body(t, pool, id, events.TypeOrderCreated))
 
@@ -321,7 +294,7 @@ func TestOrdersWithItems(t *testing.T) {
 	for _, reason := range []string{events.ReasonOutOfStock, events.ReasonUnknownProduct, events.ReasonCurrencyMismatch} {
 		t.Run("rejected "+reason, func(t *testing.T) {
 			id := createWithItems(t, s, lines...)
-			require.NoError(t, s.handle(ctx, delivery(t, id, events.StockRejected{OrderID: id, Reason: reason,
+			require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(), events.StockRejected{OrderID: id, Reason: reason,
 				Items: []events.RejectedLine{{SKU: "A", Requested: 2, Available: 0}}})))
 			o, err := s.Get(ctx, id)
 			require.NoError(t, err)
@@ -335,12 +308,12 @@ func TestOrdersWithItems(t *testing.T) {
 
 	t.Run("cancelled while waiting for stock, reserved late", func(t *testing.T) {
 		id := createWithItems(t, s, lines...)
-		require.NoError(t, s.handle(ctx, delivery(t, id, events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
+		require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(), events.OrderCancelRequested{OrderID: id, Reason: events.ReasonUserRequested})))
 		require.NoError(t, s.handle(ctx, reserved(t, id)))
 		o, err := s.Get(ctx, id)
 		require.NoError(t, err)
 		assert.Equal(t, events.StatusCancelled, o.Status, "the inventory releases the late reservation on its own")
-		assert.Equal(t, []string{events.TypeOrderPlaced, events.TypeOrderCancelled}, emitted(t, pool, id))
+		assert.Equal(t, []string{events.TypeOrderPlaced, events.TypeOrderCancelled}, uowtest.Emitted(t, pool, id.String()))
 		assert.Contains(t, body(t, pool, id, events.TypeOrderCancelled), `"previousStatus":"PENDING_STOCK"`)
 	})
 
@@ -351,7 +324,7 @@ func TestOrdersWithItems(t *testing.T) {
 			events.StockReleased{StockMovement: events.StockMovement{OrderID: id, Items: lines}},
 			events.StockReturned{StockMovement: events.StockMovement{OrderID: id, Items: lines}},
 		} {
-			require.NoError(t, s.handle(ctx, delivery(t, id, p)), p.MessageType())
+			require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(), p)), p.MessageType())
 		}
 		o, err := s.Get(ctx, id)
 		require.NoError(t, err)
@@ -368,7 +341,7 @@ func TestStockTimeoutSweep(t *testing.T) {
 	ctx := context.Background()
 	waiting := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
 	priced := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
-	require.NoError(t, s.handle(ctx, delivery(t, priced, events.StockReserved{OrderID: priced, Currency: "USD", Total: 5,
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, priced.String(), events.StockReserved{OrderID: priced, Currency: "USD", Total: 5,
 		Items: []events.PricedLine{{SKU: "A", Quantity: 1, UnitPrice: 5}}})))
 	_, err := pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '90 seconds', updated_at = updated_at - interval '90 seconds'")
 	require.NoError(t, err)
@@ -392,7 +365,7 @@ func TestStockTimeoutSweep(t *testing.T) {
 	late := createWithItems(t, s, events.Line{SKU: "A", Quantity: 1})
 	_, err = pool.Exec(ctx, "UPDATE orders SET created_at = created_at - interval '90 seconds', updated_at = updated_at - interval '90 seconds' WHERE id = $1", late)
 	require.NoError(t, err)
-	require.NoError(t, s.handle(ctx, delivery(t, late, events.StockReserved{OrderID: late, Currency: "USD", Total: 5,
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, late.String(), events.StockReserved{OrderID: late, Currency: "USD", Total: 5,
 		Items: []events.PricedLine{{SKU: "A", Quantity: 1, UnitPrice: 5}}})))
 	_, err = s.SweepTimeouts(ctx)
 	require.NoError(t, err)
@@ -412,11 +385,11 @@ func TestOrderPaidCarriesTheLines(t *testing.T) {
 	s, pool := newService(t, time.Hour)
 	ctx := context.Background()
 	id := createWithItems(t, s, events.Line{SKU: "A", Quantity: 2}, events.Line{SKU: "B", Quantity: 1})
-	require.NoError(t, s.handle(ctx, delivery(t, id, events.StockReserved{OrderID: id, Currency: "USD", Total: 700, Items: []events.PricedLine{
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(), events.StockReserved{OrderID: id, Currency: "USD", Total: 700, Items: []events.PricedLine{
 		{SKU: "B", Name: "Bee", Quantity: 1, UnitPrice: 100}, {SKU: "A", Quantity: 2, UnitPrice: 300},
 	}})))
 	approved := events.PaymentApproved{PaymentOutcome: events.PaymentOutcome{PaymentID: uuid.New(), OrderID: id, Amount: 700, Currency: "USD"}}
-	require.NoError(t, s.handle(ctx, delivery(t, id, approved)))
+	require.NoError(t, s.handle(ctx, uowtest.Delivery(t, id.String(), approved)))
 	var paid events.OrderPaid
 	require.NoError(t, json.Unmarshal([]byte(body(t, pool, id, events.TypeOrderPaid)), &paid))
 	assert.Equal(t, int64(700), paid.Total, "the approved amount")

@@ -2,7 +2,6 @@ package payment
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
-	"github.com/ordersaga/ordersaga/libs/postgres"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
+	"github.com/ordersaga/ordersaga/libs/uow/uowtest"
 	"github.com/ordersaga/ordersaga/saga"
 )
 
@@ -32,16 +31,10 @@ type harness struct {
 
 func newService(t testing.TB, g Gateway) (*harness, *pgxpool.Pool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 16)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.Payment()))
+	pool := pgtest.Pool(t, 16, db.Messaging(), db.Payment())
 	reg := prometheus.NewRegistry()
 	runner := uow.NewRunner(pool, nil, reg)
-	svc := NewService(runner, log, g, reg)
+	svc := NewService(runner, slog.New(slog.DiscardHandler), g, reg)
 	router, err := uow.NewRouter(runner, saga.TopologyOf(ServiceName), svc.Handlers()...)
 	require.NoError(t, err, "the handlers match the subscriptions")
 	return &harness{Service: svc, router: router}, pool
@@ -55,36 +48,14 @@ func (h *harness) handle(ctx context.Context, ds ...rabbit.Delivery) []error {
 // handleOne handles d alone.
 func (h *harness) handleOne(ctx context.Context, d rabbit.Delivery) error { return h.handle(ctx, d)[0] }
 
-func delivery(t testing.TB, orderID uuid.UUID, payload events.Payload) rabbit.Delivery {
-	t.Helper()
-	m, err := events.NewMessage(payload, orderID.String())
-	require.NoError(t, err)
-	return rabbit.Delivery{MessageID: m.ID.String(), Type: m.Type, CorrelationID: m.CorrelationID, Body: m.Body, Attempt: 1}
-}
-
 func created(t testing.TB, orderID uuid.UUID, method string) rabbit.Delivery {
-	return delivery(t, orderID, events.OrderCreated{OrderPlaced: events.OrderPlaced{
+	return uowtest.Delivery(t, orderID.String(), events.OrderCreated{OrderPlaced: events.OrderPlaced{
 		OrderID: orderID, UserID: uuid.New(), Total: 1500, Currency: "EUR", PaymentMethod: method}})
 }
 
 func cancelled(t testing.TB, orderID uuid.UUID, previous string) rabbit.Delivery {
-	return delivery(t, orderID, events.OrderCancelled{
+	return uowtest.Delivery(t, orderID.String(), events.OrderCancelled{
 		OrderID: orderID, Reason: events.ReasonUserRequested, PreviousStatus: previous, UserID: uuid.New()})
-}
-
-// emitted lists the types in the outbox for an order, in order.
-func emitted(t testing.TB, pool *pgxpool.Pool, orderID uuid.UUID) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), "SELECT message_type FROM outbox WHERE correlation_id = $1 ORDER BY id", orderID.String())
-	require.NoError(t, err)
-	var types []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		types = append(types, s)
-	}
-	require.NoError(t, rows.Err())
-	return types
 }
 
 func TestCancellationBeforeCreationIsNeverCharged(t *testing.T) {
@@ -101,7 +72,7 @@ func TestCancellationBeforeCreationIsNeverCharged(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StatusCancelled, p.Status)
 	assert.Equal(t, int64(1500), p.Amount, "the payment shows what was not charged")
-	assert.Equal(t, []string{events.TypePaymentCancelled}, emitted(t, pool, id))
+	assert.Equal(t, []string{events.TypePaymentCancelled}, uowtest.Emitted(t, pool, id.String()))
 }
 
 func TestConcurrentCreateAndCancelNeverLeaveMoneyHeld(t *testing.T) {
@@ -124,9 +95,9 @@ func TestConcurrentCreateAndCancelNeverLeaveMoneyHeld(t *testing.T) {
 		assert.Contains(t, []string{StatusCancelled, StatusRefunded}, p.Status, "order %s holds no money", id)
 		switch p.Status {
 		case StatusRefunded:
-			assert.Equal(t, []string{events.TypePaymentApproved, events.TypePaymentRefunded}, emitted(t, pool, id))
+			assert.Equal(t, []string{events.TypePaymentApproved, events.TypePaymentRefunded}, uowtest.Emitted(t, pool, id.String()))
 		case StatusCancelled:
-			assert.Equal(t, []string{events.TypePaymentCancelled}, emitted(t, pool, id))
+			assert.Equal(t, []string{events.TypePaymentCancelled}, uowtest.Emitted(t, pool, id.String()))
 		}
 	}
 }
@@ -142,7 +113,7 @@ func TestRedeliveredAndDuplicatedCreationChargesOnce(t *testing.T) {
 	}
 	// The same fact under another message id (a re-published duplicate).
 	require.NoError(t, s.handleOne(ctx, created(t, id, "tok_visa")))
-	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, id))
+	assert.Equal(t, []string{events.TypePaymentApproved}, uowtest.Emitted(t, pool, id.String()))
 	page, total, err := s.List(ctx, nil, nil, 10, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), total)
@@ -188,15 +159,15 @@ func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
 	p, err := s.ByOrder(ctx, cancelledWhileWaiting)
 	require.NoError(t, err)
 	assert.Equal(t, StatusCancelled, p.Status, "a cancelled payment is never decided")
-	assert.Equal(t, []string{events.TypePaymentCancelled}, emitted(t, pool, cancelledWhileWaiting))
-	assert.Equal(t, []string{events.TypePaymentApproved}, emitted(t, pool, approved))
+	assert.Equal(t, []string{events.TypePaymentCancelled}, uowtest.Emitted(t, pool, cancelledWhileWaiting.String()))
+	assert.Equal(t, []string{events.TypePaymentApproved}, uowtest.Emitted(t, pool, approved.String()))
 
 	// The user cancels after approval: refunded.
 	require.NoError(t, s.handleOne(ctx, cancelled(t, approved, "PAID")))
 	p, err = s.ByOrder(ctx, approved)
 	require.NoError(t, err)
 	assert.Equal(t, StatusRefunded, p.Status)
-	assert.Equal(t, []string{events.TypePaymentApproved, events.TypePaymentRefunded}, emitted(t, pool, approved))
+	assert.Equal(t, []string{events.TypePaymentApproved, events.TypePaymentRefunded}, uowtest.Emitted(t, pool, approved.String()))
 }
 
 func TestInvalidAndIrrelevantEvents(t *testing.T) {
@@ -209,9 +180,9 @@ func TestInvalidAndIrrelevantEvents(t *testing.T) {
 	assert.True(t, rabbit.IsPermanent(err), "an unknown type is permanent: %v", err)
 	id := uuid.New()
 	outcome := events.OrderOutcome{OrderID: id, PaymentID: uuid.New(), UserID: uuid.New()}
-	assert.NoError(t, s.handleOne(ctx, delivery(t, id, events.OrderPaid{OrderOutcome: outcome})),
+	assert.NoError(t, s.handleOne(ctx, uowtest.Delivery(t, id.String(), events.OrderPaid{OrderOutcome: outcome})),
 		"order.paid needs nothing from the payment service")
-	assert.NoError(t, s.handleOne(ctx, delivery(t, id, events.OrderFailed{OrderOutcome: outcome})),
+	assert.NoError(t, s.handleOne(ctx, uowtest.Delivery(t, id.String(), events.OrderFailed{OrderOutcome: outcome})),
 		"nor does order.failed")
 	entries, err := s.Timeline(ctx, id)
 	require.NoError(t, err)
@@ -253,6 +224,6 @@ func TestDueDecisionsOfOneBatchKeepTheirOwnOutcome(t *testing.T) {
 		} else if assert.NotNil(t, p.Reason, c.method) {
 			assert.Equal(t, c.reason, *p.Reason, c.method)
 		}
-		assert.Equal(t, []string{c.event}, emitted(t, pool, ids[i]), c.method)
+		assert.Equal(t, []string{c.event}, uowtest.Emitted(t, pool, ids[i].String()), c.method)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -18,8 +17,7 @@ import (
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/db/users/usersdb"
 	"github.com/ordersaga/ordersaga/libs/auth"
-	"github.com/ordersaga/ordersaga/libs/postgres"
-	"github.com/ordersaga/ordersaga/libs/testinfra"
+	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -27,15 +25,10 @@ import (
 // dispatches (the outbox rows stay for the test to read).
 func newService(t testing.TB) *Service {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 8)
+	pool := pgtest.Pool(t, 8, db.Messaging(), db.MustSchema("users"))
+	key, err := DevelopmentKey(context.Background(), usersdb.New(pool))
 	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.MustSchema("users")))
-	key, err := DevelopmentKey(ctx, usersdb.New(pool))
-	require.NoError(t, err)
-	s, err := NewService(uow.NewRunner(pool, nil, prometheus.NewRegistry()), log, Keys{Signing: key}, 15*time.Minute)
+	s, err := NewService(uow.NewRunner(pool, nil, prometheus.NewRegistry()), slog.New(slog.DiscardHandler), Keys{Signing: key}, 15*time.Minute)
 	require.NoError(t, err)
 	return s
 }
@@ -186,11 +179,8 @@ func TestSetRoles(t *testing.T) {
 func TestTheDevelopmentKeyIsSharedAndRotationKeepsThePreviousKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), 8)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	require.NoError(t, postgres.Migrate(ctx, pool, log, db.Messaging(), db.MustSchema("users")))
+	pool := pgtest.Pool(t, 8, db.Messaging(), db.MustSchema("users"))
+	log := slog.New(slog.DiscardHandler)
 	keys := make([]auth.Key, 4)
 	var wg sync.WaitGroup
 	for i := range keys {
