@@ -162,7 +162,12 @@ func ReplaySpan(ctx context.Context, out *Outgoing, dlq string) trace.Span {
 	}
 	ctx = trace.ContextWithRemoteSpanContext(ctx, original)
 	ctx, span := tracing.Tracer().Start(ctx, "replay "+out.Msg.Type, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithLinks(trace.Link{SpanContext: original, Attributes: []attribute.KeyValue{attribute.String("ordersaga.link", "replayed dead letter")}}),
+		// The link names the parent itself. Jaeger's OTLP translation gives
+		// a link to the parent its own reference type, follows_from unless
+		// the link says otherwise, and the replay would show as a root of
+		// the trace: hence the OpenTracing ref type on the link.
+		trace.WithLinks(trace.Link{SpanContext: original, Attributes: []attribute.KeyValue{
+			attribute.String("ordersaga.link", "replayed dead letter"), attribute.String("opentracing.ref_type", "child_of")}}),
 		trace.WithAttributes(messagingAttrs("send", out.Key, out.Key, out.Msg.MessageId, out.Msg.CorrelationId)...),
 		trace.WithAttributes(attribute.String("ordersaga.dead_letter_queue", dlq)))
 	tracing.Inject(ctx, HeaderCarrier(out.Msg.Headers))
