@@ -106,7 +106,7 @@ func (a *api) placeOrder(ctx context.Context, userID string, total int64, items 
 		return "", err
 	}
 	currency := "USD"
-	body := gatewayclient.NewOrder{UserId: user, Currency: &currency, PaymentMethod: &method}
+	body := gatewayclient.NewOrder{UserId: &user, Currency: &currency, PaymentMethod: &method}
 	want := gatewayclient.OrderAcceptedStatus(statusPending)
 	if items != nil {
 		body.Items, want = &items, statusPendingStock

@@ -614,8 +614,8 @@ type NewOrder struct {
 	// Total The amount in minor units (cents), from 1 to 9223372036854775807 (a client that reads numbers as doubles reads totals above 2^53 − 1 inexactly). A fraction is a 422; a number written with an exponent or a zero fraction (`1e2`, `100.0`) is accepted when its value is an integer.
 	Total *int64 `json:"total,omitempty"`
 
-	// UserId The ordering user; not the nil UUID.
-	UserId openapi_types.UUID `json:"userId"`
+	// UserId The ordering user; not the nil UUID. Required (absent: a 422 naming `userId`), except with `AUTH_MODE=required` for a customer, whose token's subject it then is (naming someone else is a 403; contract §7).
+	UserId *openapi_types.UUID `json:"userId,omitempty"`
 }
 
 // NewOrderLine defines model for NewOrderLine.

@@ -41,8 +41,8 @@ type account struct {
 // Authorization header of token (none when ""), and returns the status,
 // headers and body. It is raw net/http on purpose: contract §7's tests
 // check each route's exact status, WWW-Authenticate and problem body per
-// caller, malformed and forged tokens, and bodies the OpenAPI document
-// does not allow (an order without userId); see api_test.go.
+// caller, malformed and forged tokens, and bodies as they are sent on
+// the wire; see api_test.go.
 func (s *System) call(t testing.TB, method, path, token string, body any) (int, http.Header, []byte) {
 	t.Helper()
 	var r io.Reader
@@ -94,9 +94,8 @@ func (s *System) login(t testing.TB, email, password string) string {
 }
 
 // placeOrder places an order of token's user and waits for its status.
-// It is raw: its bodies may leave userId out, which contract §7 allows a
-// customer with a token, and the OpenAPI document (userId required) does
-// not let the generated client do.
+// It is raw, like call: the access tests compare what each caller sends
+// and gets on the wire (a customer's body may leave userId out, §7).
 func (s *System) placeOrder(t testing.TB, token string, body map[string]any, status string) string {
 	t.Helper()
 	code, _, data := s.call(t, http.MethodPost, "/api/orders", token, body)

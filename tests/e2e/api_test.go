@@ -51,7 +51,8 @@ func uuidOf(t testing.TB, s string) uuid.UUID {
 // totalOrder is an order of user for total, paid with method ("" for the
 // default card), in the default currency.
 func totalOrder(user string, total int64, method string) gatewayclient.NewOrder {
-	o := gatewayclient.NewOrder{UserId: uuid.MustParse(user), Total: &total}
+	id := uuid.MustParse(user)
+	o := gatewayclient.NewOrder{UserId: &id, Total: &total}
 	if method != "" {
 		o.PaymentMethod = &method
 	}

@@ -70,7 +70,8 @@ func (c *catalogue) order(i int) (gatewayclient.NewOrder, []gatewayclient.NewOrd
 		lines = append(lines, line(c.scarce, 1))
 	}
 	method := "tok_visa"
-	return gatewayclient.NewOrder{UserId: uuid.New(), Items: &lines, PaymentMethod: &method}, lines
+	user := uuid.New()
+	return gatewayclient.NewOrder{UserId: &user, Items: &lines, PaymentMethod: &method}, lines
 }
 
 // place POSTs the i-th order and requires it accepted.

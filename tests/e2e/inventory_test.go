@@ -75,7 +75,8 @@ func (s *System) stockIs(t testing.TB, sku string, onHand int64) {
 // placeItems places an order with lines, of a fresh user, paid with method.
 func (s *System) placeItems(t testing.TB, method string, lines ...gatewayclient.NewOrderLine) string {
 	t.Helper()
-	resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, gatewayclient.NewOrder{UserId: uuid.New(), Items: &lines, PaymentMethod: &method})
+	user := uuid.New()
+	resp, err := s.API.CreateOrderWithResponse(context.Background(), nil, gatewayclient.NewOrder{UserId: &user, Items: &lines, PaymentMethod: &method})
 	require.NoError(t, err, "POST /api/orders with items")
 	expect(t, resp.HTTPResponse, resp.Body, http.StatusAccepted)
 	require.Equal(t, gatewayclient.OrderAcceptedStatus("PENDING_STOCK"), resp.JSON202.Status)

@@ -42,8 +42,8 @@ func (c Catalogue) Order(lines int) func() gatewayclient.NewOrder {
 		for _, j := range rand.Perm(len(c.SKUs))[:lines] {
 			items = append(items, gatewayclient.NewOrderLine{Sku: c.SKUs[j], Quantity: 1})
 		}
-		currency := "USD"
-		return gatewayclient.NewOrder{UserId: uuid.New(), Currency: &currency, Items: &items}
+		currency, user := "USD", uuid.New()
+		return gatewayclient.NewOrder{UserId: &user, Currency: &currency, Items: &items}
 	}
 }
 

@@ -52,8 +52,8 @@ type postResult struct {
 // TotalOrder is the body of an order placed with a total, of a fresh user,
 // paid with the default test card: no inventory step.
 func TotalOrder() gatewayclient.NewOrder {
-	total, currency := int64(4200), "USD"
-	return gatewayclient.NewOrder{UserId: uuid.New(), Total: &total, Currency: &currency}
+	total, currency, user := int64(4200), "USD", uuid.New()
+	return gatewayclient.NewOrder{UserId: &user, Total: &total, Currency: &currency}
 }
 
 // Post creates one order, of body. The request is sent and its answer
