@@ -303,8 +303,14 @@ func Management(base, method, path, body string) error {
 // than one HTTP request waits. Asking again is safe: an existing vhost is
 // left as it is.
 func createVHost(ctx context.Context, api *mgmt.Client, name string) error {
+	return retry(ctx, func() error { return api.CreateVHost(ctx, name) })
+}
+
+// retry calls f until it succeeds or ctx ends, a second apart, and returns
+// f's last error.
+func retry(ctx context.Context, f func() error) error {
 	for {
-		err := api.CreateVHost(ctx, name)
+		err := f()
 		if err == nil {
 			return nil
 		}
@@ -341,17 +347,14 @@ func closeConnections(ctx context.Context, api *mgmt.Client, name string) {
 func deleteVHost(t testing.TB, api *mgmt.Client, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for {
+	err := retry(ctx, func() error {
 		closeConnections(ctx, api, name)
-		err := api.DeleteVHost(ctx, name)
-		if err == nil || errors.Is(err, mgmt.ErrNotFound) {
-			return
+		if err := api.DeleteVHost(ctx, name); !errors.Is(err, mgmt.ErrNotFound) {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			t.Errorf("%v", err)
-			return
-		case <-time.After(time.Second):
-		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%v", err)
 	}
 }
