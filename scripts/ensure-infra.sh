@@ -22,6 +22,7 @@ set -euo pipefail
 readonly PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres
 readonly AMQP_HOST=127.0.0.1 AMQP_PORT=5672
 readonly MGMT_URL=http://127.0.0.1:15672 RABBIT_USER=guest RABBIT_PASS=guest
+readonly PROMETHEUS_URL=http://127.0.0.1:15692/metrics
 readonly PG_DEADLINE=60 RABBIT_DEADLINE=90 MGMT_DEADLINE=60
 # RabbitMQ's file-descriptor limit: every vhost's message stores and every
 # classic queue hold descriptors, and with the usual soft limit of 1024 a
@@ -309,6 +310,11 @@ mgmt_get() {
 }
 mgmt_listening() { mgmt_get /api/overview; [[ $mgmt_code != 000 ]]; }
 
+# prometheus_listening: the rabbitmq_prometheus plugin answers (the alert
+# rules' live test reads the broker's per-queue series from it, as
+# Prometheus does in compose and the chart).
+prometheus_listening() { curl -fsS -o /dev/null --max-time 5 "$PROMETHEUS_URL"; }
+
 # guest_ok: administrator (the tests create vhosts through the API) with full
 # permissions on "/" (the services' default AMQP_URL).
 guest_ok() {
@@ -371,6 +377,17 @@ ensure_rabbitmq() {
 		if ! wait_until "$MGMT_DEADLINE" mgmt_listening; then
 			rabbit_logs
 			die "RabbitMQ management API not answering on $MGMT_URL after ${MGMT_DEADLINE}s"
+		fi
+	fi
+	if ! prometheus_listening; then
+		if ! as_root rabbitmq-plugins -q list -e -m 2>/dev/null | grep -qx rabbitmq_prometheus; then
+			changed "enabling the RabbitMQ prometheus plugin"
+			as_root rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null ||
+				die "rabbitmq-plugins enable rabbitmq_prometheus failed"
+		fi
+		if ! wait_until "$MGMT_DEADLINE" prometheus_listening; then
+			rabbit_logs
+			die "RabbitMQ prometheus plugin not answering on $PROMETHEUS_URL after ${MGMT_DEADLINE}s"
 		fi
 	fi
 	if ! guest_ok; then
