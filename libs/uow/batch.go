@@ -7,7 +7,9 @@ import (
 	"math"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -117,11 +119,27 @@ type kept struct {
 }
 
 func keep(d rabbit.Delivery) kept {
-	k := kept{attempt: int16(min(max(d.Attempt, 1), math.MaxInt16)), lastError: d.LastError}
+	k := kept{attempt: int16(min(max(d.Attempt, 1), math.MaxInt16)), lastError: asText(d.LastError, maxLastError)}
 	if events.IsCommand(d.Type) {
 		k.body = d.Body
 	}
 	return k
+}
+
+// maxLastError bounds the last error kept, as the consumer bounds the
+// header it sets.
+const maxLastError = 1024
+
+// asText is s as a text column takes it, at most n bytes: the header may
+// come cut in the middle of a character, or from a foreign producer, and a
+// byte Postgres refuses would fail the claim, and so the message, forever.
+func asText(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // within returns the context of d's step in a batch, and points tx's

@@ -203,6 +203,9 @@ func TestInboxKeepsTheAttemptAndTheBodyOfACommand(t *testing.T) {
 	event := delivery(uuid.NewString())
 	event.Attempt = 1
 	retried, first := command(3, "database timeout"), command(1, "")
+	// Cut in the middle of a character (the consumer bounds the header's
+	// bytes), with a NUL: Postgres's text refuses both.
+	garbled := command(2, "broken \x00é"[:len("broken \x00é")-1])
 	unset := command(0, "") // built by hand, without an Attempt
 	ok := func(context.Context, *uow.Tx, int) error { return nil }
 
@@ -210,7 +213,7 @@ func TestInboxKeepsTheAttemptAndTheBodyOfACommand(t *testing.T) {
 		name string
 		ds   []rabbit.Delivery
 	}{
-		{"in a batch", []rabbit.Delivery{retried, first, event}},
+		{"in a batch", []rabbit.Delivery{retried, first, event, garbled}},
 		{"alone", []rabbit.Delivery{unset}},
 	} {
 		require.Equal(t, make([]error, len(tc.ds)), r.Batch(ctx, "c", tc.ds, ok), tc.name)
@@ -230,4 +233,5 @@ func TestInboxKeepsTheAttemptAndTheBodyOfACommand(t *testing.T) {
 	assert.Equal(t, row{1, "", first.Body}, read(first), "a command handled at once")
 	assert.Equal(t, row{1, "", unset.Body}, read(unset), "a delivery without an attempt is a first one")
 	assert.Equal(t, row{1, "", nil}, read(event), "an event's body is not copied")
+	assert.Equal(t, row{2, "broken \uFFFD", garbled.Body}, read(garbled), "an error that is not text is made text")
 }
