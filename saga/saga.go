@@ -41,6 +41,24 @@ type Participant struct {
 	// where the order id goes (e.g. /api/orders/{id}/timeline), or
 	// NoTimeline for a service that takes no part in an order's saga.
 	Timeline string
+	// Unmerged marks a timeline that the gateway's merged timeline of an
+	// order leaves out (saga.conf's flag unmerged): that of a service that
+	// only listens to the saga's outcomes (notification-service), whose
+	// being down must not fail an order's timeline. The console reads it.
+	Unmerged bool
+}
+
+// Unmerged is the flag, after TIMELINE, of a timeline that the gateway
+// does not merge (Participant.Unmerged).
+const Unmerged = "unmerged"
+
+// MergedTimeline is the Timeline that the gateway merges into an order's:
+// NoTimeline for an unmerged one.
+func (p Participant) MergedTimeline() string {
+	if p.Unmerged {
+		return NoTimeline
+	}
+	return p.Timeline
 }
 
 // NoTimeline is the TIMELINE of a participant that keeps no timeline of
@@ -166,8 +184,8 @@ func checkName(n int, name string) error {
 }
 
 func parseParticipant(n int, f []string) (Participant, error) {
-	if len(f) != 4 {
-		return Participant{}, fmt.Errorf("%s:%d: want participant NAME PORT DATABASE TIMELINE; got %d fields after participant", file, n, len(f))
+	if len(f) != 4 && len(f) != 5 {
+		return Participant{}, fmt.Errorf("%s:%d: want participant NAME PORT DATABASE TIMELINE [%s]; got %d fields after participant", file, n, Unmerged, len(f))
 	}
 	if err := checkName(n, f[0]); err != nil {
 		return Participant{}, err
@@ -183,7 +201,14 @@ func parseParticipant(n int, f []string) (Participant, error) {
 	if f[3] != NoTimeline && (!strings.HasPrefix(f[3], "/") || strings.Count(f[3], "{id}") != 1) {
 		return Participant{}, fmt.Errorf("%s:%d: bad timeline %q: want a path with {id} once, or %s for none", file, n, f[3], NoTimeline)
 	}
-	return Participant{Name: f[0], Port: port, Database: f[2], Timeline: f[3]}, nil
+	p := Participant{Name: f[0], Port: port, Database: f[2], Timeline: f[3]}
+	if len(f) == 5 {
+		if f[4] != Unmerged || !p.HasTimeline() {
+			return Participant{}, fmt.Errorf("%s:%d: bad flag %q after the timeline: want %s, after a path", file, n, f[4], Unmerged)
+		}
+		p.Unmerged = true
+	}
+	return p, nil
 }
 
 func parseConsumes(n int, f []string) (Subscription, error) {

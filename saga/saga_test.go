@@ -1,6 +1,7 @@
 package saga
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,25 +24,34 @@ func TestParticipantsAreUniqueAndComplete(t *testing.T) {
 	assert.False(t, u.HasTimeline())
 	assert.Empty(t, u.TimelinePath("42"))
 	assert.True(t, o.HasTimeline())
+	assert.Equal(t, o.Timeline, o.MergedTimeline())
+	// notification-service keeps a timeline for the console only.
+	n, ok := Lookup("notification-service")
+	require.True(t, ok)
+	assert.Equal(t, "/api/notifications/order/42/timeline", n.TimelinePath("42"))
+	assert.Equal(t, NoTimeline, n.MergedTimeline(), "the gateway leaves notification-service's timeline out")
 }
 
 func TestParseReadsTimelines(t *testing.T) {
 	for _, tc := range []struct {
 		name, timeline string
-		has            bool
+		has, merged    bool
 		path           string
 	}{
-		{"a path", "/api/x/{id}/timeline", true, "/api/x/42/timeline"},
-		{"the id last", "/x/{id}", true, "/x/42"},
-		{"none", "-", false, ""},
+		{"a path", "/api/x/{id}/timeline", true, true, "/api/x/42/timeline"},
+		{"the id last", "/x/{id}", true, true, "/x/42"},
+		{"none", "-", false, false, ""},
+		{"unmerged", "/x/{id} unmerged", true, false, "/x/42"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parse("participant a 1 db " + tc.timeline + "\n")
 			require.NoError(t, err)
 			require.Len(t, got.participants, 1)
 			p := got.participants[0]
-			assert.Equal(t, tc.timeline, p.Timeline)
+			assert.Equal(t, strings.TrimSuffix(tc.timeline, " unmerged"), p.Timeline)
 			assert.Equal(t, tc.has, p.HasTimeline())
+			assert.Equal(t, tc.merged, p.MergedTimeline() != NoTimeline, "the gateway merges it")
+			assert.Equal(t, !tc.merged && tc.has, p.Unmerged)
 			assert.Equal(t, tc.path, p.TimelinePath("42"))
 		})
 	}
@@ -52,7 +62,9 @@ func TestParseRejectsMalformedLines(t *testing.T) {
 	for _, tc := range []struct{ name, in, err string }{
 		{"unknown line kind", ok + "consume a a.x order.created\n", `saga.conf:2: unknown line kind "consume"`},
 		{"participant with two fields", "participant a 1\n", "saga.conf:1: want participant NAME PORT DATABASE TIMELINE"},
-		{"participant with five fields", "participant a 1 db /t/{id} x\n", "saga.conf:1: want participant"},
+		{"participant with six fields", "participant a 1 db /t/{id} unmerged x\n", "saga.conf:1: want participant"},
+		{"unknown flag", "participant a 1 db /t/{id} x\n", `saga.conf:1: bad flag "x"`},
+		{"unmerged without a timeline", "participant a 1 db - unmerged\n", `saga.conf:1: bad flag "unmerged"`},
 		{"bad port", "participant a x db /t/{id}\n", `saga.conf:1: bad port "x"`},
 		{"port zero", "participant a 0 db /t/{id}\n", "bad port"},
 		{"upper-case name", "participant Order 1 db /t/{id}\n", `bad name "Order"`},

@@ -96,7 +96,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer client.CloseIdleConnections()
 	var participants []gateway.Participant
 	for _, p := range saga.Participants() {
-		participants = append(participants, gateway.Participant{Name: p.Name, URL: cfg.ServiceURLs[p.Name], Timeline: p.Timeline})
+		// An unmerged timeline (saga.conf) is not asked for; the
+		// participant's readiness still is.
+		participants = append(participants, gateway.Participant{Name: p.Name, URL: cfg.ServiceURLs[p.Name], Timeline: p.MergedTimeline()})
 	}
 	g, err := gateway.New(gateway.Options{
 		Publisher:    pub,

@@ -35,7 +35,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return participant.Run(ctx, service(), args, getenv, stdout)
 }
 
-// wire adds the handlers, the sender loop and the log's query.
+// wire adds the handlers, the sender loop, the log's query and the
+// timeline.
 func wire(p *participant.Participant, cfg *config, engine *gin.Engine) error {
 	mailer, err := notify.NewSMTPMailer(cfg.smtp, cfg.SMTPTimeout)
 	if err != nil {
@@ -52,5 +53,10 @@ func wire(p *participant.Participant, cfg *config, engine *gin.Engine) error {
 	// A mail server away pauses sending only: reported, never a 503.
 	p.Report("smtp", sender.Check)
 	notify.Routes(engine, svc)
+	// Its timeline of an order, at saga.conf's path: the console draws its
+	// lane from it (the gateway's merged timeline leaves it out).
+	if me, ok := saga.Lookup(notify.ServiceName); ok && me.HasTimeline() {
+		return p.ServeTimeline(engine, me.Timeline)
+	}
 	return nil
 }

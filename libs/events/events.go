@@ -157,6 +157,15 @@ func ExchangeOf(typ string) string {
 	return ""
 }
 
+// IsCommand reports whether typ is a command of the contract: a request
+// published to a commands exchange (orders.commands, inventory.commands),
+// by the gateway, which keeps no outbox. Events are facts, each kept in the
+// outbox of the service that emitted it; a command is kept only where it
+// was received.
+func IsCommand(typ string) bool {
+	return strings.HasSuffix(ExchangeOf(typ), ".commands")
+}
+
 // Known reports whether typ is a message type of the contract.
 func Known(typ string) bool {
 	_, ok := registry[typ]

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -158,6 +159,22 @@ func TestSagaFinished(t *testing.T) {
 		})
 	}
 	assert.False(t, events.SagaFinished("SHIPPED"), "an unknown status is no outcome")
+}
+
+// TestIsCommand: the commands are the requests, published to the commands
+// exchanges; every other type is an event, and an unknown type neither.
+func TestIsCommand(t *testing.T) {
+	t.Parallel()
+	var commands []string
+	for _, typ := range events.Types() {
+		if events.IsCommand(typ) {
+			commands = append(commands, typ)
+		}
+		assert.Equal(t, strings.HasSuffix(typ, ".requested"), events.IsCommand(typ), "%s: a command is a request", typ)
+	}
+	assert.ElementsMatch(t, []string{events.TypeOrderCreateRequested, events.TypeOrderCancelRequested,
+		events.TypeProductCreateRequested, events.TypeStockAdjustRequested}, commands)
+	assert.False(t, events.IsCommand("order.shipped.requested"), "not a type of the contract")
 }
 
 // TestOrderPaidExtension: order.paid's invoice fields are additive — an

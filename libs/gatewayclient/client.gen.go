@@ -939,10 +939,19 @@ type Timeline struct {
 type TimelineEvent struct {
 	At time.Time `json:"at"`
 
+	// Attempt On a received message that its consumer handled only after transient failures: the attempt that handled it. Omitted when the first attempt did.
+	Attempt *int `json:"attempt,omitempty"`
+
 	// Detail A short human-readable description.
 	//
 	// Example: emitted total=4200
 	Detail string `json:"detail"`
+
+	// LastError With attempt: the error of the attempt before it.
+	LastError *string `json:"lastError,omitempty"`
+
+	// Message The message itself, where the service keeps it: on every message it emitted (its outbox) and every command it received (the gateway keeps no outbox).
+	Message *TimelineMessage `json:"message,omitempty"`
 
 	// MessageId The id of the message, the same in every service that sent or received it.
 	MessageId string `json:"messageId"`
@@ -958,6 +967,29 @@ type TimelineEvent struct {
 
 // TimelineEventService The service that recorded the event.
 type TimelineEventService string
+
+// TimelineMessage The message itself, where the service keeps it: on every message it emitted (its outbox) and every command it received (the gateway keeps no outbox).
+type TimelineMessage struct {
+	// Body The message's JSON body as published (a body that is not JSON is given as a string).
+	Body interface{} `json:"body"`
+
+	// CausationId The id of the message that caused it; omitted when none.
+	CausationId *string `json:"causationId,omitempty"`
+
+	// CorrelationId The order id.
+	CorrelationId string `json:"correlationId"`
+
+	// Exchange The exchange it was published to.
+	//
+	// Example: orders.events
+	Exchange string `json:"exchange"`
+
+	// PublishedAt When the outbox published it; omitted while unpublished, and on a received command.
+	PublishedAt *time.Time `json:"publishedAt,omitempty"`
+
+	// Traceparent The W3C trace context it was published under; omitted when untraced.
+	Traceparent *string `json:"traceparent,omitempty"`
+}
 
 // UUID A UUID in its canonical 36-character form, either case.
 //

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,6 +30,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/postgres"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/retention"
+	"github.com/ordersaga/ordersaga/libs/timeline"
 	"github.com/ordersaga/ordersaga/libs/tracing"
 	"github.com/ordersaga/ordersaga/libs/uow"
 	"github.com/ordersaga/ordersaga/libs/web"
@@ -176,6 +178,24 @@ func (p *Participant) Engine() *gin.Engine {
 		web.Pprof(e)
 	}
 	return e
+}
+
+// Timeline returns what the participant received and emitted in the saga
+// of order orderID: its inbox and outbox rows of the order (libs/timeline).
+func (p *Participant) Timeline(ctx context.Context, orderID uuid.UUID) ([]timeline.Entry, error) {
+	return timeline.Read(ctx, p.Pool, p.cfg.Name, orderID.String())
+}
+
+// ServeTimeline answers GET path on engine with the participant's timeline
+// of an order (web.TimelineByID): the route of a participant whose timeline
+// is nothing but its inbox and outbox. path is saga.conf's TIMELINE, {id}
+// where the order id goes, so the route and saga.conf cannot disagree.
+func (p *Participant) ServeTimeline(engine *gin.Engine, path string) error {
+	if strings.Count(path, "{id}") != 1 || !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("participant: timeline path %q: want a path with {id} once", path)
+	}
+	engine.GET(strings.Replace(path, "{id}", ":id", 1), web.TimelineByID("id", p.Timeline, web.StoreErrors("messaging")))
+	return nil
 }
 
 // Report adds a dependency that /readyz reports under name without ever

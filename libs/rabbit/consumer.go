@@ -32,6 +32,9 @@ type Delivery struct {
 	Body          []byte
 	// Attempt counts deliveries through the retry tiers: 1 the first time.
 	Attempt int
+	// LastError is the reason the previous attempt failed (header
+	// x-last-error), "" at the first attempt.
+	LastError string
 	// Trace is the context of the span that handles the delivery, a child
 	// of the trace context its headers carry; invalid when not traced. What
 	// its handling emits continues this trace (libs/uow).
@@ -525,6 +528,9 @@ func toDelivery(d amqp.Delivery) Delivery {
 	}
 	if s, ok := d.Headers[HeaderCausationID].(string); ok {
 		del.CausationID = s
+	}
+	if s, ok := d.Headers[HeaderLastError].(string); ok && del.Attempt > 1 {
+		del.LastError = s
 	}
 	return del
 }

@@ -4,9 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -77,12 +80,16 @@ func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery
 	}
 	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
 		tx.cause = d.MessageID
+		k := keep(d)
 		n, err := messagingdb.New(tx).InboxClaim(ctx, messagingdb.InboxClaimParams{
 			Consumer:      consumer,
 			MessageID:     d.MessageID,
 			MessageType:   d.Type,
 			CorrelationID: d.CorrelationID,
 			Detail:        events.Detail(d.Body),
+			Attempt:       k.attempt,
+			LastError:     k.lastError,
+			Body:          k.body,
 		})
 		if err != nil {
 			return fmt.Errorf("inbox claim %s: %w", d.MessageID, err)
@@ -98,6 +105,41 @@ func (r *Runner) once(ctx context.Context, consumer string, ds []rabbit.Delivery
 		}
 		return step(ctx, tx, i)
 	})
+}
+
+// kept is what the inbox claim records of a delivery besides its identity
+// (migration messaging 00005), for the timeline: the attempt that handled
+// it and the error of the one before, and the body of a command, which no
+// outbox keeps (the gateway publishes commands directly). An event's body
+// is in its emitter's outbox, and is not copied.
+type kept struct {
+	attempt   int16
+	lastError string
+	body      []byte
+}
+
+func keep(d rabbit.Delivery) kept {
+	k := kept{attempt: int16(min(max(d.Attempt, 1), math.MaxInt16)), lastError: asText(d.LastError, maxLastError)}
+	if events.IsCommand(d.Type) {
+		k.body = d.Body
+	}
+	return k
+}
+
+// maxLastError bounds the last error kept, as the consumer bounds the
+// header it sets.
+const maxLastError = 1024
+
+// asText is s as a text column takes it, at most n bytes: the header may
+// come cut in the middle of a character, or from a foreign producer, and a
+// byte Postgres refuses would fail the claim, and so the message, forever.
+func asText(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // within returns the context of d's step in a batch, and points tx's
@@ -141,6 +183,10 @@ func (r *Runner) batch(ctx context.Context, consumer string, ds []rabbit.Deliver
 		claim.MessageTypes = append(claim.MessageTypes, d.Type)
 		claim.CorrelationIds = append(claim.CorrelationIds, d.CorrelationID)
 		claim.Details = append(claim.Details, events.Detail(d.Body))
+		k := keep(d)
+		claim.Attempts = append(claim.Attempts, k.attempt)
+		claim.LastErrors = append(claim.LastErrors, k.lastError)
+		claim.Bodies = append(claim.Bodies, k.body)
 	}
 	return r.InTx(ctx, func(ctx context.Context, tx *Tx) error {
 		claimed, err := messagingdb.New(tx).InboxClaimBatch(ctx, claim)

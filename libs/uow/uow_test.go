@@ -184,3 +184,54 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	assert.Equal(t, []error{nil}, errs)
 	assert.Equal(t, 3, count(t, pool, "SELECT count(*) FROM effects"), "another consumer handles the same message on its own")
 }
+
+// TestInboxKeepsTheAttemptAndTheBodyOfACommand: the claim records the
+// attempt that handled a message and the error of the one before, and the
+// body of a command only (an event's body is in its emitter's outbox),
+// whether the message was handled in a batch or alone.
+func TestInboxKeepsTheAttemptAndTheBodyOfACommand(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, r, _ := setup(t, "n int")
+	command := func(attempt int, lastError string) rabbit.Delivery {
+		d := delivery(uuid.NewString())
+		d.Type, d.Body = events.TypeOrderCancelRequested, []byte(`{"orderId":"`+d.CorrelationID+`","reason":"r"}`)
+		d.Attempt, d.LastError = attempt, lastError
+		return d
+	}
+	event := delivery(uuid.NewString())
+	event.Attempt = 1
+	retried, first := command(3, "database timeout"), command(1, "")
+	// Cut in the middle of a character (the consumer bounds the header's
+	// bytes), with a NUL: Postgres's text refuses both.
+	garbled := command(2, "broken \x00é"[:len("broken \x00é")-1])
+	unset := command(0, "") // built by hand, without an Attempt
+	ok := func(context.Context, *uow.Tx, int) error { return nil }
+
+	for _, tc := range []struct {
+		name string
+		ds   []rabbit.Delivery
+	}{
+		{"in a batch", []rabbit.Delivery{retried, first, event, garbled}},
+		{"alone", []rabbit.Delivery{unset}},
+	} {
+		require.Equal(t, make([]error, len(tc.ds)), r.Batch(ctx, "c", tc.ds, ok), tc.name)
+	}
+	type row struct {
+		Attempt   int16
+		LastError string
+		Body      []byte
+	}
+	read := func(d rabbit.Delivery) row {
+		var got row
+		require.NoError(t, pool.QueryRow(ctx, "SELECT attempt, last_error, body FROM inbox WHERE message_id = $1", d.MessageID).
+			Scan(&got.Attempt, &got.LastError, &got.Body))
+		return got
+	}
+	assert.Equal(t, row{3, "database timeout", retried.Body}, read(retried), "handled at its third attempt: a retried command")
+	assert.Equal(t, row{1, "", first.Body}, read(first), "a command handled at once")
+	assert.Equal(t, row{1, "", unset.Body}, read(unset), "a delivery without an attempt is a first one")
+	assert.Equal(t, row{1, "", nil}, read(event), "an event's body is not copied")
+	assert.Equal(t, row{2, "broken \uFFFD", garbled.Body}, read(garbled), "an error that is not text is made text")
+}

@@ -169,15 +169,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.screenshot(t, "dlq-replayed")
 	s.waitStatus(t, orderID, "CANCELLED")
 
-	// One saga: its sequence diagram, a message's details on click.
+	// One saga: its sequence diagram, a message's details (its headers and
+	// body) opened by a click on its arrow.
 	b.do(t, "open the saga",
 		chromedp.Navigate(c.URL+"/sagas/"+orderID),
 		chromedp.WaitVisible(chromedp.CSS("#diagram g.msg")),
 		chromedp.Click(chromedp.CSS("#diagram g.msg rect.hit")),
-		chromedp.WaitVisible(chromedp.CSS("#msg-0")))
+		chromedp.WaitVisible(chromedp.CSS("details#msg-0[open] pre.body")))
 	sagaText := b.text(t, "main")
 	assert.Contains(t, sagaText, "CANCELLED")
 	assert.Contains(t, sagaText, "order.cancel.requested")
+	details := b.text(t, "details#msg-0")
+	assert.Contains(t, details, "correlation_id", "the clicked message's headers")
+	assert.Contains(t, details, orderID, "and its body")
 	b.screenshot(t, "saga")
 
 	// Health: every service and queue.

@@ -204,6 +204,14 @@ func TestConsoleHandlers(t *testing.T) {
 		assert.Contains(t, body, want, "the saga page")
 	}
 	assert.NotContains(t, body, "Invoice", "no invoice link: invoice-service does not answer")
+	assert.Contains(t, body, `<details class="msgdetail" id="msg-0">`, "every message's details, without script")
+	assert.Contains(t, body, "<th>exchange</th>", "with its headers")
+	// notification-service's lane: the console reads its timeline, which
+	// the gateway's merged one leaves out (saga.conf: unmerged).
+	c.eventually(t, "/sagas/"+id, 20*time.Second, "invoice-service → notification-service")
+	for _, e := range s.mustTimeline(t, id).Events {
+		assert.NotEqual(t, "notification-service", string(e.Service), "the gateway does not merge notification-service's timeline")
+	}
 	code, _ = c.Get(t, "/sagas/not-a-uuid")
 	assert.Equal(t, http.StatusBadRequest, code)
 

@@ -13,8 +13,8 @@ import (
 )
 
 const inboxClaim = `-- name: InboxClaim :execrows
-INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail, attempt, last_error, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (consumer, message_id) DO NOTHING
 `
 
@@ -24,9 +24,14 @@ type InboxClaimParams struct {
 	MessageType   string
 	CorrelationID string
 	Detail        string
+	Attempt       int16
+	LastError     string
+	Body          []byte
 }
 
 // One row means the message is new to this consumer; zero, already handled.
+// attempt and last_error say how it was handled (after retries or not);
+// body is NULL but for a command (migration 00005).
 func (q *Queries) InboxClaim(ctx context.Context, arg InboxClaimParams) (int64, error) {
 	result, err := q.db.Exec(ctx, inboxClaim,
 		arg.Consumer,
@@ -34,6 +39,9 @@ func (q *Queries) InboxClaim(ctx context.Context, arg InboxClaimParams) (int64, 
 		arg.MessageType,
 		arg.CorrelationID,
 		arg.Detail,
+		arg.Attempt,
+		arg.LastError,
+		arg.Body,
 	)
 	if err != nil {
 		return 0, err
@@ -42,9 +50,10 @@ func (q *Queries) InboxClaim(ctx context.Context, arg InboxClaimParams) (int64, 
 }
 
 const inboxClaimBatch = `-- name: InboxClaimBatch :many
-INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
+INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail, attempt, last_error, body)
 SELECT $1::text, unnest($2::text[]), unnest($3::text[]),
-    unnest($4::text[]), unnest($5::text[])
+    unnest($4::text[]), unnest($5::text[]), unnest($6::smallint[]),
+    unnest($7::text[]), unnest($8::bytea[])
 ON CONFLICT (consumer, message_id) DO NOTHING
 RETURNING message_id
 `
@@ -55,6 +64,9 @@ type InboxClaimBatchParams struct {
 	MessageTypes   []string
 	CorrelationIds []string
 	Details        []string
+	Attempts       []int16
+	LastErrors     []string
+	Bodies         [][]byte
 }
 
 // Claims several messages in one round trip and returns those new to this
@@ -67,6 +79,9 @@ func (q *Queries) InboxClaimBatch(ctx context.Context, arg InboxClaimBatchParams
 		arg.MessageTypes,
 		arg.CorrelationIds,
 		arg.Details,
+		arg.Attempts,
+		arg.LastErrors,
+		arg.Bodies,
 	)
 	if err != nil {
 		return nil, err
@@ -372,7 +387,7 @@ func (q *Queries) OutboxPrunePublished(ctx context.Context, arg OutboxPrunePubli
 }
 
 const timelinePublished = `-- name: TimelinePublished :many
-SELECT message_id, message_type, body, created_at
+SELECT message_id, message_type, exchange, causation_id, body, created_at, published_at, traceparent
 FROM outbox
 WHERE correlation_id = $1
 ORDER BY created_at
@@ -381,8 +396,12 @@ ORDER BY created_at
 type TimelinePublishedRow struct {
 	MessageID   uuid.UUID
 	MessageType string
+	Exchange    string
+	CausationID string
 	Body        []byte
 	CreatedAt   time.Time
+	PublishedAt *time.Time
+	Traceparent string
 }
 
 func (q *Queries) TimelinePublished(ctx context.Context, correlationID string) ([]TimelinePublishedRow, error) {
@@ -397,8 +416,12 @@ func (q *Queries) TimelinePublished(ctx context.Context, correlationID string) (
 		if err := rows.Scan(
 			&i.MessageID,
 			&i.MessageType,
+			&i.Exchange,
+			&i.CausationID,
 			&i.Body,
 			&i.CreatedAt,
+			&i.PublishedAt,
+			&i.Traceparent,
 		); err != nil {
 			return nil, err
 		}
@@ -411,7 +434,7 @@ func (q *Queries) TimelinePublished(ctx context.Context, correlationID string) (
 }
 
 const timelineReceived = `-- name: TimelineReceived :many
-SELECT message_id, message_type, detail, processed_at
+SELECT message_id, message_type, detail, processed_at, attempt, last_error, body
 FROM inbox
 WHERE correlation_id = $1
 ORDER BY processed_at
@@ -422,6 +445,9 @@ type TimelineReceivedRow struct {
 	MessageType string
 	Detail      string
 	ProcessedAt time.Time
+	Attempt     int16
+	LastError   string
+	Body        []byte
 }
 
 func (q *Queries) TimelineReceived(ctx context.Context, correlationID string) ([]TimelineReceivedRow, error) {
@@ -438,6 +464,9 @@ func (q *Queries) TimelineReceived(ctx context.Context, correlationID string) ([
 			&i.MessageType,
 			&i.Detail,
 			&i.ProcessedAt,
+			&i.Attempt,
+			&i.LastError,
+			&i.Body,
 		); err != nil {
 			return nil, err
 		}

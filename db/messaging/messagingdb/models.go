@@ -17,6 +17,9 @@ type Inbox struct {
 	CorrelationID string
 	Detail        string
 	ProcessedAt   time.Time
+	Attempt       int16
+	LastError     string
+	Body          []byte
 }
 
 type Outbox struct {

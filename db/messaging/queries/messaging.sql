@@ -1,16 +1,19 @@
 -- name: InboxClaim :execrows
 -- One row means the message is new to this consumer; zero, already handled.
-INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
-VALUES ($1, $2, $3, $4, $5)
+-- attempt and last_error say how it was handled (after retries or not);
+-- body is NULL but for a command (migration 00005).
+INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail, attempt, last_error, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (consumer, message_id) DO NOTHING;
 
 -- name: InboxClaimBatch :many
 -- Claims several messages in one round trip and returns those new to this
 -- consumer. The caller passes distinct ids, sorted, so that two batches
 -- sharing messages lock them in the same order and cannot deadlock.
-INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail)
+INSERT INTO inbox (consumer, message_id, message_type, correlation_id, detail, attempt, last_error, body)
 SELECT @consumer::text, unnest(@message_ids::text[]), unnest(@message_types::text[]),
-    unnest(@correlation_ids::text[]), unnest(@details::text[])
+    unnest(@correlation_ids::text[]), unnest(@details::text[]), unnest(@attempts::smallint[]),
+    unnest(@last_errors::text[]), unnest(@bodies::bytea[])
 ON CONFLICT (consumer, message_id) DO NOTHING
 RETURNING message_id;
 
@@ -108,13 +111,13 @@ WHERE ctid = ANY(ARRAY(
 ));
 
 -- name: TimelineReceived :many
-SELECT message_id, message_type, detail, processed_at
+SELECT message_id, message_type, detail, processed_at, attempt, last_error, body
 FROM inbox
 WHERE correlation_id = $1
 ORDER BY processed_at;
 
 -- name: TimelinePublished :many
-SELECT message_id, message_type, body, created_at
+SELECT message_id, message_type, exchange, causation_id, body, created_at, published_at, traceparent
 FROM outbox
 WHERE correlation_id = $1
 ORDER BY created_at;

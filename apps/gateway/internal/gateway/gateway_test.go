@@ -62,7 +62,7 @@ func participantAt(t testing.TB, name, url string) gateway.Participant {
 	t.Helper()
 	p, ok := saga.Lookup(name)
 	require.True(t, ok, "%s is a participant", name)
-	return gateway.Participant{Name: p.Name, URL: url, Timeline: p.Timeline}
+	return gateway.Participant{Name: p.Name, URL: url, Timeline: p.MergedTimeline()}
 }
 
 // startGatewayWith starts a gateway with o's participants and stream

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/libs/rabbit/mgmt"
+	"github.com/ordersaga/ordersaga/libs/timeline/timelinetest"
 	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/console"
@@ -95,6 +98,12 @@ func (p page) post(t *testing.T, path string, f url.Values) string {
 // (the Dead letters page does not need it).
 func newConsole(t *testing.T, env opstest.Env) *httptest.Server {
 	t.Helper()
+	return newConsoleOf(t, env, console.Service{Name: "order-service", URL: "http://127.0.0.1:1"})
+}
+
+// newConsoleOf serves a console of services on env's vhost.
+func newConsoleOf(t *testing.T, env opstest.Env, services ...console.Service) *httptest.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -110,7 +119,7 @@ func newConsole(t *testing.T, env opstest.Env) *httptest.Server {
 	require.NoError(t, err)
 	vhost := uri.Vhost
 	op := &ops.Operator{DLQ: ops.NewDLQ(conn, pub, api, vhost, saga.Topology()), Audit: audit, Via: "console"}
-	c, err := console.New(console.Config{Services: []console.Service{{Name: "order-service", URL: "http://127.0.0.1:1"}},
+	c, err := console.New(console.Config{Services: services,
 		VHost: vhost, StuckAfter: time.Minute, ReplayRate: 100}, op, api, log)
 	require.NoError(t, err)
 	srv := httptest.NewServer(c.Handler())
@@ -148,4 +157,38 @@ func TestPagesSayWhatIsDown(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, asset)
 	}
+}
+
+// TestSagaPageShowsRetriesHeadersAndBodies draws the saga of a participant
+// on a real database and broker whose handler failed a command twice
+// (transiently) before it handled it: the arrow's receiver is marked with
+// its retries, the details give the attempt and the last error, and every
+// message, command or event, lists its headers and pretty-printed body.
+func TestSagaPageShowsRetriesHeadersAndBodies(t *testing.T) {
+	t.Parallel()
+	s := timelinetest.Run(t, "order-service", 2)
+	srv := newConsoleOf(t, opstest.Env{Broker: opstest.VHost(t), StateDir: t.TempDir()},
+		console.Service{Name: "order-service", URL: s.URL, Timeline: timelinetest.Path})
+	body := html.UnescapeString(page{srv: srv}.get(t, "/sagas/"+s.OrderID.String()))
+
+	assert.Equal(t, 4, strings.Count(body, `<details class="msgdetail`), "a <details> per message: two commands, two events")
+	assert.Contains(t, body, `class="retrymark"`, "the receiver's lane is marked")
+	assert.Contains(t, body, ">↻ 2 retries</text>", "with the number of retries")
+	assert.Equal(t, 1, strings.Count(body, "↻ 2 retries at order-service"), "only the retried message says so")
+	assert.Contains(t, body, "order-service handled it at attempt 3, after 2 failed attempts (retry tiers); the last error: <span class=\"mono\">"+s.LastError,
+		"the details give the attempt and the last error")
+
+	for _, want := range []string{
+		"<th>exchange</th><td class=\"mono\">" + events.ExchangeOrderCommands,
+		"<th>exchange</th><td class=\"mono\">" + events.ExchangeOrderEvents,
+		"<th>correlation_id</th><td class=\"mono\">" + s.OrderID.String(),
+		"<th>" + rabbit.HeaderCausationID + "</th><td class=\"mono\">" + s.Retried.ID.String(),
+		"<th>published at</th>",
+		`"reason": "changed my mind"`, // the retried command's body, kept by its consumer's inbox
+		`"reason": "really"`,
+		`"previousStatus": "PENDING_PAYMENT"`, // an event's body, from its sender's outbox
+	} {
+		assert.Contains(t, body, want, "the headers and pretty-printed bodies")
+	}
+	assert.NotContains(t, body, "Not kept by any timeline read", "every message's body is shown")
 }

@@ -1,6 +1,9 @@
 package console
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // The diagram's geometry, in SVG user units.
 const (
@@ -35,10 +38,25 @@ type row struct {
 
 // arrow is a line from X1 to X2 at its row's height; Class says how it is
 // drawn: sent (received), pending (not received yet), dead (dead-lettered).
+// Retries counts the failed attempts before the receiver handled it, which
+// the receiver's lane marks.
 type arrow struct {
-	X1, X2 int
-	Class  string
-	Self   bool
+	X1, X2  int
+	Class   string
+	Self    bool
+	Retries int
+}
+
+// RetryMark is the text of the receiver's retry mark, "" for none.
+func (a arrow) RetryMark() string {
+	switch a.Retries {
+	case 0:
+		return ""
+	case 1:
+		return "↻ 1 retry"
+	default:
+		return fmt.Sprintf("↻ %d retries", a.Retries)
+	}
 }
 
 // Head is the arrowhead's points, at X2 pointing away from X1.
@@ -62,9 +80,13 @@ func drawDiagram(lanes []string, msgs []message) diagram {
 		r := row{Msg: m, Y: headerH + i*rowH + rowH/2 + 6}
 		from := x[m.From]
 		minX, maxX := from, from
+		retries := map[string]int{}
+		for _, e := range m.Retried() {
+			retries[e.Service] = e.Retries()
+		}
 		add := func(to, class string) {
 			tx := x[to]
-			r.Arrows = append(r.Arrows, arrow{X1: from, X2: tx, Class: class, Self: tx == from})
+			r.Arrows = append(r.Arrows, arrow{X1: from, X2: tx, Class: class, Self: tx == from, Retries: retries[to]})
 			minX, maxX = min(minX, tx), max(maxX, tx)
 		}
 		for _, to := range m.To {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/events"
 
@@ -88,4 +89,35 @@ func TestDeadLettersAreArrowsOfTheirOwn(t *testing.T) {
 	assert.Equal(t, "✕ order.cancel.requested (dead letter after 1 attempt(s))", msgs[0].Label())
 	d := drawDiagram([]string{"gateway", "order-service"}, msgs)
 	assert.Equal(t, "dead", d.Rows[0].Arrows[0].Class)
+}
+
+// TestRetriesMarkTheReceiversArrow: a message handled only after retries
+// marks its receiver's arrow with their number; one handled at once does
+// not, and its sender's outbox copy is the one the details show.
+func TestRetriesMarkTheReceiversArrow(t *testing.T) {
+	t.Parallel()
+	c := testConsole(t)
+	c.byName["payment-service"] = Service{Name: "payment-service", Timeline: "/x/{id}"}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sent := &kept{Exchange: events.ExchangeOrderEvents, CorrelationID: "o", Body: []byte(`{"orderId":"o"}`)}
+	entries := []entry{
+		{At: at, Service: "order-service", Type: events.TypeOrderCreated, MessageID: "m1", Detail: "emitted", Kept: sent},
+		{At: at.Add(time.Second), Service: "payment-service", Type: events.TypeOrderCreated, MessageID: "m1", Detail: "received",
+			Attempt: 3, LastError: "database timeout"},
+		{At: at.Add(2 * time.Second), Service: "order-service", Type: events.TypeOrderPaid, MessageID: "m2", Detail: "emitted"},
+		{At: at.Add(3 * time.Second), Service: "payment-service", Type: events.TypeOrderPaid, MessageID: "m2", Detail: "received"},
+	}
+	msgs := c.messages(entries, nil, nil)
+	require.Len(t, msgs, 2)
+	assert.Same(t, sent, msgs[0].Kept, "the sender's copy")
+	require.Len(t, msgs[0].Retried(), 1)
+	assert.Equal(t, "payment-service", msgs[0].Retried()[0].Service, "the receiver that retried")
+	assert.Empty(t, msgs[1].Retried())
+	d := drawDiagram([]string{"order-service", "payment-service"}, msgs)
+	assert.Equal(t, "↻ 2 retries", d.Rows[0].Arrows[0].RetryMark())
+	assert.Empty(t, d.Rows[1].Arrows[0].RetryMark(), "handled at once: no mark")
+	assert.Equal(t, "↻ 1 retry", arrow{Retries: 1}.RetryMark())
+	assert.Contains(t, msgs[0].Headers(), header{"exchange", events.ExchangeOrderEvents})
+	assert.Equal(t, []header{{"message_id", "m2"}, {"type", events.TypeOrderPaid}}, msgs[1].Headers(),
+		"what no timeline keeps is not made up")
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersaga/ordersaga/libs/events"
+	"github.com/ordersaga/ordersaga/libs/rabbit"
 	"github.com/ordersaga/ordersaga/saga"
 
 	"github.com/ordersaga/ordersaga/apps/sagactl/internal/ops"
@@ -27,10 +29,30 @@ type entry struct {
 	Type      string    `json:"type"`
 	MessageID string    `json:"messageId"`
 	Detail    string    `json:"detail"`
+	// Attempt is the attempt that handled a received message when it took
+	// retries (0 when the first did), LastError the error of the one before.
+	Attempt   int    `json:"attempt"`
+	LastError string `json:"lastError"`
+	// Kept is the message itself where the service keeps it (what it
+	// emitted, and the commands it received).
+	Kept *kept `json:"message"`
+}
+
+// kept is a message as a timeline keeps it (libs/timeline.Message).
+type kept struct {
+	Exchange      string          `json:"exchange"`
+	CorrelationID string          `json:"correlationId"`
+	CausationID   string          `json:"causationId"`
+	PublishedAt   *time.Time      `json:"publishedAt"`
+	TraceParent   string          `json:"traceparent"`
+	Body          json.RawMessage `json:"body"`
 }
 
 // Emitted reports whether the entry records a message its service sent.
 func (e entry) Emitted() bool { return strings.HasPrefix(e.Detail, "emitted") }
+
+// Retries is how many attempts failed before the one that handled it.
+func (e entry) Retries() int { return max(e.Attempt-1, 0) }
 
 // message is one message of a saga: who sent it, who took it, and what the
 // timelines and dead-letter queues say of it.
@@ -43,9 +65,48 @@ type message struct {
 	Missing   []string // consumers with a timeline that did not (yet)
 	At        time.Time
 	Entries   []entry
+	// Kept is the message as its sender's outbox (or, for a command, its
+	// consumer's inbox) keeps it; nil when no timeline read keeps it.
+	Kept      *kept
 	Dead      *ops.Message // when it sits in a dead-letter queue
 	DeadQueue string
 	Replayed  bool // replayed from a dead-letter queue (audit log)
+}
+
+// Retried are the entries of the services that handled it only after
+// retries.
+func (m message) Retried() []entry {
+	var out []entry
+	for _, e := range m.Entries {
+		if e.Retries() > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// header is one line of a message's headers as the page lists them.
+type header struct{ Name, Value string }
+
+// Headers are the message's properties and headers as it was published,
+// as far as a timeline keeps them.
+func (m message) Headers() []header {
+	hs := []header{{"message_id", m.MessageID}, {"type", m.Type}}
+	k := m.Kept
+	if k == nil {
+		return hs
+	}
+	hs = append(hs, header{"exchange", k.Exchange}, header{"correlation_id", k.CorrelationID})
+	if k.CausationID != "" {
+		hs = append(hs, header{rabbit.HeaderCausationID, k.CausationID})
+	}
+	if k.PublishedAt != nil {
+		hs = append(hs, header{"published at", k.PublishedAt.UTC().Format("2006-01-02 15:04:05.000Z")})
+	}
+	if k.TraceParent != "" {
+		hs = append(hs, header{"traceparent", k.TraceParent})
+	}
+	return hs
 }
 
 // Label is the arrow's text.
@@ -241,6 +302,10 @@ func (c *Console) messages(entries []entry, dead map[string][]ops.Message, repla
 			m.From = e.Service
 		} else if !slices.Contains(m.To, e.Service) {
 			m.To = append(m.To, e.Service)
+		}
+		// The sender's copy first: it has what was published.
+		if e.Kept != nil && (m.Kept == nil || e.Emitted()) {
+			m.Kept = e.Kept
 		}
 	}
 	for q, msgs := range dead {

@@ -44,14 +44,17 @@ function live() {
 function diagram() {
   const svg = document.getElementById("diagram");
   if (!svg) return;
+  // The details are <details> elements that work without this; a click
+  // on an arrow opens its message's and closes the others.
   function show(g) {
     svg.querySelectorAll("g.msg.sel").forEach(function (x) { x.classList.remove("sel"); });
     g.classList.add("sel");
-    document.querySelectorAll(".msgdetail").forEach(function (s) { s.hidden = true; });
+    document.querySelectorAll("details.msgdetail[open]").forEach(function (s) { s.open = false; });
     const d = document.getElementById("msg-" + g.dataset.msg);
-    if (d) { d.hidden = false; }
-    const hint = document.getElementById("details-hint");
-    if (hint) hint.hidden = true;
+    if (d) {
+      d.open = true;
+      d.scrollIntoView({ block: "nearest" });
+    }
   }
   svg.querySelectorAll("g.msg").forEach(function (g) {
     g.addEventListener("click", function () { show(g); });
