@@ -440,7 +440,7 @@ func (d *demo) whereToLook(orders []*tracked) {
     the catalogue       curl -s %[1]s/api/products · /api/products/DEMO-CAP/adjustments
 %[8]s    RabbitMQ management %[4]s%[5]s
       Queues tab, filter "order-service": each work queue with its retry tiers
-        (.retry.1s|5s|15s) and its .dlq side by side; the dead letter above went
+        (.retry.1s|5s|15s.quorum) and its .dlq side by side; the dead letter above went
         through %[4]s/#/queues/%[6]s/order-service.commands.dlq
       Exchanges tab → orders.commands: the bindings that route both commands
       Connections tab: one per service, named after it

@@ -208,7 +208,7 @@ func (l *link) connect() (*amqp.Connection, error) {
 	}
 	l.c.quorumCapable.Store(QuorumRetries(serverVersion(conn)))
 	if QuorumTiers && !l.c.quorumCapable.Load() {
-		l.c.log.Warn("RABBITMQ_QUORUM_RETRY_TIERS=true, but the broker is older than 3.10 (no at-least-once dead-lettering): classic retry tiers declared",
+		l.c.log.Warn("the broker is older than 3.10 (no at-least-once dead-lettering from quorum queues): classic retry tiers declared, whose dead-lettering is at most once",
 			"connection", l.name, "version", serverVersion(conn))
 	}
 	l.c.quorumRetries.Store(QuorumTiers && l.c.quorumCapable.Load())

@@ -35,3 +35,19 @@ func TestParseURLs(t *testing.T) {
 		assert.NotContains(t, err.Error(), "secret", "no password in the error")
 	}
 }
+
+// TestQuorumTiersSetting: the quorum retry tiers are on unless
+// RABBITMQ_QUORUM_RETRY_TIERS is "false" (on a broker older than 3.10 the
+// connection falls back to the classic tiers whatever it says).
+func TestQuorumTiersSetting(t *testing.T) {
+	for v, want := range map[string]bool{"": true, "true": true, "false": false} {
+		if got := quorumTiersSetting(v); got != want {
+			t.Errorf("RABBITMQ_QUORUM_RETRY_TIERS=%q: quorum tiers %v, want %v", v, got, want)
+		}
+	}
+	for v, want := range map[string]bool{"3.9.29": false, "3.10.8": true, "3.13.7": true, "4.0.5": true, "": true} {
+		if got := QuorumRetries(v); got != want {
+			t.Errorf("broker %q: quorum retries %v, want %v", v, got, want)
+		}
+	}
+}
