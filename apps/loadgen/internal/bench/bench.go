@@ -339,6 +339,9 @@ func (b *bencher) add(ctx context.Context, rep *Report, s Step) {
 	}
 	rep.Steps = append(rep.Steps, b.withFloor(s))
 	b.say("%s done: %s sagas/s, final p50 %s ms p99 %s ms, errors %s", s.Name, num(s.SagasPerSec), num(s.Final.P50), num(s.Final.P99), FormatErrors(s.Counts.Errors))
+	if v := s.Invoices; v != nil {
+		b.say("%s: %s invoices/s, %d of %d paid orders invoiced, lag p50 %s ms p99 %s ms", s.Name, num(v.PerSec), v.Invoiced, v.Paid, num(v.Lag.P50), num(v.Lag.P99))
+	}
 }
 
 // addAndPause adds s, then lets the system settle before the next step.
