@@ -20,7 +20,8 @@ import (
 )
 
 // allSteps are the step kinds -steps selects from, in the order they run.
-var allSteps = []string{bench.KindFloor, bench.KindClosed, bench.KindOpen, bench.KindItems, bench.KindLatency, bench.KindBacklog, bench.KindSoak}
+var allSteps = []string{bench.KindFloor, bench.KindClosed, bench.KindOpen, bench.KindItems, bench.KindLatency, bench.KindBacklog,
+	bench.KindInvoiceBacklog, bench.KindSoak}
 
 // config is a parsed command line.
 type config struct {
@@ -58,9 +59,10 @@ Measures ordersaga end to end and prints a table (and -json FILE). By
 default it starts bin/gateway, bin/order-service, bin/payment-service and
 bin/inventory-service on ports 3100-3103 with PAYMENT_LATENCY=0 (with
 -inventory=false the first three only, the system of the figures of
-record, and no steps with items), on a vhost and databases of its own
-that it recreates (their names must start with "bench"), and removes them
-at the end. Benchmarks never assert on time: the figures are reported, not
+record, and no steps with items; with -invoices also bin/invoice-service
+on port 3104, counting each step's invoices), on a vhost and databases of
+its own that it recreates (their names must start with "bench"), and
+removes them at the end. Benchmarks never assert on time: the figures are reported, not
 judged.
 
 `
@@ -127,8 +129,10 @@ func defineServiceFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
 	fs.StringVar(&o.Endpoints.Order, "order-url", "http://127.0.0.1:3101", "order service base URL (for /readyz, /metrics)")
 	fs.StringVar(&o.Endpoints.Payment, "payment-url", "http://127.0.0.1:3102", "payment service base URL")
 	fs.StringVar(&o.Endpoints.Inventory, "inventory-url", "http://127.0.0.1:3103", "inventory service base URL")
+	fs.StringVar(&o.Endpoints.Invoice, "invoice-url", "http://127.0.0.1:3104", "invoice service base URL")
 	fs.BoolVar(&o.Inventory, "inventory", true, "run inventory-service and the steps with items; false: the three services of the figures of record")
-	fs.StringVar(&raw.pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID,inventory-service=PID for /proc accounting")
+	fs.BoolVar(&o.Invoices, "invoices", false, "run invoice-service, count each step's invoice.issued, and run the invoice-backlog step")
+	fs.StringVar(&raw.pids, "pids", "", "without -start: gateway=PID,order-service=PID,payment-service=PID,inventory-service=PID,invoice-service=PID for /proc accounting")
 	fs.StringVar(&o.LogDir, "log-dir", ".run/bench", "where the started services' logs go")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the started services (info: as deployed)")
 	fs.StringVar(&raw.tracing, "tracing", "off", "the started services' tracing: off, or the sampled fraction of sagas (1.0, 0.1), exported to -otlp")
@@ -147,6 +151,7 @@ func defineInfraFlags(fs *flag.FlagSet, o *bench.Options, env environment) {
 	fs.StringVar(&in.OrderDB, "order-db", "bench_orders", "order service database (with -start: recreated)")
 	fs.StringVar(&in.PaymentDB, "payment-db", "bench_payments", "payment service database (with -start: recreated)")
 	fs.StringVar(&in.InventoryDB, "inventory-db", "bench_inventory", "inventory service database (with -start: recreated)")
+	fs.StringVar(&in.InvoiceDB, "invoice-db", "bench_invoices", "invoice service database (with -start and -invoices: recreated)")
 	fs.StringVar(&in.FloorDB, "floor-db", "bench_floor", "scratch database of the Postgres floor")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the vhost and databases after the run, for inspection")
 }
@@ -164,7 +169,8 @@ func defineLoadFlags(fs *flag.FlagSet, o *bench.Options, raw *rawFlags) {
 	fs.DurationVar(&o.SagaTimeout, "saga-timeout", 30*time.Second, "how long a step waits for its orders' final events after its load ends")
 	fs.IntVar(&o.MaxInflight, "max-inflight", 4096, "open loop: POSTs waiting at once before sends are counted as client_overload")
 	fs.IntVar(&o.Backlog, "backlog", 10000, "backlog step: orders queued while the order service is stopped (0: skip)")
-	fs.IntVar(&o.BacklogConc, "backlog-concurrency", 64, "backlog step: concurrent POSTs")
+	fs.IntVar(&o.BacklogConc, "backlog-concurrency", 64, "backlog and invoice-backlog steps: concurrent POSTs")
+	fs.IntVar(&o.InvoiceBacklog, "invoice-backlog", 3000, "invoice-backlog step (with -invoices): orders paid while invoice-service is stopped (0: skip)")
 	fs.DurationVar(&o.LatencyValue, "latency-step", 1500*time.Millisecond, "latency step: PAYMENT_LATENCY of the restarted payment service (0: skip)")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 400, "latency step: open-loop rate")
 	fs.DurationVar(&o.LatencyDur, "latency-duration", 10*time.Second, "latency step: measured time")
@@ -293,6 +299,9 @@ func (raw rawFlags) selectSteps(o *bench.Options, bad *problems) map[string]bool
 	if !o.Inventory {
 		delete(steps, bench.KindItems)
 	}
+	if !o.Invoices || o.InvoiceBacklog == 0 {
+		delete(steps, bench.KindInvoiceBacklog)
+	}
 	return steps
 }
 
@@ -312,8 +321,8 @@ func checkFigures(o *bench.Options, bad *problems) {
 	if o.LatencyRate <= 0 || o.SoakRate <= 0 {
 		bad.add("-latency-rate and -soak-rate must be positive")
 	}
-	if o.MaxInflight < 1 || o.BacklogConc < 1 || o.Backlog < 0 {
-		bad.add("-max-inflight and -backlog-concurrency must be positive, -backlog not negative")
+	if o.MaxInflight < 1 || o.BacklogConc < 1 || o.Backlog < 0 || o.InvoiceBacklog < 0 {
+		bad.add("-max-inflight and -backlog-concurrency must be positive, -backlog and -invoice-backlog not negative")
 	}
 	if o.ItemLines < 1 || o.ItemLines > 50 || o.Catalogue < o.ItemLines || o.ItemsConc < 1 {
 		bad.add("-item-lines must be 1 to 50 (contract §5), -catalogue at least -item-lines, -items-concurrency positive")
@@ -323,15 +332,13 @@ func checkFigures(o *bench.Options, bad *problems) {
 // checkServers checks the services' and servers' URLs, and drops the
 // services' trailing slashes.
 func checkServers(o *bench.Options, bad *problems) {
-	for _, u := range []struct{ flag, v string }{{"-gateway", o.Endpoints.Gateway}, {"-order-url", o.Endpoints.Order}, {"-payment-url", o.Endpoints.Payment}, {"-inventory-url", o.Endpoints.Inventory}, {"-mgmt", o.Infra.MgmtURL}} {
+	for _, u := range []struct{ flag, v string }{{"-gateway", o.Endpoints.Gateway}, {"-order-url", o.Endpoints.Order}, {"-payment-url", o.Endpoints.Payment},
+		{"-inventory-url", o.Endpoints.Inventory}, {"-invoice-url", o.Endpoints.Invoice}, {"-mgmt", o.Infra.MgmtURL}} {
 		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			bad.add("%s: want an http URL such as http://127.0.0.1:3100, got %q", u.flag, u.v)
 		}
 	}
-	o.Endpoints.Gateway = strings.TrimSuffix(o.Endpoints.Gateway, "/")
-	o.Endpoints.Order = strings.TrimSuffix(o.Endpoints.Order, "/")
-	o.Endpoints.Payment = strings.TrimSuffix(o.Endpoints.Payment, "/")
-	o.Endpoints.Inventory = strings.TrimSuffix(o.Endpoints.Inventory, "/")
+	o.Endpoints.Trim()
 	if _, err := amqp.ParseURI(o.Infra.AMQPURL); err != nil {
 		bad.add("-amqp: %v", err)
 	}
@@ -344,11 +351,11 @@ func checkServers(o *bench.Options, bad *problems) {
 // scratch: the floor's database always, the vhost and the services'
 // databases with -start.
 func checkScratch(o *bench.Options, bad *problems) {
-	scratch := []struct{ kind, name string }{{"-floor-db", o.Infra.FloorDB}}
+	type resource struct{ kind, name string }
+	scratch := []resource{{"-floor-db", o.Infra.FloorDB}}
 	if o.Start {
-		scratch = append(scratch, struct{ kind, name string }{"-vhost", o.Infra.VHost},
-			struct{ kind, name string }{"-order-db", o.Infra.OrderDB}, struct{ kind, name string }{"-payment-db", o.Infra.PaymentDB},
-			struct{ kind, name string }{"-inventory-db", o.Infra.InventoryDB})
+		scratch = append(scratch, resource{"-vhost", o.Infra.VHost}, resource{"-order-db", o.Infra.OrderDB}, resource{"-payment-db", o.Infra.PaymentDB},
+			resource{"-inventory-db", o.Infra.InventoryDB}, resource{"-invoice-db", o.Infra.InvoiceDB})
 	}
 	for _, s := range scratch {
 		if err := bench.Scratch(s.kind, s.name); err != nil {

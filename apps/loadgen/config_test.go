@@ -33,14 +33,17 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 400.0, o.LatencyRate)
 	assert.Zero(t, o.Soak, "no soak unless asked")
 	assert.Equal(t, bench.Endpoints{Gateway: "http://127.0.0.1:3100", Order: "http://127.0.0.1:3101", Payment: "http://127.0.0.1:3102",
-		Inventory: "http://127.0.0.1:3103"}, o.Endpoints, "ports apart from make run (3000-3005) and the tests")
+		Inventory: "http://127.0.0.1:3103", Invoice: "http://127.0.0.1:3104"}, o.Endpoints, "ports apart from make run (3000-3006) and the tests")
 	assert.Equal(t, bench.Infra{AMQPURL: "amqp://guest:guest@127.0.0.1:5672/", VHost: "bench", MgmtURL: "http://guest:guest@127.0.0.1:15672",
-		PGAdminURL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", OrderDB: "bench_orders", PaymentDB: "bench_payments", InventoryDB: "bench_inventory", FloorDB: "bench_floor"}, o.Infra)
+		PGAdminURL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", OrderDB: "bench_orders", PaymentDB: "bench_payments", InventoryDB: "bench_inventory",
+		InvoiceDB: "bench_invoices", FloorDB: "bench_floor"}, o.Infra)
 	assert.True(t, o.Inventory, "inventory-service and the steps with items by default")
 	assert.Equal(t, [4]int{1000, 3, 64, 1}, [4]int{o.Catalogue, o.ItemLines, o.ItemsConc, len(o.ItemsRates)})
 	assert.Equal(t, []float64{200}, o.ItemsRates, "items beside open-200")
+	assert.False(t, o.Invoices, "no invoice-service unless asked: the figures of record stay comparable")
+	assert.Equal(t, 3000, o.InvoiceBacklog)
 	for _, s := range allSteps {
-		assert.True(t, o.Steps[s], "step %s on by default", s)
+		assert.Equal(t, s != bench.KindInvoiceBacklog, o.Steps[s], "step %s on by default, but the invoices' without -invoices", s)
 	}
 	assert.Equal(t, "http://guest:xxx@127.0.0.1:15672", o.Settings["mgmt"], "no password in the report")
 }
@@ -65,6 +68,18 @@ func TestFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, c.Steps[bench.KindItems], "without inventory-service, no steps with items")
 	assert.True(t, c.Steps[bench.KindOpen], "the total-only steps as before")
+	assert.Equal(t, bench.CoreServices, c.Services(), "the three services of the figures of record")
+
+	c, err = parseConfig([]string{"-invoices", "-invoice-backlog", "500", "-invoice-url", "http://127.0.0.1:4004/"}, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.Steps[bench.KindInvoiceBacklog], "with invoice-service, its backlog step")
+	assert.Equal(t, 500, c.InvoiceBacklog)
+	assert.Equal(t, "http://127.0.0.1:4004", c.Endpoints.Invoice)
+	assert.Equal(t, []string{bench.OrderService, bench.PaymentService, bench.InventoryService, bench.InvoiceService, bench.Gateway}, c.Services())
+
+	c, err = parseConfig([]string{"-invoices", "-invoice-backlog", "0"}, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, c.Steps[bench.KindInvoiceBacklog], "-invoice-backlog 0 skips it")
 
 	c, err = parseConfig([]string{"-tracing", "0.1", "-service-env", "GOGC=200"}, noEnv, io.Discard)
 	require.NoError(t, err)
@@ -90,6 +105,9 @@ func TestBadFlags(t *testing.T) {
 		{"negative warm-up", []string{"-warmup", "-1s"}, "-warmup must not be negative"},
 		{"a developer's database", []string{"-order-db", "orders"}, `must start with "bench"`},
 		{"a developer's vhost", []string{"-vhost", "/"}, `must start with "bench"`},
+		{"a developer's invoices", []string{"-invoice-db", "invoices"}, `-invoice-db "invoices"`},
+		{"bad invoice-service", []string{"-invoice-url", "127.0.0.1:3104"}, "-invoice-url"},
+		{"negative invoice backlog", []string{"-invoice-backlog", "-1"}, "-invoice-backlog not negative"},
 		{"pids with start", []string{"-pids", "gateway=1"}, "-pids is for -start=false"},
 		{"bad pids", []string{"-start=false", "-pids", "mq=1"}, "SERVICE=PID"},
 		{"bad service env", []string{"-service-env", "novalue"}, "KEY=VALUE"},

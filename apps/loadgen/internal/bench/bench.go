@@ -63,7 +63,18 @@ type Options struct {
 	ItemLines  int // lines of each order with items
 	ItemsConc  int // the closed loop with items
 	ItemsRates []float64
-	Settings   map[string]string // the command line, for the report
+	// Invoices runs invoice-service too (with Start), counts the
+	// invoice.issued of every step's paid orders, and runs the
+	// invoice-backlog step of InvoiceBacklog orders.
+	Invoices       bool
+	InvoiceBacklog int
+	Settings       map[string]string // the command line, for the report
+}
+
+// Services are the services of the run, in start order: the core ones
+// and the optional participants switched on.
+func (o Options) Services() []string {
+	return Running(map[string]bool{InventoryService: o.Inventory, InvoiceService: o.Invoices})
 }
 
 type bencher struct {
@@ -127,7 +138,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (rep *Report, err error)
 			return nil, err
 		}
 	}
-	listener, err := Listen(vhostURL, b.tracker)
+	listener, err := Listen(vhostURL, b.tracker, o.Invoices)
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +172,12 @@ func (b *bencher) prepareSystem(ctx context.Context, vhostURL string) error {
 	o := b.o
 	c := SystemConfig{
 		BinDir: o.BinDir, LogDir: o.LogDir, Endpoints: o.Endpoints, AMQPURL: vhostURL,
-		OrderDB: mustDB(o.Infra, o.Infra.OrderDB), PaymentDB: mustDB(o.Infra, o.Infra.PaymentDB),
-		LogLevel: o.LogLevel, Extra: o.Extra,
+		Services: o.Services(), DBs: map[string]string{}, LogLevel: o.LogLevel, Extra: o.Extra,
 	}
-	if o.Inventory {
-		c.InventoryDB = mustDB(o.Infra, o.Infra.InventoryDB)
+	for _, name := range c.Services {
+		if db := o.Infra.DB(name); db != "" {
+			c.DBs[name] = mustDB(o.Infra, db)
+		}
 	}
 	sys, err := NewSystem(c)
 	if err != nil {
@@ -182,11 +194,13 @@ func (b *bencher) prepareSystem(ctx context.Context, vhostURL string) error {
 
 // databases are the services' databases.
 func (b *bencher) databases() []string {
-	in := b.o.Infra
-	if b.o.Inventory {
-		return []string{in.OrderDB, in.PaymentDB, in.InventoryDB}
+	var dbs []string
+	for _, name := range b.o.Services() {
+		if db := b.o.Infra.DB(name); db != "" {
+			dbs = append(dbs, db)
+		}
 	}
-	return []string{in.OrderDB, in.PaymentDB}
+	return dbs
 }
 
 // recreateDatabases gives the services empty databases.
@@ -281,6 +295,11 @@ func (b *bencher) loadSteps(ctx context.Context, rep *Report) error {
 			return err
 		}
 	}
+	if o.Steps[KindInvoiceBacklog] && o.Invoices && o.InvoiceBacklog > 0 {
+		if err := b.systemStep(ctx, rep, b.invoiceBacklogStep, "invoice-backlog step skipped: it stops invoice-service, which needs -start"); err != nil {
+			return err
+		}
+	}
 	if o.Steps[KindSoak] && o.Soak > 0 {
 		s, soak := b.soakStep(ctx)
 		b.add(ctx, rep, s)
@@ -320,6 +339,9 @@ func (b *bencher) add(ctx context.Context, rep *Report, s Step) {
 	}
 	rep.Steps = append(rep.Steps, b.withFloor(s))
 	b.say("%s done: %s sagas/s, final p50 %s ms p99 %s ms, errors %s", s.Name, num(s.SagasPerSec), num(s.Final.P50), num(s.Final.P99), FormatErrors(s.Counts.Errors))
+	if v := s.Invoices; v != nil {
+		b.say("%s: %s invoices/s, %d of %d paid orders invoiced, lag p50 %s ms p99 %s ms", s.Name, num(v.PerSec), v.Invoiced, v.Paid, num(v.Lag.P50), num(v.Lag.P99))
+	}
 }
 
 // addAndPause adds s, then lets the system settle before the next step.
@@ -346,6 +368,7 @@ func (b *bencher) systemStep(ctx context.Context, rep *Report, step func(context
 // unknown or repeated orders, a lost subscription, services that died.
 func (b *bencher) noteStrays(rep *Report, listener *Listener) {
 	rep.UnattributedFinals, rep.DuplicateFinals = b.tracker.Strays()
+	rep.UnattributedInvoices, rep.DuplicateInvoices = b.tracker.InvoiceStrays()
 	if why := listener.Lost(); why != "" {
 		rep.Notes = append(rep.Notes, "the final-event subscription was lost ("+why+"): later sagas were not seen")
 	}
@@ -397,14 +420,14 @@ func (b *bencher) measure(ctx context.Context, name, kind, payLatency string, wa
 	})
 	drive(rec, start, we)
 	wg.Wait()
-	rec.WaitFinal(ctx, time.Now().Add(b.o.SagaTimeout))
-	rec.Close()
+	b.settle(ctx, rec, time.Now().Add(b.o.SagaTimeout))
 	mem := rss.Stop()
 	counts, post, final, lag := rec.Snapshot()
 	s := Step{
 		Name: name, Kind: kind, PaymentLatency: payLatency, WindowSec: d.Seconds(), Counts: counts,
 		SagasPerSec: float64(counts.WindowFinals) / d.Seconds(), AcceptedPerSec: float64(counts.WindowAccepted) / d.Seconds(),
 		Post: post, Final: final, SendLag: lag, Memory: mem, FirstErrors: b.load.errs.list(),
+		Invoices: b.invoices(rec, d),
 	}
 	if haveCPU.Load() {
 		s.CPU = b.acct.Between(before, after, counts.WindowFinals)
@@ -414,6 +437,26 @@ func (b *bencher) measure(ctx context.Context, name, kind, payLatency string, wa
 		decorate(&s)
 	}
 	return s
+}
+
+// settle waits until the step's orders have their final events and, with
+// invoices, its paid orders their invoices, or the deadline; then it
+// closes rec.
+func (b *bencher) settle(ctx context.Context, rec *Recorder, deadline time.Time) {
+	rec.WaitFinal(ctx, deadline)
+	if b.o.Invoices {
+		rec.WaitInvoices(ctx, deadline)
+	}
+	rec.Close()
+}
+
+// invoices is the step's invoice accounting over a window of d, or nil
+// without invoices.
+func (b *bencher) invoices(rec *Recorder, d time.Duration) *Invoices {
+	if !b.o.Invoices {
+		return nil
+	}
+	return rec.InvoiceSnapshot(d.Seconds())
 }
 
 // closedStep runs a closed loop of c concurrent clients.
@@ -461,12 +504,72 @@ func (b *bencher) latencyStep(ctx context.Context) (Step, error) {
 func (b *bencher) backlogStep(ctx context.Context) (Step, error) {
 	n := b.o.Backlog
 	name := fmt.Sprintf("backlog-%d", n)
-	b.say("%s: stopping order-service, POSTing %d orders", name, n)
-	if err := b.sys.Stop(OrderService); err != nil {
+	rec, posted, err := b.queueBacklog(ctx, name, OrderService, n)
+	if err != nil {
 		return Step{}, err
 	}
+	b.say("%s: %d POSTed in %.1fs; starting order-service", name, n, posted.Seconds())
+	d, err := b.drain(ctx, OrderService, rec.WaitFinal)
+	if err != nil {
+		return Step{}, err
+	}
+	b.settle(ctx, rec, d.deadline)
+	counts, post, final, _ := rec.Snapshot()
+	drain := rec.LastFinal().Sub(d.started)
+	s := Step{
+		Name: name, Kind: KindBacklog, PaymentLatency: "0s", WindowSec: drain.Seconds(), Counts: counts,
+		Post: post, Final: final, Memory: d.mem, FirstErrors: b.load.errs.list(),
+		CPU: b.acct.Between(d.before, d.after, counts.Finals), Invoices: b.invoices(rec, drain),
+		Backlog: &Backlog{
+			Orders: counts.Accepted, PostSeconds: posted.Seconds(), PostPerSec: float64(counts.Accepted) / posted.Seconds(),
+			ReadySeconds: d.ready.Seconds(), DrainSeconds: drain.Seconds(),
+		},
+	}
+	if drain > 0 {
+		s.SagasPerSec = float64(counts.Finals) / drain.Seconds()
+		s.Backlog.DrainPerSec = s.SagasPerSec
+	}
+	b.load.errs = &errorLog{}
+	return s, nil
+}
+
+// drained is what drain saw of a stopped service's backlog.
+type drained struct {
+	started       time.Time     // the service's start (exec)
+	ready         time.Duration // from its start to its /readyz
+	deadline      time.Time     // of the wait
+	before, after Sample        // CPU from its start to the wait's end
+	mem           MemoryUse     // during the drain
+}
+
+// drain starts a stopped service, whose queue holds a backlog, and waits
+// (with wait, on the step's recorder) until the backlog is worked off or
+// the deadline, accounting the CPU and memory in between.
+func (b *bencher) drain(ctx context.Context, service string, wait func(context.Context, time.Time)) (drained, error) {
+	rss := b.acct.SampleRSS(250 * time.Millisecond)
+	d := drained{before: b.acct.Sample(), started: time.Now()}
+	if err := b.sys.Start(ctx, service); err != nil {
+		rss.Stop()
+		return d, err
+	}
+	d.ready = time.Since(d.started)
+	d.deadline = time.Now().Add(max(b.o.SagaTimeout, 10*time.Minute))
+	wait(ctx, d.deadline)
+	d.after = b.acct.Sample()
+	d.mem = rss.Stop()
+	return d, nil
+}
+
+// queueBacklog stops service, then POSTs n orders from
+// -backlog-concurrency workers without waiting for their sagas, into a
+// recorder whose window holds everything of the step; it returns the
+// recorder and how long the POSTs took.
+func (b *bencher) queueBacklog(ctx context.Context, name, service string, n int) (*Recorder, time.Duration, error) {
+	b.say("%s: stopping %s, POSTing %d orders", name, service, n)
+	if err := b.sys.Stop(service); err != nil {
+		return nil, 0, err
+	}
 	start := time.Now()
-	// Everything of this step is in its window.
 	rec := NewRecorder(start, start.Add(24*time.Hour))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -478,39 +581,7 @@ func (b *bencher) backlogStep(ctx context.Context) (Step, error) {
 		})
 	}
 	wg.Wait()
-	posted := time.Since(start)
-	if err := ctx.Err(); err != nil {
-		return Step{}, err
-	}
-	rss := b.acct.SampleRSS(250 * time.Millisecond)
-	before := b.acct.Sample()
-	t0 := time.Now()
-	b.say("%s: %d POSTed in %.1fs; starting order-service", name, n, posted.Seconds())
-	if err := b.sys.Start(ctx, OrderService); err != nil {
-		rss.Stop()
-		return Step{}, err
-	}
-	readyAfter := time.Since(t0)
-	rec.WaitFinal(ctx, time.Now().Add(max(b.o.SagaTimeout, 10*time.Minute)))
-	after := b.acct.Sample()
-	rec.Close()
-	counts, post, final, _ := rec.Snapshot()
-	drain := rec.LastFinal().Sub(t0)
-	s := Step{
-		Name: name, Kind: KindBacklog, PaymentLatency: "0s", WindowSec: drain.Seconds(), Counts: counts,
-		Post: post, Final: final, Memory: rss.Stop(), FirstErrors: b.load.errs.list(),
-		CPU: b.acct.Between(before, after, counts.Finals),
-		Backlog: &Backlog{
-			Orders: counts.Accepted, PostSeconds: posted.Seconds(), PostPerSec: float64(counts.Accepted) / posted.Seconds(),
-			ReadySeconds: readyAfter.Seconds(), DrainSeconds: drain.Seconds(),
-		},
-	}
-	if drain > 0 {
-		s.SagasPerSec = float64(counts.Finals) / drain.Seconds()
-		s.Backlog.DrainPerSec = s.SagasPerSec
-	}
-	b.load.errs = &errorLog{}
-	return s, nil
+	return rec, time.Since(start), ctx.Err()
 }
 
 // soakStep runs a long open loop, sampling goroutines, heap and RSS.

@@ -22,6 +22,9 @@ const (
 	KindFloor   = "floor"
 	// KindItems are the closed and open loops of orders with items.
 	KindItems = "items"
+	// KindInvoiceBacklog is the drain of invoices queued while
+	// invoice-service was stopped (with invoices).
+	KindInvoiceBacklog = "invoice-backlog"
 )
 
 // Report is everything one run measured.
@@ -41,7 +44,11 @@ type Report struct {
 	// (filled in by WriteJSON).
 	ItemsCost       []ItemsCost `json:"items_cost,omitempty"`
 	DuplicateFinals int         `json:"duplicate_finals"`
-	Notes           []string    `json:"notes"`
+	// UnattributedInvoices are invoice.issued of orders not seen accepted
+	// and paid; DuplicateInvoices repeated invoice.issued of one order.
+	UnattributedInvoices int      `json:"unattributed_invoices,omitempty"`
+	DuplicateInvoices    int      `json:"duplicate_invoices,omitempty"`
+	Notes                []string `json:"notes"`
 }
 
 // Step is one measured load.
@@ -67,8 +74,11 @@ type Step struct {
 	CPU              CPUUse    `json:"cpu"`
 	Memory           MemoryUse `json:"memory"`
 	Backlog          *Backlog  `json:"backlog,omitempty"`
-	FirstErrors      []string  `json:"first_errors,omitempty"`
-	Notes            []string  `json:"notes,omitempty"`
+	// Invoices are the invoices of the step's paid orders (with invoices).
+	Invoices       *Invoices       `json:"invoices,omitempty"`
+	InvoiceBacklog *InvoiceBacklog `json:"invoice_backlog,omitempty"`
+	FirstErrors    []string        `json:"first_errors,omitempty"`
+	Notes          []string        `json:"notes,omitempty"`
 }
 
 // Backlog is the drain of commands queued while the order service was down.
@@ -110,7 +120,7 @@ type SoakTrend struct {
 	HeapEndMiB      float64 `json:"heap_end_mib"`
 }
 
-// Trends summarises soak samples per service.
+// Trends summarises soak samples per service sampled.
 func Trends(samples []SoakSample) map[string]SoakTrend {
 	out := map[string]SoakTrend{}
 	if len(samples) == 0 {
@@ -118,6 +128,9 @@ func Trends(samples []SoakSample) map[string]SoakTrend {
 	}
 	first, last := samples[0], samples[len(samples)-1]
 	for _, name := range Services {
+		if !slices.ContainsFunc(samples, func(s SoakSample) bool { return sampled(s, name) }) {
+			continue
+		}
 		t := SoakTrend{
 			GoroutinesStart: first.Goroutines[name], GoroutinesEnd: last.Goroutines[name],
 			RSSStartMiB: first.RSSMiB[name], RSSEndMiB: last.RSSMiB[name],
@@ -130,6 +143,14 @@ func Trends(samples []SoakSample) map[string]SoakTrend {
 		out[name] = t
 	}
 	return out
+}
+
+// sampled says whether a soak sample has any figure of a service.
+func sampled(s SoakSample, name string) bool {
+	_, g := s.Goroutines[name]
+	_, r := s.RSSMiB[name]
+	_, h := s.HeapMiB[name]
+	return g || r || h
 }
 
 // WriteJSON writes the report to path.
@@ -189,6 +210,8 @@ func (s Step) Load() string {
 		return fmt.Sprintf("c=%d", s.Concurrency)
 	case s.Kind == KindBacklog:
 		return fmt.Sprintf("%d queued", s.Counts.Accepted)
+	case s.InvoiceBacklog != nil:
+		return fmt.Sprintf("%d invoices queued", s.InvoiceBacklog.Orders)
 	default:
 		return fmt.Sprintf("%s/s (got %s)", num(s.Rate), num(s.AcceptedPerSec))
 	}
@@ -199,6 +222,7 @@ func (r *Report) Print(w io.Writer) {
 	r.printMachine(w)
 	r.printFloors(w)
 	r.printThroughput(w)
+	r.printInvoices(w)
 	r.printResources(w)
 	r.printBacklogs(w)
 	r.printSoak(w)
@@ -254,20 +278,69 @@ func (r *Report) printThroughput(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
+// printInvoices writes the invoices of each step's paid orders, when the
+// run counted them.
+func (r *Report) printInvoices(w io.Writer) {
+	if !slices.ContainsFunc(r.Steps, func(s Step) bool { return s.Invoices != nil }) {
+		return
+	}
+	fmt.Fprintln(w, "invoices (invoice.issued of each step's paid orders; lag = order.paid → invoice.issued as both reached loadgen, ms):")
+	tw := table(w, "step\tinvoices/s\tpaid\tinvoiced\tuninvoiced\tlag p50\tp90\tp99\tmax\t")
+	for _, s := range r.Steps {
+		if v := s.Invoices; v != nil {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, num(v.PerSec), v.Paid, v.Invoiced, v.Uninvoiced,
+				num(v.Lag.P50), num(v.Lag.P90), num(v.Lag.P99), num(v.Lag.Max))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// accounted are the services of which some step has CPU or RSS figures,
+// in start order but the gateway first, as the tables show them; the core
+// ones always.
+func (r *Report) accounted() []string {
+	out := []string{Gateway}
+	for _, name := range Services {
+		seen := slices.ContainsFunc(r.Steps, func(s Step) bool {
+			_, cpu := s.CPU.Seconds[name]
+			_, perSaga := s.CPU.MSPerSaga[name]
+			_, mem := s.Memory.PeakRSSMiB[name]
+			return cpu || perSaga || mem
+		})
+		if name != Gateway && (seen || slices.Contains(CoreServices, name)) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 func (r *Report) printResources(w io.Writer) {
 	if len(r.Steps) == 0 {
 		return
 	}
+	services := r.accounted()
+	short := make([]string, len(services))
+	for i, name := range services {
+		short[i] = strings.TrimSuffix(name, "-service")
+	}
+	rss := slices.Clone(short)
+	rss[0] = "gw" // the gateway, first
 	fmt.Fprintln(w, "resources (CPU ms per completed saga; services = their sum; postgres = all its processes, pg·bench = backends of the bench databases; busy = whole machine):")
-	tw := table(w, "step\tgateway\torder\tpayment\tinventory\tservices\tbroker\tpostgres\tpg·bench\tloadgen\tbusy %\tpeak RSS MiB gw\torder\tpayment\tinventory\t")
+	tw := table(w, "step\t"+strings.Join(short, "\t")+"\tservices\tbroker\tpostgres\tpg·bench\tloadgen\tbusy %\tpeak RSS MiB "+strings.Join(rss, "\t")+"\t")
 	for _, s := range r.Steps {
 		c := s.CPU.MSPerSaga
-		mem := s.Memory.PeakRSSMiB
-		services, _ := s.ServicesCPU()
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t\n", s.Name,
-			lookup(c, Gateway), lookup(c, OrderService), lookup(c, PaymentService), lookup(c, InventoryService), fmtNum(services, services > 0),
-			lookup(c, KeyBroker), lookup(c, KeyPostgres), lookup(c, KeyPostgresBench), lookup(c, KeyLoadgen),
-			s.CPU.MachineBusyPct, lookup(mem, Gateway), lookup(mem, OrderService), lookup(mem, PaymentService), lookup(mem, InventoryService))
+		sum, _ := s.ServicesCPU()
+		row := []string{s.Name}
+		for _, name := range services {
+			row = append(row, lookup(c, name))
+		}
+		row = append(row, fmtNum(sum, sum > 0), lookup(c, KeyBroker), lookup(c, KeyPostgres), lookup(c, KeyPostgresBench), lookup(c, KeyLoadgen),
+			fmt.Sprintf("%.0f", s.CPU.MachineBusyPct))
+		for _, name := range services {
+			row = append(row, lookup(s.Memory.PeakRSSMiB, name))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -329,6 +402,14 @@ func (r *Report) printBacklogs(w io.Writer) {
 			fmt.Fprintf(w, "backlog   %d orders POSTed in %.1f s (%s/s) while the order service was stopped; it was ready after %.2f s and drained them in %.1f s (%s sagas/s)\n",
 				b.Orders, b.PostSeconds, num(b.PostPerSec), b.ReadySeconds, b.DrainSeconds, num(b.DrainPerSec))
 		}
+		if b := s.InvoiceBacklog; b != nil {
+			fmt.Fprintf(w, "invoices  %d orders paid while invoice-service was stopped; it was ready after %.2f s and issued their invoices in %.1f s (%s invoices/s)\n",
+				b.Orders, b.ReadySeconds, b.DrainSeconds, num(b.DrainPerSec))
+			if p := b.PDF; p != nil {
+				fmt.Fprintf(w, "PDF       %d invoices fetched twice from invoice-service: %d bytes (p50, max %d); first fetch (renders) p50 %s ms, second (stored) p50 %s ms\n",
+					p.Fetched, p.SizeP50Bytes, p.SizeMaxBytes, num(p.First.P50), num(p.Second.P50))
+			}
+		}
 	}
 }
 
@@ -339,7 +420,10 @@ func (r *Report) printSoak(w io.Writer) {
 	fmt.Fprintf(w, "soak      %d samples; first → last (max):\n", len(r.Soak.Samples))
 	tw := table(w, "service\tgoroutines\tRSS MiB\theap in use MiB\t")
 	for _, name := range Services {
-		t := r.Soak.Trend[name]
+		t, ok := r.Soak.Trend[name]
+		if !ok {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%.0f → %.0f (%.0f)\t%s → %s (%s)\t%s → %s\t\n", name,
 			t.GoroutinesStart, t.GoroutinesEnd, t.GoroutinesMax,
 			num(t.RSSStartMiB), num(t.RSSEndMiB), num(t.RSSMaxMiB),
@@ -353,6 +437,9 @@ func (r *Report) printSoak(w io.Writer) {
 func (r *Report) printNotes(w io.Writer) {
 	if r.UnattributedFinals > 0 || r.DuplicateFinals > 0 {
 		fmt.Fprintf(w, "strays    %d final events of orders without a 202 seen, %d repeated final events\n", r.UnattributedFinals, r.DuplicateFinals)
+	}
+	if r.UnattributedInvoices > 0 || r.DuplicateInvoices > 0 {
+		fmt.Fprintf(w, "strays    %d invoice.issued of orders not seen accepted and paid, %d repeated invoice.issued\n", r.UnattributedInvoices, r.DuplicateInvoices)
 	}
 	for _, s := range r.Steps {
 		for _, n := range s.Notes {

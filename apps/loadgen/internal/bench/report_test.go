@@ -49,6 +49,11 @@ func sampleReport() *Report {
 				Memory: MemoryUse{PeakRSSMiB: map[string]float64{Gateway: 20}}},
 			{Name: "backlog-10", Kind: KindBacklog, Counts: Counts{Posted: 10, Accepted: 10, Finals: 10},
 				Backlog: &Backlog{Orders: 10, PostSeconds: 0.1, PostPerSec: 100, ReadySeconds: 0.5, DrainSeconds: 1, DrainPerSec: 10}},
+			{Name: "invoice-backlog-40", Kind: KindInvoiceBacklog, Counts: Counts{Posted: 40, Accepted: 40, Finals: 40, Paid: 40},
+				CPU:      CPUUse{MSPerSaga: map[string]float64{InvoiceService: 1.5}},
+				Invoices: &Invoices{Paid: 40, Invoiced: 39, Uninvoiced: 1, PerSec: 78, Lag: Latency{P50: 300, P90: 400, P99: 480, Max: 500}},
+				InvoiceBacklog: &InvoiceBacklog{Orders: 40, ReadySeconds: 0.25, DrainSeconds: 0.5, DrainPerSec: 78,
+					PDF: &PDFs{Fetched: 5, SizeP50Bytes: 1834, SizeMaxBytes: 1840, First: Latency{P50: 4.5}, Second: Latency{P50: 0.8}}}},
 		},
 		Soak:  &Soak{Samples: []SoakSample{{AtSec: 10}}, Trend: Trends([]SoakSample{{Goroutines: map[string]float64{Gateway: 10}}, {Goroutines: map[string]float64{Gateway: 12}}})},
 		Notes: []string{"a note"},
@@ -66,6 +71,10 @@ func TestPrint(t *testing.T) {
 		"closed-1", "0.90@1", "saga_not_final:1", "999",
 		"backlog   10 orders", "drained them in 1.0 s (10.0 sagas/s)",
 		"goroutines", "10 → 12 (12)",
+		"invoices/s", "uninvoiced", "invoice-backlog-40", "40 invoices queued",
+		"invoices  40 orders paid while invoice-service was stopped; it was ready after 0.25 s and issued their invoices in 0.5 s (78.0 invoices/s)",
+		"PDF       5 invoices fetched twice from invoice-service: 1834 bytes (p50, max 1840); first fetch (renders) p50 4.50 ms, second (stored) p50 0.800 ms",
+		"gateway  order  payment  invoice  services", "peak RSS MiB gw  order  payment  invoice",
 		"note      a note",
 	} {
 		assert.Contains(t, out, want)
@@ -74,7 +83,7 @@ func TestPrint(t *testing.T) {
 	found := false
 	for _, table := range strings.Split(out, "\n\n") {
 		lines := strings.Split(table, "\n")
-		if len(lines) < 3 || !strings.HasPrefix(lines[0], "throughput") {
+		if len(lines) < 3 || !strings.HasPrefix(lines[0], "throughput") && !strings.HasPrefix(lines[0], "resources") && !strings.HasPrefix(lines[0], "invoices (") {
 			continue
 		}
 		found = true
@@ -82,7 +91,8 @@ func TestPrint(t *testing.T) {
 			assert.Equal(t, utf8.RuneCountInString(lines[1]), utf8.RuneCountInString(row), "row %q", row)
 		}
 	}
-	assert.True(t, found, "the throughput table is printed")
+	assert.True(t, found, "the tables are printed")
+	assert.NotContains(t, out, "inventory", "no column of a service without figures")
 }
 
 func TestWriteJSON(t *testing.T) {

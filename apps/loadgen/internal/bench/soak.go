@@ -68,7 +68,7 @@ func scrape(ctx context.Context, base string, want ...string) (map[string]float6
 // soakSample looks at every service once.
 func (b *bencher) soakSample(ctx context.Context, at time.Duration) SoakSample {
 	s := SoakSample{AtSec: at.Seconds(), Goroutines: map[string]float64{}, RSSMiB: map[string]float64{}, HeapMiB: map[string]float64{}}
-	for _, name := range Services {
+	for _, name := range b.o.Services() {
 		if m, err := scrape(ctx, b.o.Endpoints.URL(name), metricGoroutines, metricHeapInuse); err == nil {
 			if v, ok := m[metricGoroutines]; ok {
 				s.Goroutines[name] = v

@@ -27,15 +27,29 @@ const (
 	OrderService     = "order-service"
 	PaymentService   = "payment-service"
 	InventoryService = "inventory-service"
+	InvoiceService   = "invoice-service"
 )
 
 // Services lists every service the tool can run, in start order.
-var Services = []string{OrderService, PaymentService, InventoryService, Gateway}
+var Services = []string{OrderService, PaymentService, InventoryService, InvoiceService, Gateway}
 
 // CoreServices are those an order placed with a total needs: the system
 // of the figures of record, without the participants added since
-// (-inventory=false).
+// (-inventory=false, -invoices=false).
 var CoreServices = []string{OrderService, PaymentService, Gateway}
+
+// Running lists the services of a run, in start order: the core ones and
+// each optional participant that is switched on.
+func Running(optional map[string]bool) []string {
+	var out []string
+	for _, name := range Services {
+		if on, ok := optional[name]; ok && !on {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
+}
 
 // Names of databases and vhosts the tool may drop must start with this, so
 // that a typo in a flag can never drop a developer's data.
@@ -57,12 +71,28 @@ func Scratch(kind, name string) error {
 
 // Endpoints are where the system under test answers.
 type Endpoints struct {
-	Gateway, Order, Payment, Inventory string // base URLs
+	Gateway, Order, Payment, Inventory, Invoice string // base URLs
 }
 
 // URL returns a service's base URL.
 func (e Endpoints) URL(name string) string {
-	return map[string]string{Gateway: e.Gateway, OrderService: e.Order, PaymentService: e.Payment, InventoryService: e.Inventory}[name]
+	if u := e.fields()[name]; u != nil {
+		return *u
+	}
+	return ""
+}
+
+// fields are the base URLs by service name.
+func (e *Endpoints) fields() map[string]*string {
+	return map[string]*string{Gateway: &e.Gateway, OrderService: &e.Order, PaymentService: &e.Payment,
+		InventoryService: &e.Inventory, InvoiceService: &e.Invoice}
+}
+
+// Trim drops the base URLs' trailing slashes.
+func (e *Endpoints) Trim() {
+	for _, u := range e.fields() {
+		*u = strings.TrimSuffix(*u, "/")
+	}
 }
 
 // Infra is where the servers are and which scratch resources are ours.
@@ -74,7 +104,14 @@ type Infra struct {
 	OrderDB     string
 	PaymentDB   string
 	InventoryDB string
+	InvoiceDB   string
 	FloorDB     string
+}
+
+// DB is the database of a service, "" for the gateway.
+func (in Infra) DB(service string) string {
+	return map[string]string{OrderService: in.OrderDB, PaymentService: in.PaymentDB,
+		InventoryService: in.InventoryDB, InvoiceService: in.InvoiceDB}[service]
 }
 
 // VHostURL is AMQPURL on our vhost.
@@ -191,13 +228,12 @@ type SystemConfig struct {
 	LogDir    string
 	Endpoints Endpoints
 	AMQPURL   string // of our vhost
-	OrderDB   string // URLs
-	PaymentDB string
-	// InventoryDB is inventory-service's database URL; "" runs the system
-	// without it (CoreServices).
-	InventoryDB string
-	LogLevel    string
-	Extra       []string // KEY=VAL for every service
+	// Services are those to run, in start order (see Running).
+	Services []string
+	// DBs are the database URLs of the services but the gateway.
+	DBs      map[string]string
+	LogLevel string
+	Extra    []string // KEY=VAL for every service
 }
 
 // NewSystem prepares the services' environments; nothing runs yet.
@@ -209,10 +245,7 @@ func NewSystem(c SystemConfig) (*System, error) {
 		}
 		return u.Host, nil
 	}
-	names := CoreServices
-	if c.InventoryDB != "" {
-		names = Services
-	}
+	names := c.Services
 	env := map[string][]string{}
 	for _, name := range names {
 		a, err := addr(c.Endpoints.URL(name))
@@ -224,17 +257,18 @@ func NewSystem(c SystemConfig) (*System, error) {
 		// explicitly with -service-env.
 		e := []string{"HTTP_ADDR=" + a, "AMQP_URL=" + c.AMQPURL, "LOG_LEVEL=" + c.LogLevel, "LOG_FORMAT=json"}
 		switch name {
-		case OrderService:
-			e = append(e, "DATABASE_URL="+c.OrderDB)
-		case PaymentService:
-			e = append(e, "DATABASE_URL="+c.PaymentDB, "PAYMENT_LATENCY=0s")
-		case InventoryService:
-			e = append(e, "DATABASE_URL="+c.InventoryDB)
 		case Gateway:
-			// Our inventory-service's address even when it does not run:
-			// never another system's on the default port.
-			e = append(e, "ORDER_SERVICE_URL="+c.Endpoints.Order, "PAYMENT_SERVICE_URL="+c.Endpoints.Payment,
-				"INVENTORY_SERVICE_URL="+c.Endpoints.Inventory)
+			// Our participants' addresses even when they do not run: never
+			// another system's on the default ports.
+			for _, p := range Services {
+				if p != Gateway {
+					e = append(e, strings.ToUpper(strings.ReplaceAll(p, "-", "_"))+"_URL="+c.Endpoints.URL(p))
+				}
+			}
+		case PaymentService:
+			e = append(e, "DATABASE_URL="+c.DBs[name], "PAYMENT_LATENCY=0s")
+		default:
+			e = append(e, "DATABASE_URL="+c.DBs[name])
 		}
 		env[name] = e
 	}
@@ -251,7 +285,7 @@ func (s *System) Prepare() error {
 		c, err := net.DialTimeout("tcp", u.Host, time.Second)
 		if err == nil {
 			c.Close()
-			return fmt.Errorf("%s's address %s is already in use (another loadgen, or choose other ports with -gateway/-order-url/-payment-url/-inventory-url)", name, u.Host)
+			return fmt.Errorf("%s's address %s is already in use (another loadgen, or choose other ports with -gateway/-order-url/-payment-url/-inventory-url/-invoice-url)", name, u.Host)
 		}
 	}
 	for _, name := range s.names {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,18 +72,51 @@ type Recorder struct {
 	closed      bool
 
 	posted, accepted, windowAccepted int
-	finals, paid, windowFinals, late int
-	lastFinal                        time.Time
+	paid                             int
+	finals                           arrivals
 	errors                           map[string]int
 	post, final, lag                 *hdrhistogram.Histogram
+
+	// The invoice.issued of the step's paid orders (with invoices).
+	invoices   arrivals
+	invoiceLag *hdrhistogram.Histogram // PAID → invoice.issued
+	invoiceIDs []string                // the first few
 }
+
+// arrivals counts the events of one kind of a step's orders: all of
+// them, those in the window, those after the step closed, and when the
+// last one came.
+type arrivals struct {
+	n, window, late int
+	last            time.Time
+}
+
+// add counts an event that arrived at at, and says whether the step still
+// counts it (false: it came after Close, a late one).
+func (a *arrivals) add(r *Recorder, at time.Time) bool {
+	if r.closed {
+		a.late++
+		return false
+	}
+	a.n++
+	if at.After(a.last) {
+		a.last = at
+	}
+	if r.inWindow(at) {
+		a.window++
+	}
+	return true
+}
+
+// keptInvoiceIDs is how many invoice ids a step keeps, for its PDFs.
+const keptInvoiceIDs = 20
 
 // NewRecorder returns a recorder measuring [windowStart, windowEnd).
 func NewRecorder(windowStart, windowEnd time.Time) *Recorder {
 	return &Recorder{
 		windowStart: windowStart, windowEnd: windowEnd,
 		errors: map[string]int{},
-		post:   newHistogram(), final: newHistogram(), lag: newHistogram(),
+		post:   newHistogram(), final: newHistogram(), lag: newHistogram(), invoiceLag: newHistogram(),
 	}
 }
 
@@ -121,47 +155,86 @@ func (r *Recorder) postAccepted(origin, answered time.Time) {
 func (r *Recorder) finalArrived(origin, at time.Time, outcome string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		r.late++
+	if !r.finals.add(r, at) {
 		return
-	}
-	r.finals++
-	if at.After(r.lastFinal) {
-		r.lastFinal = at
 	}
 	if outcome == outcomePaid {
 		r.paid++
 	} else {
 		r.errors[ErrOutcome+outcome]++
 	}
-	if r.inWindow(at) {
-		r.windowFinals++
-	}
 	if r.inWindow(origin) {
 		record(r.final, at.Sub(origin))
 	}
+}
+
+// invoiceArrived counts the invoice.issued of a paid order sent at origin
+// whose order.paid arrived at paid.
+func (r *Recorder) invoiceArrived(origin, paid, at time.Time, invoiceID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.invoices.add(r, at) {
+		return
+	}
+	if len(r.invoiceIDs) < keptInvoiceIDs {
+		r.invoiceIDs = append(r.invoiceIDs, invoiceID)
+	}
+	if r.inWindow(origin) {
+		record(r.invoiceLag, at.Sub(paid))
+	}
+}
+
+// LastInvoice is the arrival time of the latest invoice.issued counted.
+func (r *Recorder) LastInvoice() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.invoices.last
+}
+
+// InvoiceIDs are the first invoices issued for the step's orders.
+func (r *Recorder) InvoiceIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.invoiceIDs)
 }
 
 // LastFinal is the arrival time of the latest final event counted.
 func (r *Recorder) LastFinal() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.lastFinal
+	return r.finals.last
 }
 
 // Outstanding is the number of accepted orders without a final event yet.
 func (r *Recorder) Outstanding() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.accepted - r.finals
+	return r.accepted - r.finals.n
+}
+
+// Uninvoiced is the number of paid orders without an invoice.issued yet.
+func (r *Recorder) Uninvoiced() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paid - r.invoices.n
 }
 
 // WaitFinal waits until every accepted order has its final event, the
 // deadline passes, or ctx ends; it polls the recorder, never the system.
 func (r *Recorder) WaitFinal(ctx context.Context, deadline time.Time) {
+	r.waitFor(ctx, deadline, r.Outstanding)
+}
+
+// WaitInvoices waits likewise until every paid order has its invoice.
+func (r *Recorder) WaitInvoices(ctx context.Context, deadline time.Time) {
+	r.waitFor(ctx, deadline, r.Uninvoiced)
+}
+
+// waitFor polls left until it is 0, the deadline passes or ctx ends.
+func (r *Recorder) waitFor(ctx context.Context, deadline time.Time, left func() int) {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
-	for r.Outstanding() > 0 && time.Now().Before(deadline) {
+	for left() > 0 && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
@@ -202,9 +275,40 @@ func (r *Recorder) Close() {
 		return
 	}
 	r.closed = true
-	if n := r.accepted - r.finals; n > 0 {
+	if n := r.accepted - r.finals.n; n > 0 {
 		r.errors[ErrNotFinal] += n
 	}
+}
+
+// Invoices are a step's invoice accounting: Paid = Invoiced + Uninvoiced.
+type Invoices struct {
+	Paid       int `json:"paid"`
+	Invoiced   int `json:"invoiced"`
+	Uninvoiced int `json:"uninvoiced"`
+	// WindowInvoiced are the invoice.issued that arrived in the window.
+	WindowInvoiced int `json:"window_invoiced"`
+	LateInvoices   int `json:"late_invoices"`
+	// PerSec is WindowInvoiced ÷ the window (the drain's invoices/s in
+	// the invoice-backlog step).
+	PerSec float64 `json:"invoices_per_sec"`
+	// Lag runs from an order's order.paid to its invoice.issued, both as
+	// they reached the listener.
+	Lag Latency `json:"paid_to_invoice_lag"`
+}
+
+// InvoiceSnapshot returns the invoice accounting so far, for a window of
+// windowSec seconds.
+func (r *Recorder) InvoiceSnapshot(windowSec float64) *Invoices {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := &Invoices{
+		Paid: r.paid, Invoiced: r.invoices.n, Uninvoiced: r.paid - r.invoices.n,
+		WindowInvoiced: r.invoices.window, LateInvoices: r.invoices.late, Lag: Summarize(r.invoiceLag),
+	}
+	if windowSec > 0 {
+		v.PerSec = float64(r.invoices.window) / windowSec
+	}
+	return v
 }
 
 // Snapshot returns the counts and latency summaries so far.
@@ -213,8 +317,8 @@ func (r *Recorder) Snapshot() (c Counts, post, final, lag Latency) {
 	defer r.mu.Unlock()
 	c = Counts{
 		Posted: r.posted, Accepted: r.accepted, WindowAccepted: r.windowAccepted,
-		Finals: r.finals, Paid: r.paid, WindowFinals: r.windowFinals,
-		Unfinished: r.accepted - r.finals, LateFinals: r.late,
+		Finals: r.finals.n, Paid: r.paid, WindowFinals: r.finals.window,
+		Unfinished: r.accepted - r.finals.n, LateFinals: r.finals.late,
 		Errors: maps.Clone(r.errors),
 	}
 	return c, Summarize(r.post), Summarize(r.final), Summarize(r.lag)
@@ -224,17 +328,37 @@ func (r *Recorder) Snapshot() (c Counts, post, final, lag Latency) {
 // come first: the order service can publish order.paid before the client
 // has parsed the gateway's 202.
 type Tracker struct {
-	mu         sync.Mutex
-	orders     map[string]*order
-	duplicates int
+	mu                       sync.Mutex
+	orders                   map[string]*order
+	duplicates, dupeInvoices int
 }
 
 type order struct {
-	rec     *Recorder // nil until the 202 is parsed
-	origin  time.Time
-	final   time.Time // zero until the first final event
-	outcome string
-	done    chan struct{}
+	rec       *Recorder // nil until the 202 is parsed
+	origin    time.Time
+	final     time.Time // zero until the first final event
+	outcome   string
+	invoice   time.Time // zero until its first invoice.issued
+	invoiceID string
+	done      chan struct{}
+}
+
+// get returns the order id, new if it was not seen yet.
+func (t *Tracker) get(id string) *order {
+	o := t.orders[id]
+	if o == nil {
+		o = &order{done: make(chan struct{})}
+		t.orders[id] = o
+	}
+	return o
+}
+
+// reportInvoice tells the order's step of its invoice once the order is
+// accepted, paid and invoiced, in whatever order the three were seen.
+func (o *order) reportInvoice() {
+	if o.rec != nil && o.outcome == outcomePaid && !o.invoice.IsZero() {
+		o.rec.invoiceArrived(o.origin, o.final, o.invoice, o.invoiceID)
+	}
 }
 
 // NewTracker returns an empty tracker.
@@ -246,11 +370,8 @@ func NewTracker() *Tracker { return &Tracker{orders: map[string]*order{}} }
 func (t *Tracker) Accepted(id string, rec *Recorder, origin, answered time.Time) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	o := t.orders[id]
-	if o == nil {
-		o = &order{done: make(chan struct{})}
-		t.orders[id] = o
-	} else if o.rec != nil {
+	o := t.get(id)
+	if o.rec != nil {
 		// Two 202s with one id: only possible with idempotency keys, which
 		// the generator never sends.
 		rec.PostFailed(ErrDuplicateID)
@@ -260,6 +381,7 @@ func (t *Tracker) Accepted(id string, rec *Recorder, origin, answered time.Time)
 	rec.postAccepted(origin, answered)
 	if !o.final.IsZero() {
 		rec.finalArrived(origin, o.final, o.outcome)
+		o.reportInvoice()
 	}
 	return o.done
 }
@@ -269,11 +391,7 @@ func (t *Tracker) Accepted(id string, rec *Recorder, origin, answered time.Time)
 func (t *Tracker) Final(id, outcome string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	o := t.orders[id]
-	if o == nil {
-		o = &order{done: make(chan struct{})}
-		t.orders[id] = o
-	}
+	o := t.get(id)
 	if !o.final.IsZero() {
 		t.duplicates++
 		return
@@ -282,7 +400,22 @@ func (t *Tracker) Final(id, outcome string, at time.Time) {
 	close(o.done)
 	if o.rec != nil {
 		o.rec.finalArrived(o.origin, at, outcome)
+		o.reportInvoice()
 	}
+}
+
+// Invoice records an invoice.issued of order id that arrived at at. Only
+// the first one per order counts, and only for a paid order.
+func (t *Tracker) Invoice(id, invoiceID string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.get(id)
+	if !o.invoice.IsZero() {
+		t.dupeInvoices++
+		return
+	}
+	o.invoice, o.invoiceID = at, invoiceID
+	o.reportInvoice()
 }
 
 // Strays reports final events of orders no 202 was seen for (a POST that
@@ -291,10 +424,26 @@ func (t *Tracker) Final(id, outcome string, at time.Time) {
 func (t *Tracker) Strays() (unattributed, duplicates int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.count(func(o *order) bool { return o.rec == nil && !o.final.IsZero() }), t.duplicates
+}
+
+// InvoiceStrays reports invoice.issued of orders not seen accepted and
+// paid, and repeated invoice.issued of one order.
+func (t *Tracker) InvoiceStrays() (unattributed, duplicates int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.count(func(o *order) bool {
+		return !o.invoice.IsZero() && (o.rec == nil || o.outcome != outcomePaid)
+	}), t.dupeInvoices
+}
+
+// count is the number of orders for which is holds; t.mu is held.
+func (t *Tracker) count(is func(*order) bool) int {
+	n := 0
 	for _, o := range t.orders {
-		if o.rec == nil {
-			unattributed++
+		if is(o) {
+			n++
 		}
 	}
-	return unattributed, t.duplicates
+	return n
 }

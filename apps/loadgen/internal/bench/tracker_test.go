@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -102,6 +103,63 @@ func TestRecorderWindowAndClose(t *testing.T) {
 	assert.Equal(t, c.Posted, c.Accepted+2, "posted = accepted + POST errors")
 	assert.Equal(t, c.Accepted, c.Finals+c.Unfinished, "accepted = finals + unfinished")
 	assert.Equal(t, 1, c.Paid)
+}
+
+// TestTrackerInvoices pairs each paid order's invoice.issued with its
+// order.paid, in whichever order the 202 and the events were seen, and
+// counts what cannot be paired as strays.
+func TestTrackerInvoices(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	rec := NewRecorder(at(1000), at(2000))
+	tr := NewTracker()
+
+	tr.Accepted("a", rec, at(1100), at(1105))
+	tr.Final("a", "paid", at(1110))
+	tr.Invoice("a", "inv-a", at(1150)) // the usual order: 202, paid, invoice
+	tr.Invoice("a", "inv-a", at(1160)) // a repeated invoice.issued
+	tr.Final("b", "paid", at(1200))
+	tr.Invoice("b", "inv-b", at(1240))
+	tr.Accepted("b", rec, at(1190), at(2500)) // the 202 parsed last, invoice after the window
+	tr.Accepted("c", rec, at(1300), at(1305))
+	tr.Final("c", "paid", at(1310)) // never invoiced
+	tr.Accepted("d", rec, at(1400), at(1405))
+	tr.Final("d", "cancelled", at(1410))
+	tr.Invoice("d", "inv-d", at(1420)) // not paid: a stray
+	tr.Invoice("ghost", "inv-g", at(1500))
+	tr.Accepted("w", rec, at(900), at(905)) // sent in the warm-up
+	tr.Final("w", "paid", at(950))
+	tr.Invoice("w", "inv-w", at(2100)) // invoiced after the window
+
+	assert.Equal(t, 1, rec.Uninvoiced(), "c")
+	assert.Equal(t, at(2100), rec.LastInvoice())
+	assert.Equal(t, []string{"inv-a", "inv-b", "inv-w"}, rec.InvoiceIDs())
+	v := rec.InvoiceSnapshot(1)
+	assert.Equal(t, 4, v.Paid)
+	assert.Equal(t, 3, v.Invoiced)
+	assert.Equal(t, v.Paid, v.Invoiced+v.Uninvoiced)
+	assert.Equal(t, 2, v.WindowInvoiced, "a and b arrived in the window")
+	assert.InDelta(t, 2.0, v.PerSec, 1e-9)
+	assert.Equal(t, int64(2), v.Lag.Count, "lags of the orders sent in the window")
+	assert.InDelta(t, 40.0, v.Lag.P50, 0.05, "a: paid at 1110, invoiced at 1150")
+	assert.InDelta(t, 40.0, v.Lag.Max, 0.05, "b: 1200 → 1240")
+	unattributed, dup := tr.InvoiceStrays()
+	assert.Equal(t, 2, unattributed, "d's (not paid) and ghost's")
+	assert.Equal(t, 1, dup)
+	finals, _ := tr.Strays()
+	assert.Zero(t, finals, "an invoice alone is no final event of an unknown order")
+
+	ctx := context.Background()
+	start := time.Now()
+	rec.WaitInvoices(ctx, start.Add(30*time.Millisecond))
+	assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond, "c's invoice never comes: the wait ends at its deadline")
+	rec.Close()
+	tr.Invoice("c", "inv-c", at(3000))
+	v = rec.InvoiceSnapshot(0)
+	assert.Equal(t, 1, v.LateInvoices, "an invoice after Close is late")
+	assert.Equal(t, 1, v.Uninvoiced)
+	assert.Zero(t, v.PerSec, "no window, no rate")
 }
 
 // TestTrackerConcurrent races 202s against final events; every order must
