@@ -4,21 +4,16 @@ import (
 	"context"
 	"errors"
 	"net"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // closedPort returns a loopback address on which nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err, "listen on a free port")
-	addr := l.Addr().String()
-	require.NoError(t, l.Close(), "close the listener")
-	return addr
-}
+func closedPort(t *testing.T) string { return RefusedAddr(t) }
 
 // openPort returns a loopback address that accepts connections until the test
 // ends.
@@ -134,4 +129,19 @@ func counting(s Servers, err error) func(calls *int) Starter {
 			return s, err
 		}
 	}
+}
+
+// TestRefusedAddrRefuses: connections are refused, and no
+// listener can take the port while the test runs.
+func TestRefusedAddrRefuses(t *testing.T) {
+	t.Parallel()
+	addr := RefusedAddr(t)
+	_, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		l.Close()
+	}
+	assert.Error(t, err, "the port stays taken")
 }

@@ -33,6 +33,8 @@ type Tx struct {
 	trace  trace.SpanContext
 	msgs   []events.Message
 	afters []func()
+	// pending are the statements Deferred holds back.
+	pending *pgx.Batch
 }
 
 // Emit emits the message carrying p, correlated by correlationID (the order
@@ -120,9 +122,13 @@ func (r *Runner) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 	return nil
 }
 
-// flush writes the emitted messages, in one statement; call it last.
+// flush writes the emitted messages, in one statement (sent with what
+// Deferred still holds back); call it last.
 func (t *Tx) flush(ctx context.Context) error {
-	return outbox.Add(ctx, t.Tx, t.msgs...)
+	if err := outbox.Add(ctx, t, t.msgs...); err != nil {
+		return err
+	}
+	return t.sendPending(ctx)
 }
 
 // committed dispatches what tx emitted and runs its after-commit functions.

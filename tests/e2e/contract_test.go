@@ -91,11 +91,8 @@ func TestStartupFailsWithOneLine(t *testing.T) {
 // closedPort is a local port nothing listens on.
 func closedPort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(testinfra.RefusedAddr(t))
 	require.NoError(t, err)
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	require.NoError(t, err)
-	require.NoError(t, l.Close())
 	return port
 }
 

@@ -281,31 +281,17 @@ func (q *Queries) LockProducts(ctx context.Context, skus []string) ([]Product, e
 	return items, nil
 }
 
-const lockSkus = `-- name: LockSkus :many
+const lockSkus = `-- name: LockSkus :exec
 SELECT sku FROM products WHERE sku = ANY($1::text[]) ORDER BY sku FOR UPDATE
 `
 
 // Locks the products of skus in sku order, as LockProducts does, without
 // reading them: a consumer's transaction takes every lock its messages will
-// need with it, first (Service.LockStock).
-func (q *Queries) LockSkus(ctx context.Context, skus []string) ([]string, error) {
-	rows, err := q.db.Query(ctx, lockSkus, skus)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []string
-	for rows.Next() {
-		var sku string
-		if err := rows.Scan(&sku); err != nil {
-			return nil, err
-		}
-		items = append(items, sku)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// need with it, first (Service.LockStock). Its one result is its error, so
+// it can be sent with the statement after it (uow.Tx.Deferred).
+func (q *Queries) LockSkus(ctx context.Context, skus []string) error {
+	_, err := q.db.Exec(ctx, lockSkus, skus)
+	return err
 }
 
 const movableSkus = `-- name: MovableSkus :many

@@ -15,10 +15,11 @@ SELECT * FROM products WHERE sku = $1 FOR UPDATE;
 -- concurrent reservations of overlapping products never deadlock.
 SELECT * FROM products WHERE sku = ANY(@skus::text[]) ORDER BY sku FOR UPDATE;
 
--- name: LockSkus :many
+-- name: LockSkus :exec
 -- Locks the products of skus in sku order, as LockProducts does, without
 -- reading them: a consumer's transaction takes every lock its messages will
--- need with it, first (Service.LockStock).
+-- need with it, first (Service.LockStock). Its one result is its error, so
+-- it can be sent with the statement after it (uow.Tx.Deferred).
 SELECT sku FROM products WHERE sku = ANY(@skus::text[]) ORDER BY sku FOR UPDATE;
 
 -- name: ListProducts :many

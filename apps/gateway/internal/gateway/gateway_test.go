@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,11 +151,7 @@ func answer(status int, contentType, body string) http.HandlerFunc {
 // closedURL is the URL of a port nothing listens on.
 func closedURL(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "http://" + addr
+	return "http://" + testinfra.RefusedAddr(t)
 }
 
 // request is one HTTP request to the gateway.

@@ -129,9 +129,11 @@ func (s *Service) adjustStock(ctx context.Context, tx *uow.Tx, cmd *events.Stock
 }
 
 // orderPlaced reserves every line of an order or none, in this one
-// transaction, at the products' prices now.
+// transaction, at the products' prices now. Its statements whose only
+// result is their error go with the next one (uow.Tx.Deferred): two round
+// trips while the batch holds its products' locks, not five.
 func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderItemsPlaced) error {
-	q := inventorydb.New(tx)
+	q := inventorydb.New(tx.Deferred())
 	if err := q.LockOrderStock(ctx, e.OrderID.String()); err != nil {
 		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
 	}
@@ -195,7 +197,7 @@ func (s *Service) orderPaid(ctx context.Context, tx *uow.Tx, e *events.OrderPaid
 // lockedLines serialises the handlers of order id's events for the rest
 // of the transaction (LockOrderStock) and returns its reservation lines.
 func (s *Service) lockedLines(ctx context.Context, tx *uow.Tx, id uuid.UUID) ([]inventorydb.Reservation, error) {
-	q := inventorydb.New(tx)
+	q := inventorydb.New(tx.Deferred())
 	if err := q.LockOrderStock(ctx, id.String()); err != nil {
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func (s *Service) orderCancelled(ctx context.Context, tx *uow.Tx, e *events.Orde
 		// see its order.placed arrive; an order placed with a total never
 		// does, and is not worth a row.
 		if e.PreviousStatus == events.StatusPendingStock {
-			if err := inventorydb.New(tx).RememberCancellation(ctx, e.OrderID); err != nil {
+			if err := inventorydb.New(tx.Deferred()).RememberCancellation(ctx, e.OrderID); err != nil {
 				return fmt.Errorf("cancel order %s: %w", e.OrderID, err)
 			}
 		}
@@ -250,10 +252,11 @@ func (s *Service) release(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines [
 // settle moves the lines of order id (read under its lock, lockedLines)
 // that are in status from to status to, adding onHand and reserved times
 // each line's quantity to its product, and emits what emit makes of the
-// units moved. Nothing in status from: nothing to do.
+// units moved. Nothing in status from: nothing to do. Its statements go
+// with the next one (uow.Tx.Deferred): they return nothing but an error.
 func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines []inventorydb.Reservation, from, to string,
 	onHand, reserved int64, emit func(events.StockMovement) events.Payload) error {
-	q := inventorydb.New(tx)
+	q := inventorydb.New(tx.Deferred())
 	m := events.StockMovement{OrderID: id}
 	var move inventorydb.MoveStocksParams
 	for _, l := range lines { // in sku order, as OrderReservations returns them
@@ -269,7 +272,7 @@ func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines []
 	}
 	// Lock the products in sku order, as a reservation does (a consumer's
 	// LockStock has, unless the lines were reserved after it looked).
-	if _, err := q.LockSkus(ctx, move.Skus); err != nil {
+	if err := q.LockSkus(ctx, move.Skus); err != nil {
 		return fmt.Errorf("%s order %s: %w", to, id, err)
 	}
 	if err := q.MoveStocks(ctx, move); err != nil {
@@ -371,7 +374,7 @@ func (s *Service) LockStock(ctx context.Context, tx *uow.Tx, ps []events.Payload
 			orders = append(orders, m.OrderID)
 		}
 	}
-	q := inventorydb.New(tx)
+	q := inventorydb.New(tx.Deferred())
 	if len(orders) > 0 {
 		held, err := q.MovableSkus(ctx, orders)
 		if err != nil {
@@ -385,7 +388,7 @@ func (s *Service) LockStock(ctx context.Context, tx *uow.Tx, ps []events.Payload
 	// Even one message's: the handlers lock their order (LockOrderStock)
 	// after, so products before orders, in every transaction.
 	slices.Sort(skus)
-	if _, err := q.LockSkus(ctx, slices.Compact(skus)); err != nil {
+	if err := q.LockSkus(ctx, slices.Compact(skus)); err != nil {
 		return fmt.Errorf("lock stock: %w", err)
 	}
 	return nil
