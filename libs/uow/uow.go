@@ -35,6 +35,7 @@ type Tx struct {
 	afters []func()
 	// pending are the statements Deferred holds back.
 	pending *pgx.Batch
+	values  map[any]any
 }
 
 // Emit emits the message carrying p, correlated by correlationID (the order
@@ -61,6 +62,19 @@ func (t *Tx) Emit(p events.Payload, correlationID string) error {
 // AfterCommit runs f once the transaction committed, and never if it did
 // not: for metrics and wake-ups, nothing that can fail.
 func (t *Tx) AfterCommit(f func()) { t.afters = append(t.afters, f) }
+
+// Value returns what SetValue stored under key in this transaction, or nil:
+// what a consumer's prelude and its steps share, such as the rows they
+// locked and read.
+func (t *Tx) Value(key any) any { return t.values[key] }
+
+// SetValue stores v under key for the rest of the transaction.
+func (t *Tx) SetValue(key, v any) {
+	if t.values == nil {
+		t.values = make(map[any]any)
+	}
+	t.values[key] = v
+}
 
 // Cause returns the id of the message being handled, "" outside a consumer.
 func (t *Tx) Cause() string { return t.cause }
