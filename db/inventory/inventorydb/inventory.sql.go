@@ -321,25 +321,6 @@ func (q *Queries) MovableSkus(ctx context.Context, orderIds []uuid.UUID) ([]stri
 	return items, nil
 }
 
-const moveStock = `-- name: MoveStock :exec
-UPDATE products
-SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = now()
-WHERE sku = $3
-`
-
-type MoveStockParams struct {
-	OnHandDelta   int64
-	ReservedDelta int64
-	Sku           string
-}
-
-// Adds to a locked product's stock on hand and reserved units; the CHECKs
-// refuse any result below zero.
-func (q *Queries) MoveStock(ctx context.Context, arg MoveStockParams) error {
-	_, err := q.db.Exec(ctx, moveStock, arg.OnHandDelta, arg.ReservedDelta, arg.Sku)
-	return err
-}
-
 const moveStocks = `-- name: MoveStocks :exec
 UPDATE products p
 SET on_hand = p.on_hand + m.on_hand_delta, reserved = p.reserved + m.reserved_delta, updated_at = now()
@@ -356,8 +337,9 @@ type MoveStocksParams struct {
 	ReservedDeltas []int64
 }
 
-// MoveStock for several locked products at once, one statement: each sku
-// gets its on-hand and reserved deltas.
+// Adds to locked products' stock on hand and reserved units, in one
+// statement: each sku gets its on-hand and reserved deltas. The CHECKs
+// refuse any result below zero.
 func (q *Queries) MoveStocks(ctx context.Context, arg MoveStocksParams) error {
 	_, err := q.db.Exec(ctx, moveStocks, arg.Skus, arg.OnHandDeltas, arg.ReservedDeltas)
 	return err

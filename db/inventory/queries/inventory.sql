@@ -28,16 +28,10 @@ SELECT * FROM products ORDER BY sku LIMIT @row_limit OFFSET @row_offset;
 -- name: CountProducts :one
 SELECT count(*) FROM products;
 
--- name: MoveStock :exec
--- Adds to a locked product's stock on hand and reserved units; the CHECKs
--- refuse any result below zero.
-UPDATE products
-SET on_hand = on_hand + @on_hand_delta, reserved = reserved + @reserved_delta, updated_at = now()
-WHERE sku = @sku;
-
 -- name: MoveStocks :exec
--- MoveStock for several locked products at once, one statement: each sku
--- gets its on-hand and reserved deltas.
+-- Adds to locked products' stock on hand and reserved units, in one
+-- statement: each sku gets its on-hand and reserved deltas. The CHECKs
+-- refuse any result below zero.
 UPDATE products p
 SET on_hand = p.on_hand + m.on_hand_delta, reserved = p.reserved + m.reserved_delta, updated_at = now()
 FROM (

@@ -3,6 +3,8 @@ package inventory
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,4 +132,66 @@ func TestConcurrentBatchesDoNotDeadlock(t *testing.T) {
 	for _, id := range placed {
 		assert.Contains(t, c.emitted(t, id), events.TypeStockReserved, "order %s reserved", id)
 	}
+}
+
+// TestABatchDecidesOnWhatItsEarlierMessagesMoved is the products a
+// transaction locked and keeps in memory: each reservation of a batch sees
+// the units its earlier messages took and gave back, as it would reading
+// them again. Order a takes the one unit and is cancelled, then b takes it;
+// c finds none left. Order ids are sorted: a batch handles orders in
+// their order.
+func TestABatchDecidesOnWhatItsEarlierMessagesMoved(t *testing.T) {
+	t.Parallel()
+	c := newConsumer(t)
+	c.product(t, "ONE", 100, 1)
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	slices.SortFunc(ids, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
+	a, b, cc := ids[0], ids[1], ids[2]
+	placed := func(id uuid.UUID) rabbit.Delivery {
+		return uowtest.Delivery(t, id.String(), &events.OrderItemsPlaced{OrderID: id, UserID: uuid.New(), Items: []events.Line{line("ONE", 1)}, Currency: "USD", PaymentMethod: "tok_visa"})
+	}
+	cancelled := uowtest.Delivery(t, a.String(), &events.OrderCancelled{OrderID: a, Reason: events.ReasonUserRequested,
+		PreviousStatus: events.StatusPendingPayment, UserID: uuid.New()})
+	c.runBatches(t, [][]rabbit.Delivery{{placed(cc), placed(a), placed(b), cancelled}})
+	assert.Zero(t, c.fallbacks(t), "handled as one transaction")
+	assert.Contains(t, c.emitted(t, a), events.TypeStockReleased)
+	assert.Contains(t, c.emitted(t, b), events.TypeStockReserved, "b took the unit a gave back")
+	assert.Contains(t, c.emitted(t, cc), events.TypeStockRejected, "none was left for c")
+	p := c.stock(t, "ONE")
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{p.OnHand, p.Reserved})
+}
+
+// TestTheRaceInBatches is the race of 64 orders for 10 units as the
+// consumer runs it: four workers' batches of 16 at once, each batch in one
+// transaction deciding on the products it locked.
+func TestTheRaceInBatches(t *testing.T) {
+	t.Parallel()
+	c := newConsumer(t)
+	c.product(t, "R", 100, 10)
+	var batches [][]rabbit.Delivery
+	var ids []uuid.UUID
+	for range 4 {
+		var b []rabbit.Delivery
+		for range 16 {
+			id := uuid.New()
+			ids = append(ids, id)
+			b = append(b, uowtest.Delivery(t, id.String(), &events.OrderItemsPlaced{OrderID: id, UserID: uuid.New(), Items: []events.Line{line("R", 1)}, Currency: "USD", PaymentMethod: "tok_visa"}))
+		}
+		batches = append(batches, b)
+	}
+	c.runBatches(t, batches)
+	assert.Zero(t, c.fallbacks(t))
+	reserved, rejected := 0, 0
+	for _, id := range ids {
+		e := c.emitted(t, id)
+		if _, ok := e[events.TypeStockReserved]; ok {
+			reserved++
+		}
+		if _, ok := e[events.TypeStockRejected]; ok {
+			rejected++
+		}
+	}
+	assert.Equal(t, [2]int{10, 54}, [2]int{reserved, rejected})
+	p := c.stock(t, "R")
+	assert.Equal(t, [3]int64{10, 10, 0}, [3]int64{p.OnHand, p.Reserved, p.Available})
 }

@@ -122,7 +122,8 @@ func (s *Service) adjustStock(ctx context.Context, tx *uow.Tx, cmd *events.Stock
 	if params.Status == Refused {
 		return nil
 	}
-	if err := q.MoveStock(ctx, inventorydb.MoveStockParams{Sku: cmd.SKU, OnHandDelta: cmd.Delta}); err != nil {
+	move := inventorydb.MoveStocksParams{Skus: []string{cmd.SKU}, OnHandDeltas: []int64{cmd.Delta}, ReservedDeltas: []int64{0}}
+	if err := moveStocks(ctx, tx, move); err != nil {
 		return fmt.Errorf("adjust stock %s of %s: %w", cmd.AdjustmentID, cmd.SKU, err)
 	}
 	return nil
@@ -150,7 +151,7 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 	for i, l := range e.Items {
 		skus[i] = l.SKU
 	}
-	products, err := q.LockProducts(ctx, skus)
+	products, err := lockProducts(ctx, tx, skus)
 	if err != nil {
 		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
 	}
@@ -171,7 +172,7 @@ func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderIt
 		move.ReservedDeltas = append(move.ReservedDeltas, l.Quantity)
 		held.Skus, held.Quantities, held.UnitPrices = append(held.Skus, l.SKU), append(held.Quantities, l.Quantity), append(held.UnitPrices, l.UnitPrice)
 	}
-	if err := q.MoveStocks(ctx, move); err != nil {
+	if err := moveStocks(ctx, tx, move); err != nil {
 		return fmt.Errorf("reserve order %s: %w", e.OrderID, err)
 	}
 	if err := q.InsertReservations(ctx, held); err != nil {
@@ -272,10 +273,12 @@ func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines []
 	}
 	// Lock the products in sku order, as a reservation does (a consumer's
 	// LockStock has, unless the lines were reserved after it looked).
-	if err := q.LockSkus(ctx, move.Skus); err != nil {
-		return fmt.Errorf("%s order %s: %w", to, id, err)
+	if !lockedAll(tx, move.Skus) {
+		if err := q.LockSkus(ctx, move.Skus); err != nil {
+			return fmt.Errorf("%s order %s: %w", to, id, err)
+		}
 	}
-	if err := q.MoveStocks(ctx, move); err != nil {
+	if err := moveStocks(ctx, tx, move); err != nil {
 		return fmt.Errorf("%s order %s: %w", to, id, err)
 	}
 	if err := q.SetReservationStatus(ctx, inventorydb.SetReservationStatusParams{OrderID: id, FromStatus: from, ToStatus: to}); err != nil {
@@ -358,9 +361,11 @@ func (s *Service) Timeline(ctx context.Context, id uuid.UUID) ([]timeline.Entry,
 func (s *Service) LockStock(ctx context.Context, tx *uow.Tx, ps []events.Payload) error {
 	var skus []string
 	var orders []uuid.UUID
+	reads := false // whether a reservation will read the products
 	for _, p := range ps {
 		switch m := p.(type) {
 		case *events.OrderItemsPlaced:
+			reads = true
 			for _, l := range m.Items {
 				skus = append(skus, l.SKU)
 			}
@@ -388,8 +393,91 @@ func (s *Service) LockStock(ctx context.Context, tx *uow.Tx, ps []events.Payload
 	// Even one message's: the handlers lock their order (LockOrderStock)
 	// after, so products before orders, in every transaction.
 	slices.Sort(skus)
-	if err := q.LockSkus(ctx, slices.Compact(skus)); err != nil {
+	skus = slices.Compact(skus)
+	if !reads {
+		if err := q.LockSkus(ctx, skus); err != nil {
+			return fmt.Errorf("lock stock: %w", err)
+		}
+		return nil
+	}
+	// The reservations read what they lock: kept for them (lockProducts).
+	if _, err := lockProducts(ctx, tx, skus); err != nil {
 		return fmt.Errorf("lock stock: %w", err)
+	}
+	return nil
+}
+
+// lockedKey keys a transaction's locked products (uow.Tx.Value).
+type lockedKey struct{}
+
+// lockedProducts are the products a transaction locked and read, as it
+// last wrote them: no other transaction can change them until it ends, so
+// its reservations decide on them without reading them again.
+type lockedProducts map[string]inventorydb.Product
+
+func lockedIn(tx *uow.Tx) lockedProducts {
+	if m, ok := tx.Value(lockedKey{}).(lockedProducts); ok {
+		return m
+	}
+	m := lockedProducts{}
+	tx.SetValue(lockedKey{}, m)
+	return m
+}
+
+// lockProducts returns the products of skus (unknown skus have none), in
+// sku order, locked: those the transaction locked and read already from
+// memory, the others locked and read in one statement.
+func lockProducts(ctx context.Context, tx *uow.Tx, skus []string) ([]inventorydb.Product, error) {
+	m := lockedIn(tx)
+	var missing []string
+	for _, sku := range skus {
+		if _, ok := m[sku]; !ok {
+			missing = append(missing, sku)
+		}
+	}
+	if len(missing) > 0 {
+		rows, err := inventorydb.New(tx.Deferred()).LockProducts(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range rows {
+			m[p.Sku] = p
+		}
+	}
+	sorted := slices.Sorted(slices.Values(skus))
+	out := make([]inventorydb.Product, 0, len(sorted))
+	for _, sku := range slices.Compact(sorted) {
+		if p, ok := m[sku]; ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// lockedAll reports whether the transaction locked every product of skus.
+func lockedAll(tx *uow.Tx, skus []string) bool {
+	m := lockedIn(tx)
+	for _, sku := range skus {
+		if _, ok := m[sku]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// moveStocks moves the stock of locked products (MoveStocks, sent with the
+// next statement), and what the transaction keeps of those it read.
+func moveStocks(ctx context.Context, tx *uow.Tx, move inventorydb.MoveStocksParams) error {
+	if err := inventorydb.New(tx.Deferred()).MoveStocks(ctx, move); err != nil {
+		return err
+	}
+	m := lockedIn(tx)
+	for i, sku := range move.Skus {
+		if p, ok := m[sku]; ok {
+			p.OnHand += move.OnHandDeltas[i]
+			p.Reserved += move.ReservedDeltas[i]
+			m[sku] = p
+		}
 	}
 	return nil
 }
