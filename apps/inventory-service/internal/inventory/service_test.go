@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -82,6 +83,23 @@ func (h *harness) emitted(t testing.TB, id uuid.UUID) map[string]string {
 }
 
 func line(sku string, q int64) events.Line { return events.Line{SKU: sku, Quantity: q} }
+
+// outcomes counts the orders ids that the inventory reserved, and those it
+// rejected as out of stock.
+func (h *harness) outcomes(t testing.TB, ids []uuid.UUID) [2]int {
+	t.Helper()
+	var n [2]int
+	for _, id := range ids {
+		e := h.emitted(t, id)
+		if _, ok := e[events.TypeStockReserved]; ok {
+			n[0]++
+		}
+		if b, ok := e[events.TypeStockRejected]; ok && strings.Contains(b, events.ReasonOutOfStock) {
+			n[1]++
+		}
+	}
+	return n
+}
 
 func TestReservationLifecycle(t *testing.T) {
 	t.Parallel()
@@ -265,18 +283,7 @@ func TestTheRace(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			reserved, rejected := 0, 0
-			for _, id := range ids {
-				e := h.emitted(t, id)
-				if _, ok := e[events.TypeStockReserved]; ok {
-					reserved++
-				}
-				if b, ok := e[events.TypeStockRejected]; ok {
-					rejected++
-					assert.Contains(t, b, events.ReasonOutOfStock)
-				}
-			}
-			assert.Equal(t, [2]int{10, 54}, [2]int{reserved, rejected})
+			assert.Equal(t, [2]int{10, 54}, h.outcomes(t, ids), "reserved, rejected for stock")
 			for _, sku := range tc.skus {
 				p := h.stock(t, sku)
 				assert.Equal(t, [3]int64{10, 10, 0}, [3]int64{p.OnHand, p.Reserved, p.Available}, fmt.Sprint(sku))
