@@ -194,10 +194,13 @@ func (s *System) startProcess(name, binary, url string, env []string) {
 	s.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// Ready, and it is this process that answers: it logs "started"
+		// once it listens. A process that could not bind its port exits,
+		// and is reported below, never mistaken for whatever holds it.
 		resp, err := http.Get(url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if out := w.String(); resp.StatusCode == http.StatusOK && (strings.Contains(out, `"msg":"started"`) || strings.Contains(out, "msg=started")) {
 				return
 			}
 		}
@@ -281,18 +284,37 @@ func (w *lockedWriter) String() string {
 	return w.buf.String()
 }
 
+// handedOut are the ports freePorts gave out in this test binary: never
+// twice, so two systems started by parallel tests never share one. The
+// kernel hands a port out again as soon as its listener is closed, and
+// the service meant to bind it does so only after its migrations.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	var ports []int
 	var ls []net.Listener
-	for range n {
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for len(ports) < n {
+		// Held open until all n are found, so the kernel does not give the
+		// same port twice in one call either.
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			ports = append(ports, port)
+		}
 	}
 	return ports
 }
