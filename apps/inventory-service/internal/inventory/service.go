@@ -130,9 +130,10 @@ func (s *Service) adjustStock(ctx context.Context, tx *uow.Tx, cmd *events.Stock
 }
 
 // orderPlaced reserves every line of an order or none, in this one
-// transaction, at the products' prices now. Its statements whose only
-// result is their error go with the next one (uow.Tx.Deferred): two round
-// trips while the batch holds its products' locks, not five.
+// transaction, at the products' prices now. It decides on the products
+// the transaction locked and kept (lockProducts), and its statements whose
+// only result is their error go with the next one (uow.Tx.Deferred): one
+// round trip while the batch holds its products' locks, not five.
 func (s *Service) orderPlaced(ctx context.Context, tx *uow.Tx, e *events.OrderItemsPlaced) error {
 	q := inventorydb.New(tx.Deferred())
 	if err := q.LockOrderStock(ctx, e.OrderID.String()); err != nil {
@@ -272,8 +273,9 @@ func (s *Service) settle(ctx context.Context, tx *uow.Tx, id uuid.UUID, lines []
 		return nil
 	}
 	// Lock the products in sku order, as a reservation does (a consumer's
-	// LockStock has, unless the lines were reserved after it looked).
-	if !lockedAll(tx, move.Skus) {
+	// LockStock has, unless the lines were reserved after it looked; kept
+	// ones are locked for certain).
+	if len(lockedIn(tx).missing(move.Skus)) > 0 {
 		if err := q.LockSkus(ctx, move.Skus); err != nil {
 			return fmt.Errorf("%s order %s: %w", to, id, err)
 		}
@@ -429,13 +431,7 @@ func lockedIn(tx *uow.Tx) lockedProducts {
 // memory, the others locked and read in one statement.
 func lockProducts(ctx context.Context, tx *uow.Tx, skus []string) ([]inventorydb.Product, error) {
 	m := lockedIn(tx)
-	var missing []string
-	for _, sku := range skus {
-		if _, ok := m[sku]; !ok {
-			missing = append(missing, sku)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := m.missing(skus); len(missing) > 0 {
 		rows, err := inventorydb.New(tx.Deferred()).LockProducts(ctx, missing)
 		if err != nil {
 			return nil, err
@@ -454,15 +450,15 @@ func lockProducts(ctx context.Context, tx *uow.Tx, skus []string) ([]inventorydb
 	return out, nil
 }
 
-// lockedAll reports whether the transaction locked every product of skus.
-func lockedAll(tx *uow.Tx, skus []string) bool {
-	m := lockedIn(tx)
+// missing returns the skus the transaction has not locked and kept.
+func (m lockedProducts) missing(skus []string) []string {
+	var out []string
 	for _, sku := range skus {
 		if _, ok := m[sku]; !ok {
-			return false
+			out = append(out, sku)
 		}
 	}
-	return true
+	return out
 }
 
 // moveStocks moves the stock of locked products (MoveStocks, sent with the
