@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,13 +35,12 @@ type Console struct {
 }
 
 // StartConsole runs `sagactl console` against s, with the operator's
-// credentials: the test's vhost and management API, each service's own URL.
-// The invoice and notification services point at closed ports (not
-// deployed), never at the machine's defaults, which others may use.
+// credentials: the test's vhost and management API, each service's own URL
+// (never the machine's defaults, which others may use).
 func StartConsole(t *testing.T, s *System) *Console {
 	t.Helper()
 	demoBinary(t) // builds sagactl beside the services
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 1)
 	c := &Console{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), StateDir: t.TempDir(), log: &lockedWriter{buf: &bytes.Buffer{}}}
 	cmd := exec.Command(filepath.Join(binDir, "sagactl"), "console", "--addr", fmt.Sprintf("127.0.0.1:%d", ports[0]))
 	cmd.Env = []string{
@@ -49,8 +49,6 @@ func StartConsole(t *testing.T, s *System) *Console {
 		"RABBITMQ_MGMT_URL=" + s.Broker.ManagementURL,
 		"SAGACTL_STATE_DIR=" + c.StateDir,
 		"GATEWAY_URL=" + s.GatewayURL,
-		fmt.Sprintf("INVOICE_SERVICE_URL=http://127.0.0.1:%d", ports[1]),
-		fmt.Sprintf("NOTIFICATION_SERVICE_URL=http://127.0.0.1:%d", ports[2]),
 		"CONSOLE_STUCK_AFTER=1s",
 	}
 	for _, p := range saga.Participants() {
@@ -203,12 +201,20 @@ func TestConsoleHandlers(t *testing.T) {
 		`class="lanename"`, "payment-service", "gateway"} {
 		assert.Contains(t, body, want, "the saga page")
 	}
-	assert.NotContains(t, body, "Invoice", "no invoice link: invoice-service does not answer")
 	assert.Contains(t, body, `<details class="msgdetail" id="msg-0">`, "every message's details, without script")
 	assert.Contains(t, body, "<th>exchange</th>", "with its headers")
 	// notification-service's lane: the console reads its timeline, which
 	// the gateway's merged one leaves out (saga.conf: unmerged).
 	c.eventually(t, "/sagas/"+id, 20*time.Second, "invoice-service → notification-service")
+	// The invoice, issued once the order is paid, is linked with its PDF.
+	body = c.eventually(t, "/sagas/"+id, 20*time.Second, `<span class="label">Invoice</span>`)
+	pdf := regexp.MustCompile(`href="(http://[^"]+/api/invoices/[^"/]+/pdf)"`).FindStringSubmatch(body)
+	require.Len(t, pdf, 2, "the invoice's PDF link")
+	if resp, err := http.Get(pdf[1]); assert.NoError(t, err) {
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "the PDF link answers")
+		assert.Equal(t, "application/pdf", resp.Header.Get("Content-Type"))
+	}
 	for _, e := range s.mustTimeline(t, id).Events {
 		assert.NotEqual(t, "notification-service", string(e.Service), "the gateway does not merge notification-service's timeline")
 	}

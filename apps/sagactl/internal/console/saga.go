@@ -383,7 +383,7 @@ func (c *Console) links(ctx context.Context, id string, d *sagaData) {
 	defer cancel()
 	if base := c.cfg.InvoiceURL; base != "" {
 		var inv invoice
-		if c.getJSON(ctx, base+"/api/orders/"+id+"/invoice", &inv) == nil && inv.ID != "" {
+		if c.getJSON(ctx, base+"/api/invoices/order/"+url.PathEscape(id), &inv) == nil && inv.ID != "" {
 			d.Invoice = &inv
 			d.InvoicePDF = base + "/api/invoices/" + url.PathEscape(inv.ID) + "/pdf"
 		}
