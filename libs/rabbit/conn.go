@@ -126,7 +126,11 @@ func (c *Conn) RetryQueue(q string, i int) string {
 }
 
 // dial connects l, retrying until ctx ends, and starts its supervisor.
+// Given up, it returns the broker's last answer: the attempt that ctx cut
+// short says only that ctx ended, while the one before may say why no
+// attempt succeeds (ACCESS_REFUSED, a missing vhost).
 func (l *link) dial(ctx context.Context) error {
+	var answer error // the last attempt's error that ctx did not cut short
 	for attempt := 0; ; attempt++ {
 		conn, err := l.connectWithin(ctx)
 		if err == nil {
@@ -137,9 +141,12 @@ func (l *link) dial(ctx context.Context) error {
 			go l.supervise(conn)
 			return nil
 		}
+		if answer == nil || ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			answer = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("connect to broker: %w", err)
+			return fmt.Errorf("connect to broker: %w", answer)
 		case <-time.After(backoff(attempt)):
 		}
 	}

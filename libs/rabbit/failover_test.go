@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordersaga/ordersaga/libs/rabbit"
@@ -71,10 +72,7 @@ func TestFailoverToTheNextNode(t *testing.T) {
 	require.NoError(t, err)
 	first := relay(t, u.Host)
 
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadAddr := dead.Addr().String()
-	dead.Close() // a node that is down: connections refused
+	deadAddr := testinfra.RefusedAddr(t) // a node that is down: connections refused
 
 	// The short form: credentials from the first element, the vhost from
 	// the last.
@@ -101,4 +99,47 @@ func TestFailoverToTheNextNode(t *testing.T) {
 	}
 	get(t, b.AMQPURL, queue)
 	require.NoError(t, conn.Check(ctx), "ready on the next node")
+}
+
+// TestDialReportsTheBrokersLastAnswer: a start-up that gives up says what
+// the broker last answered, even when its last attempt was cut short by the
+// deadline. Here the first connection is closed at once, and every later
+// one waits on a node that never answers.
+func TestDialReportsTheBrokersLastAnswer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var (
+		mu       sync.Mutex
+		accepted []net.Conn
+	)
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range accepted {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if accepted = append(accepted, c); len(accepted) == 1 {
+				c.Close()
+			}
+			mu.Unlock()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = rabbit.Dial(ctx, "amqp://guest:guest@"+l.Addr().String()+"/", t.Name(), topology, quiet)
+	require.Error(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Greater(t, len(accepted), 1, "a later attempt was made, and cut short by the deadline")
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the first attempt's answer, not the deadline: %v", err)
 }
