@@ -628,6 +628,11 @@ func TestTopologyMigrateMovesClassicRetryTiers(t *testing.T) {
 	b, env := vhost(t, false)
 	withChannel(t, b.AMQPURL, func(ch *amqp.Channel) {
 		require.NoError(t, rabbit.Declare(ch, saga.Topology(), false), "the classic tiers of an earlier version")
+		// The quorum tiers too, as a participant of the new version
+		// starting first would: sagactl's own declaration is then quick on
+		// a busy broker, and the messages below, which wait 15 s, are still
+		// waiting when it moves them.
+		require.NoError(t, rabbit.Declare(ch, saga.Topology(), true), "the quorum tiers")
 	})
 	longest := len(rabbit.RetryDelays) - 1 // 15 s: the messages are still there when sagactl runs
 	classic, quorum := rabbit.ClassicRetryQueue(commandsQueue, longest), rabbit.QuorumRetryQueue(commandsQueue, longest)

@@ -292,7 +292,9 @@ func TestInventorySaga(t *testing.T) {
 // cancelled meanwhile is never reserved, one left waiting times out.
 func TestInventoryDown(t *testing.T) {
 	t.Parallel()
-	s := Start(t, map[string]string{"ORDER_STOCK_TIMEOUT": "2s"})
+	// The timeout is the window in which the first order's cancellation
+	// must reach order-service: seconds, for a loaded machine.
+	s := Start(t, map[string]string{"ORDER_STOCK_TIMEOUT": "10s"})
 	a := sku("A")
 	s.createProduct(t, a, 100, 10, "USD")
 	s.Stop(inventoryService)

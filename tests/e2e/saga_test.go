@@ -191,7 +191,10 @@ func TestSagaOutcomes(t *testing.T) {
 
 func TestCancellation(t *testing.T) {
 	t.Parallel()
-	s := Start(t, map[string]string{"PAYMENT_LATENCY": "1s"})
+	// The latency is the window in which the cancellation must travel from
+	// the gateway through order-service to payment-service: seconds, for a
+	// loaded machine running every service.
+	s := Start(t, map[string]string{"PAYMENT_LATENCY": "5s"})
 	user := uuid.NewString()
 
 	t.Run("while pending: payment cancelled, never charged", func(t *testing.T) {

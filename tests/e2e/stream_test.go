@@ -20,7 +20,9 @@ import (
 // creation to its outcome; the stream closes by itself.
 func TestOrderEventStream(t *testing.T) {
 	t.Parallel()
-	s := Start(t, map[string]string{"PAYMENT_LATENCY": "500ms"})
+	// The latency is the window in which the stream must open, to see
+	// PENDING_PAYMENT before PAID: seconds, for a loaded machine.
+	s := Start(t, map[string]string{"PAYMENT_LATENCY": "5s"})
 	id := s.createOrder(t, totalOrder(uuid.NewString(), 1200, ""), "")
 	s.waitStatus(t, id, "PENDING_PAYMENT")
 

@@ -132,7 +132,9 @@ func TestRedeliveredAndDuplicatedCreationChargesOnce(t *testing.T) {
 
 func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
 	t.Parallel()
-	s, pool := newService(t, Gateway{Limit: 1_000_000, Latency: 200 * time.Millisecond})
+	// The latency is the window in which the steps up to the cancellation
+	// must run: seconds, for a loaded machine.
+	s, pool := newService(t, Gateway{Limit: 1_000_000, Latency: 5 * time.Second})
 	ctx := context.Background()
 	approved, cancelledWhileWaiting := uuid.New(), uuid.New()
 	require.NoError(t, s.handleOne(ctx, created(t, approved, "tok_visa")))
@@ -155,7 +157,7 @@ func TestLatencyDecisionAndCancelDuringTheWait(t *testing.T) {
 	require.Eventually(t, func() bool {
 		p, err := s.ByOrder(ctx, approved)
 		return err == nil && p.Status == StatusApproved
-	}, 10*time.Second, 10*time.Millisecond)
+	}, 30*time.Second, 10*time.Millisecond)
 	p, err := s.ByOrder(ctx, cancelledWhileWaiting)
 	require.NoError(t, err)
 	assert.Equal(t, StatusCancelled, p.Status, "a cancelled payment is never decided")
