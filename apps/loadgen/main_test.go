@@ -39,17 +39,7 @@ func buildServices(t *testing.T) string {
 	return dir
 }
 
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
+func freePorts(t *testing.T, n int) []int { return testinfra.ReservePorts(t, n) }
 
 // benchRun is one run of the tool against the real services, Postgres
 // and RabbitMQ, on scratch resources of its own and free ports.

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,10 +40,7 @@ func TestStopsWithItsParent(t *testing.T) {
 		t.Skip("starts the service against the real database and broker")
 	}
 	db, broker := testinfra.Database(t), testinfra.VHost(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := testinfra.ReservedAddr(t)
 	logFile := filepath.Join(t.TempDir(), "order-service.log")
 
 	parent := exec.Command("bash", "-c", `env STOP_WITH_PARENT=true setsid "$0" </dev/null >"$1" 2>&1 & echo "$!"; wait`,

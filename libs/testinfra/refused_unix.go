@@ -30,3 +30,36 @@ func RefusedAddr(t testing.TB) string {
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
+
+// ReservePorts returns n loopback ports that the test's own servers may
+// listen on, stop and listen on again, and that nobody else is given until
+// the test ends. Each is held by a socket bound with SO_REUSEADDR and never
+// listened on: a server that sets SO_REUSEADDR too (every Go net.Listen
+// does on unix) may bind it beside that socket, while the kernel gives the
+// port to no port-0 bind and to no outgoing connection, as it does for any
+// port bound. A port found by listening and closing is free again at once:
+// another test's server, or an outgoing connection's source port, may take
+// it before the server meant for it binds, or while that server is down.
+func ReservePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("reserve a port: socket: %v", err)
+		}
+		t.Cleanup(func() { syscall.Close(fd) })
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+			t.Fatalf("reserve a port: SO_REUSEADDR: %v", err)
+		}
+		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatalf("reserve a port: bind: %v", err)
+		}
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			t.Fatalf("reserve a port: getsockname: %v", err)
+		}
+		ports = append(ports, sa.(*syscall.SockaddrInet4).Port)
+	}
+	return ports
+}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -357,4 +358,10 @@ func deleteVHost(t testing.TB, api *mgmt.Client, name string) {
 	if err != nil {
 		t.Errorf("%v", err)
 	}
+}
+
+// ReservedAddr is one of ReservePorts' ports as a loopback host:port.
+func ReservedAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ReservePorts(t, 1)[0]))
 }

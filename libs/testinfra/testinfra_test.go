@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -144,4 +145,51 @@ func TestRefusedAddrRefuses(t *testing.T) {
 		l.Close()
 	}
 	assert.Error(t, err, "the port stays taken")
+}
+
+// TestReservedPortsAreOursOnly: the test's own server listens on a reserved
+// port, stops and listens again; meanwhile no port-0 listener and no
+// outgoing connection is given it, and with the server down connections
+// are refused.
+func TestReservedPortsAreOursOnly(t *testing.T) {
+	t.Parallel()
+	ports := ReservePorts(t, 2)
+	require.NotEqual(t, ports[0], ports[1])
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	for range 2 {
+		l, err := net.Listen("tcp", addr)
+		require.NoError(t, err, "the test's own server binds its reserved port")
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		require.NoError(t, err)
+		c.Close()
+		l.Close()
+		_, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED, "server down: refused")
+	}
+	// The kernel picks ports at random from about 28,000: a thousand picks
+	// of each kind would hit a port free for the taking with a chance of a
+	// few per cent each; a reserved one, never.
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer target.Close()
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	reserved := map[int]bool{ports[0]: true, ports[1]: true}
+	for range 1000 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		assert.False(t, reserved[l.Addr().(*net.TCPAddr).Port], "a port-0 listener got a reserved port")
+		l.Close()
+		c, err := net.Dial("tcp", target.Addr().String())
+		require.NoError(t, err)
+		assert.False(t, reserved[c.LocalAddr().(*net.TCPAddr).Port], "an outgoing connection got a reserved port")
+		c.Close()
+	}
 }

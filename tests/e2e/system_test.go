@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -284,40 +283,10 @@ func (w *lockedWriter) String() string {
 	return w.buf.String()
 }
 
-// handedOut are the ports freePorts gave out in this test binary: never
-// twice, so two systems started by parallel tests never share one. The
-// kernel hands a port out again as soon as its listener is closed, and
-// the service meant to bind it does so only after its migrations.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for len(ports) < n {
-		// Held open until all n are found, so the kernel does not give the
-		// same port twice in one call either.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		ls = append(ls, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			ports = append(ports, port)
-		}
-	}
-	return ports
-}
+// freePorts reserves n ports for the test's services (testinfra.ReservePorts):
+// nobody else is given them until the test ends, however long a service
+// takes to bind its port or stays down while the test restarts it.
+func freePorts(t testing.TB, n int) []int { return testinfra.ReservePorts(t, n) }
 
 // Do sends a raw request to the gateway and decodes a successful JSON
 // answer into out: for the checks of the wire itself (api_test.go says

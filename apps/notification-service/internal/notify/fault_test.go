@@ -21,12 +21,16 @@ import (
 func TestCrashAfterTheReplyResendsOnceWithTheSameMessageID(t *testing.T) {
 	t.Parallel()
 	f := newFakeSMTP(t)
-	e := newEnv(t, f.addr, func(c *SenderConfig) { c.Lease = 3 * time.Second; c.Timeout = 500 * time.Millisecond })
+	// The lease must outlast the dying sender's claim, render and send
+	// and the live sender's round after it: seconds, on a loaded machine.
+	// (A round begins an e-mail only with 5 timeouts of the lease left.)
+	const lease = 15 * time.Second
+	e := newEnv(t, f.addr, func(c *SenderConfig) { c.Lease = lease; c.Timeout = 2 * time.Second })
 	user, addr := e.customer(t)
 	inv := e.issued(t, user)
 
 	// The dying sender: it claims, sends, and never records.
-	rows, err := notificationdb.New(e.pool).ClaimDue(context.Background(), notificationdb.ClaimDueParams{LeaseSeconds: 3, Lim: 10})
+	rows, err := notificationdb.New(e.pool).ClaimDue(context.Background(), notificationdb.ClaimDueParams{LeaseSeconds: lease.Seconds(), Lim: 10})
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	em, err := e.sender.prepare(context.Background(), rows[0])
@@ -41,7 +45,7 @@ func TestCrashAfterTheReplyResendsOnceWithTheSameMessageID(t *testing.T) {
 	n, err := e.sender.Round(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, n, "leased: nobody else sends it meanwhile")
-	e.drain(t, 10*time.Second)
+	e.drain(t, lease+30*time.Second)
 
 	rec := e.record(t, inv.OrderID, KindOrderConfirmed)
 	assert.Equal(t, Sent, rec.Status)

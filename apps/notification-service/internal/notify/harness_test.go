@@ -33,6 +33,7 @@ import (
 	"github.com/ordersaga/ordersaga/db"
 	"github.com/ordersaga/ordersaga/libs/events"
 	"github.com/ordersaga/ordersaga/libs/postgres/pgtest"
+	"github.com/ordersaga/ordersaga/libs/testinfra"
 	"github.com/ordersaga/ordersaga/libs/uow"
 )
 
@@ -226,15 +227,10 @@ func walkMIME(t testing.TB, h header, body io.Reader, out *[]part) {
 	*out = append(*out, part{ContentType: mt, Filename: dp["filename"], Body: data})
 }
 
-// freeAddr is a local address nothing listens on.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
+// freeAddr is a local address nothing listens on but the test's own
+// servers, until the test ends (testinfra.ReservedAddr): a fake SMTP server
+// stopped for an outage gets its port back when it starts again.
+func freeAddr(t testing.TB) string { return testinfra.ReservedAddr(t) }
 
 // mailpit is a Mailpit started for one test.
 type mailpit struct {
