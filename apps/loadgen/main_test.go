@@ -138,7 +138,7 @@ func TestBenchAgainstRealSystem(t *testing.T) {
 		"-concurrency", "1,4", "-rates", "20", "-catalogue", "20", "-items-concurrency", "4", "-items-rates", "20", "-duration", "1s", "-warmup", "200ms", "-pause", "100ms",
 		"-backlog", "50", "-latency-step", "200ms", "-latency-rate", "20", "-latency-duration", "1s",
 		"-soak", "1s", "-soak-rate", "20", "-soak-interval", "300ms",
-		"-floor-duration", "300ms", "-saga-timeout", "60s",
+		"-floor-duration", "1s", "-saga-timeout", "60s",
 	)
 	infra, id, ports, rep := r.infra, r.id, r.ports, r.rep
 	for _, want := range []string{"machine floor", "throughput and latency", "resources", "backlog   50 orders", "soak", "items-open-20 ÷ open-20", "JSON report: " + r.report} {

@@ -43,10 +43,10 @@ type env struct {
 
 func setup(t testing.TB) env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	pool := pgtest.Pool(t, 8, db.Messaging())
 	b := testinfra.VHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), topology, quiet)
 	require.NoError(t, err)
 	pub := rabbit.NewPublisher(conn, "test", 5*time.Second)

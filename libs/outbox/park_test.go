@@ -156,10 +156,10 @@ func TestPollParksRowsTheBrokerCannotTakeAndPublishesTheRest(t *testing.T) {
 // rather than leaving it to a poll that would try it for ever.
 func TestDispatchParksAnUnroutableMessageAndMarksTheRest(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	pool := pgtest.Pool(t, 4, db.Messaging())
 	b := testinfra.VHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	// A queue for payment.approved only: nothing is bound to orders.events.
 	paymentQueue := "test.payment-events"
 	conn, err := rabbit.Dial(ctx, b.AMQPURL, t.Name(), events.Topology{Exchanges: events.Exchanges(), Queues: []events.Queue{

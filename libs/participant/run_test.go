@@ -25,10 +25,11 @@ func TestRunRefusesHandlersThatDoNotMatchTheSubscriptions(t *testing.T) {
 	topology := events.Topology{Exchanges: events.Exchanges(), Queues: []events.Queue{
 		{Name: "p.order-events", Bindings: []events.Binding{{Exchange: events.ExchangeOrderEvents, Key: events.TypeOrderCreated}}},
 	}}
+	amqpURL, dbURL := testinfra.VHost(t).AMQPURL, testinfra.Database(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p, err := participant.Start(ctx, participant.Config{
-		Name: "p", HTTPAddr: "127.0.0.1:0", AMQPURL: testinfra.VHost(t).AMQPURL, DatabaseURL: testinfra.Database(t),
+		Name: "p", HTTPAddr: "127.0.0.1:0", AMQPURL: amqpURL, DatabaseURL: dbURL,
 		StartupTimeout: 20 * time.Second, PublishTimeout: 5 * time.Second, MessageRetention: time.Hour,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), db.Messaging(), topology)
 	require.NoError(t, err)

@@ -65,9 +65,10 @@ func (d *deletes) take() map[string][]int64 {
 // database returns a migrated database whose DELETE statements are traced.
 func database(t testing.TB) (*pgxpool.Pool, *deletes) {
 	t.Helper()
+	url := testinfra.Database(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg, err := pgxpool.ParseConfig(testinfra.Database(t))
+	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
 	tr := &deletes{rows: map[string][]int64{}, last: map[string]pgx.TraceQueryStartData{}}
 	cfg.ConnConfig.Tracer = tr

@@ -100,9 +100,9 @@ func TestInTxPublishesWhatItCommittedOnly(t *testing.T) {
 
 func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
 	t.Parallel()
+	pool, r, sent := setup(t, "message_id text, txid xid8")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, r, sent := setup(t, "message_id text, txid xid8")
 
 	done := delivery("order-b")
 	require.Equal(t, []error{nil}, r.Batch(ctx, "c", []rabbit.Delivery{done}, func(context.Context, *uow.Tx, int) error { return nil }),
@@ -137,9 +137,9 @@ func TestBatchHandlesEachNewMessageOnceInOneTransaction(t *testing.T) {
 
 func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 	t.Parallel()
+	pool, r, sent := setup(t, "message_id text")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, r, sent := setup(t, "message_id text")
 
 	// The second fails, the third panics, the first and last are fine.
 	ds := make([]rabbit.Delivery, 4)
@@ -191,9 +191,9 @@ func TestBatchWithAFailingMessageHandlesEachAlone(t *testing.T) {
 // whether the message was handled in a batch or alone.
 func TestInboxKeepsTheAttemptAndTheBodyOfACommand(t *testing.T) {
 	t.Parallel()
+	pool, r, _ := setup(t, "n int")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, r, _ := setup(t, "n int")
 	command := func(attempt int, lastError string) rabbit.Delivery {
 		d := delivery(uuid.NewString())
 		d.Type, d.Body = events.TypeOrderCancelRequested, []byte(`{"orderId":"`+d.CorrelationID+`","reason":"r"}`)

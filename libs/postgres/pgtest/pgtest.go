@@ -23,9 +23,10 @@ import (
 // the test ends, before the database is dropped.
 func Pool(t testing.TB, maxConns int32, schemas ...db.Migrations) *pgxpool.Pool {
 	t.Helper()
+	url := testinfra.Database(t) // its own deadline: creating it may queue
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := postgres.Connect(ctx, testinfra.Database(t), maxConns)
+	pool, err := postgres.Connect(ctx, url, maxConns)
 	if err != nil {
 		t.Fatalf("connect to the test database: %v", err)
 	}
