@@ -107,39 +107,11 @@ func TestFailoverToTheNextNode(t *testing.T) {
 // one waits on a node that never answers.
 func TestDialReportsTheBrokersLastAnswer(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var (
-		mu       sync.Mutex
-		accepted []net.Conn
-	)
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range accepted {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if accepted = append(accepted, c); len(accepted) == 1 {
-				c.Close()
-			}
-			mu.Unlock()
-		}
-	}()
+	addr, accepted := silentNode(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err = rabbit.Dial(ctx, "amqp://guest:guest@"+l.Addr().String()+"/", t.Name(), topology, quiet)
+	_, err := rabbit.Dial(ctx, "amqp://guest:guest@"+addr+"/", t.Name(), topology, quiet)
 	require.Error(t, err)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Greater(t, len(accepted), 1, "a later attempt was made, and cut short by the deadline")
+	require.Greater(t, accepted(), 1, "a later attempt was made, and cut short by the deadline")
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the first attempt's answer, not the deadline: %v", err)
 }

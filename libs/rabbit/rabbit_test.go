@@ -341,10 +341,33 @@ func TestFailuresWhileTheDatabaseIsDownSpendNoAttempt(t *testing.T) {
 // (contract §1).
 func TestDialGivesUpOnASilentBroker(t *testing.T) {
 	t.Parallel()
+	addr, _ := silentNode(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := rabbit.Dial(ctx, "amqp://guest:guest@"+addr+"/", t.Name(), topology, quiet)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err, "nothing to connect to")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Dial still waiting 19 s after its context ended")
+	}
+}
+
+// silentNode is a node that accepts connections and never answers them,
+// but closes the first dropped of them at once; it returns its address and
+// how many connections it accepted so far.
+func silentNode(t *testing.T, dropped int) (string, func() int) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	var mu sync.Mutex
-	var accepted []net.Conn // accepted, never answered
+	var (
+		mu       sync.Mutex
+		accepted []net.Conn
+	)
 	t.Cleanup(func() {
 		l.Close()
 		mu.Lock()
@@ -360,21 +383,15 @@ func TestDialGivesUpOnASilentBroker(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			accepted = append(accepted, c)
+			if accepted = append(accepted, c); len(accepted) <= dropped {
+				c.Close()
+			}
 			mu.Unlock()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := rabbit.Dial(ctx, "amqp://guest:guest@"+l.Addr().String()+"/", t.Name(), topology, quiet)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		require.Error(t, err, "nothing to connect to")
-	case <-time.After(20 * time.Second):
-		t.Fatal("Dial still waiting 19 s after its context ended")
+	return l.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted)
 	}
 }
