@@ -278,7 +278,33 @@ func (s *System) customers(t testing.TB, n int) (ids, addrs []string) {
 		a := s.register(t, fmt.Sprintf("c%d-%d@example.org", i, time.Now().UnixNano()), "correct horse battery")
 		ids, addrs = append(ids, a.ID), append(addrs, a.Email)
 	}
+	s.waitAddresses(t, ids)
 	return ids, addrs
+}
+
+// waitAddresses waits until notification-service has the addresses of
+// users from their user.registered: it comes on a queue of its own, and an
+// order's e-mail written before it arrived would be SKIPPED (contract §8),
+// which a test of the e-mails' delivery does not mean to test.
+func (s *System) waitAddresses(t testing.TB, users []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.DB[notificationService])
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	for {
+		var known int
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM addresses WHERE user_id::text = ANY($1)", users).Scan(&known)
+		require.NoError(t, err, "notification-service knows %d of %d customers' addresses by the deadline", known, len(users))
+		if known == len(users) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // mailLoad places n orders of customers, every other one failing its
