@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordersaga/ordersaga/libs/settings/settingstest"
 )
 
 func env(m map[string]string) func(string) string {
@@ -52,24 +49,10 @@ func TestParseConfig(t *testing.T) {
 
 func TestHelpStartsNothing(t *testing.T) {
 	t.Parallel()
-	for _, arg := range []string{"-h", "--help"} {
-		t.Run(arg, func(t *testing.T) {
-			t.Parallel()
-			// Were it to run, it would wait for a gateway at port 1.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var stdout bytes.Buffer
-			start := time.Now()
-			require.NoError(t, run(ctx, []string{arg}, env(map[string]string{"GATEWAY_URL": "http://127.0.0.1:1"}), &stdout), "exit 0")
-			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
-			out := stdout.String()
-			assert.True(t, strings.HasPrefix(out, "demo walks through ordersaga"), out)
-			for _, want := range []string{"Usage: demo", "GATEWAY_URL", "http://127.0.0.1:3000", "AMQP_URL", "RABBITMQ_MGMT_URL", "SAGACTL"} {
-				assert.Contains(t, out, want)
-			}
-			assert.NotContains(t, out, "Placing", "no step of the demo ran")
-		})
-	}
+	// Were it to run, it would wait for a gateway at port 1.
+	settingstest.HelpStartsNothing(t, run, env(map[string]string{"GATEWAY_URL": "http://127.0.0.1:1"}),
+		"demo walks through ordersaga",
+		"Usage: demo", "GATEWAY_URL", "http://127.0.0.1:3000", "AMQP_URL", "RABBITMQ_MGMT_URL", "SAGACTL")
 }
 
 func TestManagementUI(t *testing.T) {
@@ -92,18 +75,6 @@ func TestManagementUI(t *testing.T) {
 
 func TestVersionStartsNothing(t *testing.T) {
 	t.Parallel()
-	for _, arg := range []string{"-version", "--version"} {
-		t.Run(arg, func(t *testing.T) {
-			t.Parallel()
-			// Were it to run, it would wait for a gateway at port 1.
-			getenv := env(map[string]string{"GATEWAY_URL": "http://127.0.0.1:1"})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var stdout bytes.Buffer
-			start := time.Now()
-			require.NoError(t, run(ctx, []string{arg}, getenv, &stdout), "exit 0")
-			assert.Less(t, time.Since(start), 5*time.Second, "returns at once")
-			assert.Equal(t, "ordersaga dev (commit unknown, "+runtime.Version()+")\n", stdout.String(), "the version line and nothing else")
-		})
-	}
+	// Were it to run, it would wait for a gateway at port 1.
+	settingstest.VersionStartsNothing(t, run, env(map[string]string{"GATEWAY_URL": "http://127.0.0.1:1"}))
 }
