@@ -12,15 +12,7 @@ import (
 // on unix (refused_unix.go) it stays bound until the test ends.
 func RefusedAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("refused address: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("refused address: %v", err)
-	}
-	return addr
+	return ReservedAddr(t)
 }
 
 // ReservePorts returns n loopback ports free when it looked. Here they are

@@ -16,19 +16,7 @@ import (
 // connection refused then talks to that server instead.
 func RefusedAddr(t testing.TB) string {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("refused address: socket: %v", err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("refused address: bind: %v", err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("refused address: getsockname: %v", err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(boundPort(t, "refused address", false)))
 }
 
 // ReservePorts returns n loopback ports that the test's own servers may
@@ -44,22 +32,32 @@ func ReservePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)
 	for range n {
-		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatalf("reserve a port: socket: %v", err)
-		}
-		t.Cleanup(func() { syscall.Close(fd) })
-		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-			t.Fatalf("reserve a port: SO_REUSEADDR: %v", err)
-		}
-		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			t.Fatalf("reserve a port: bind: %v", err)
-		}
-		sa, err := syscall.Getsockname(fd)
-		if err != nil {
-			t.Fatalf("reserve a port: getsockname: %v", err)
-		}
-		ports = append(ports, sa.(*syscall.SockaddrInet4).Port)
+		ports = append(ports, boundPort(t, "reserve a port", true))
 	}
 	return ports
+}
+
+// boundPort binds a socket to a free loopback port, with SO_REUSEADDR or
+// without, never listens on it, and closes it when the test ends; what
+// says what failed.
+func boundPort(t testing.TB, what string, reuse bool) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("%s: socket: %v", what, err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if reuse {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+			t.Fatalf("%s: SO_REUSEADDR: %v", what, err)
+		}
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("%s: bind: %v", what, err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("%s: getsockname: %v", what, err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
 }
